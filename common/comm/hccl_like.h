@@ -1,0 +1,62 @@
+#pragma once
+// HcclLike: the collective interface every rank uses (modelled on HCCL/NCCL and c10d's Backend/Work).
+// Operations work on contiguous buffers and return a Work handle at once; they run in issue order on
+// the backend's progress thread, so the caller can compute while they run.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace mpibert {
+
+enum class DataType { F32, F64, F16, BF16, I32, I64, U8 };
+enum class ReduceOp { Sum, Avg, Min, Max, Prod };
+
+size_t dtype_size(DataType dtype);
+const char* dtype_name(DataType dtype);
+const char* reduce_op_name(ReduceOp op);
+bool is_floating(DataType dtype);
+
+// A collective failed (MPI error, bad arguments seen late) or did not finish in time.
+class CollectiveError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+class CollectiveTimeout : public CollectiveError {
+ public:
+  using CollectiveError::CollectiveError;
+};
+
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual bool isCompleted() const = 0;
+  // Blocks (on a condition variable, never spinning) until the op finished. Throws CollectiveError if it
+  // failed, CollectiveTimeout if it has not finished within timeout (the op cannot be cancelled: the
+  // caller is expected to abort the job). A negative timeout waits forever.
+  virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) = 0;
+};
+using WorkPtr = std::shared_ptr<Work>;
+
+class HcclLike {
+ public:
+  virtual ~HcclLike() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // recv may equal send (in place). count elements per rank.
+  virtual WorkPtr allReduce(const void* send, void* recv, size_t count, DataType dtype, ReduceOp op) = 0;
+  virtual WorkPtr broadcast(void* buffer, size_t count, DataType dtype, int root) = 0;
+  // recv holds size() * count elements, rank r's contribution at offset r * count.
+  virtual WorkPtr allGather(const void* send, void* recv, size_t count, DataType dtype) = 0;
+  // send holds size() * count elements; rank r receives the reduction of block r (count elements).
+  virtual WorkPtr reduceScatter(const void* send, void* recv, size_t count, DataType dtype, ReduceOp op) = 0;
+  virtual WorkPtr barrier() = 0;
+
+  // Ends the whole job at once (MPI_Abort): used when a collective timed out and cannot be cancelled.
+  [[noreturn]] virtual void abortJob(int code, const std::string& why) = 0;
+};
+
+}  // namespace mpibert
