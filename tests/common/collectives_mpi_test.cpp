@@ -1,0 +1,238 @@
+// HcclLike over MPI, run under mpirun with 1, 2, 3 and 4 ranks: every op x dtype x size against
+// values computed locally, in-place and out-of-place, several outstanding Works, argument errors.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "common/comm/half_float.h"
+#include "common/comm/mpi_backend.h"
+#include "common/error.h"
+
+namespace mpibert {
+namespace {
+
+HcclLike& comm() {
+  static std::unique_ptr<HcclLike> c = make_mpi_backend();
+  return *c;
+}
+
+const std::vector<DataType> kTypes = {DataType::F32, DataType::F64, DataType::F16, DataType::BF16,
+                                      DataType::I32, DataType::I64, DataType::U8};
+const std::vector<ReduceOp> kOps = {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Min, ReduceOp::Max, ReduceOp::Prod};
+const std::vector<size_t> kCounts = {0, 1, 7, size_t(1) << 20};
+
+// Small integers, so that every sum and product is exact in every dtype (u8 products stay < 256).
+double input_value(int rank, size_t i, ReduceOp op) {
+  if (op == ReduceOp::Prod) return ((i + rank) % 3 == 0) ? 2.0 : 1.0;
+  return static_cast<double>((rank * 7 + i * 3) % 11) + 1.0;
+}
+
+void store(void* buf, size_t i, DataType d, double v) {
+  switch (d) {
+    case DataType::F32: static_cast<float*>(buf)[i] = static_cast<float>(v); break;
+    case DataType::F64: static_cast<double*>(buf)[i] = v; break;
+    case DataType::F16: static_cast<uint16_t*>(buf)[i] = f32_to_f16(static_cast<float>(v)); break;
+    case DataType::BF16: static_cast<uint16_t*>(buf)[i] = f32_to_bf16(static_cast<float>(v)); break;
+    case DataType::I32: static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v); break;
+    case DataType::I64: static_cast<int64_t*>(buf)[i] = static_cast<int64_t>(v); break;
+    case DataType::U8: static_cast<uint8_t*>(buf)[i] = static_cast<uint8_t>(v); break;
+  }
+}
+
+double load(const void* buf, size_t i, DataType d) {
+  switch (d) {
+    case DataType::F32: return static_cast<const float*>(buf)[i];
+    case DataType::F64: return static_cast<const double*>(buf)[i];
+    case DataType::F16: return f16_to_f32(static_cast<const uint16_t*>(buf)[i]);
+    case DataType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(buf)[i]);
+    case DataType::I32: return static_cast<const int32_t*>(buf)[i];
+    case DataType::I64: return static_cast<const double>(static_cast<const int64_t*>(buf)[i]);
+    case DataType::U8: return static_cast<const uint8_t*>(buf)[i];
+  }
+  return 0;
+}
+
+// The expected reduction of element i across all ranks, rounded the way the dtype stores it.
+double expected(size_t i, DataType d, ReduceOp op, int size) {
+  double acc = input_value(0, i, op);
+  for (int r = 1; r < size; ++r) {
+    double v = input_value(r, i, op);
+    switch (op) {
+      case ReduceOp::Sum:
+      case ReduceOp::Avg: acc += v; break;
+      case ReduceOp::Min: acc = std::min(acc, v); break;
+      case ReduceOp::Max: acc = std::max(acc, v); break;
+      case ReduceOp::Prod: acc *= v; break;
+    }
+  }
+  if (op == ReduceOp::Avg) {
+    if (d == DataType::F64) return acc / size;
+    float a = static_cast<float>(acc) / static_cast<float>(size);
+    if (d == DataType::F16) return f16_to_f32(f32_to_f16(a));
+    if (d == DataType::BF16) return bf16_to_f32(f32_to_bf16(a));
+    return a;
+  }
+  return acc;
+}
+
+bool valid(DataType d, ReduceOp op) { return !(op == ReduceOp::Avg && !is_floating(d)); }
+
+std::string label(DataType d, ReduceOp op, size_t n) {
+  return std::string(dtype_name(d)) + "/" + reduce_op_name(op) + "/" + std::to_string(n);
+}
+
+TEST(Collectives, AllReduceEveryOpDtypeAndSizeMatchesLocalComputation) {
+  const int rank = comm().rank(), size = comm().size();
+  for (DataType d : kTypes)
+    for (ReduceOp op : kOps) {
+      if (!valid(d, op)) continue;
+      for (size_t n : kCounts) {
+        const size_t es = dtype_size(d);
+        std::vector<char> send(n * es + 1), recv(n * es + 1), inplace(n * es + 1);
+        for (size_t i = 0; i < n; ++i) store(send.data(), i, d, input_value(rank, i, op));
+        std::memcpy(inplace.data(), send.data(), n * es);
+        auto w1 = comm().allReduce(send.data(), recv.data(), n, d, op);
+        auto w2 = comm().allReduce(inplace.data(), inplace.data(), n, d, op);
+        w1->wait();
+        w2->wait();
+        EXPECT_TRUE(w1->isCompleted());
+        size_t bad = 0;
+        for (size_t i = 0; i < n; ++i) {
+          double e = expected(i, d, op, size);
+          if (load(recv.data(), i, d) != e || load(inplace.data(), i, d) != e) ++bad;
+        }
+        EXPECT_EQ(bad, 0u) << label(d, op, n) << " on rank " << rank;
+        // The sender's buffer is untouched by an out-of-place op.
+        if (n > 0) EXPECT_EQ(load(send.data(), n - 1, d), input_value(rank, n - 1, op)) << label(d, op, n);
+      }
+    }
+}
+
+TEST(Collectives, BroadcastFromEveryRoot) {
+  const int rank = comm().rank(), size = comm().size();
+  for (DataType d : kTypes)
+    for (size_t n : kCounts)
+      for (int root = 0; root < size; ++root) {
+        std::vector<char> buf(n * dtype_size(d) + 1);
+        for (size_t i = 0; i < n; ++i) store(buf.data(), i, d, input_value(rank, i, ReduceOp::Sum));
+        comm().broadcast(buf.data(), n, d, root)->wait();
+        size_t bad = 0;
+        for (size_t i = 0; i < n; ++i) bad += load(buf.data(), i, d) != input_value(root, i, ReduceOp::Sum);
+        EXPECT_EQ(bad, 0u) << dtype_name(d) << " n=" << n << " root=" << root;
+      }
+}
+
+TEST(Collectives, AllGatherPlacesRankBlocksInOrder) {
+  const int rank = comm().rank(), size = comm().size();
+  for (DataType d : kTypes)
+    for (size_t n : kCounts) {
+      const size_t es = dtype_size(d);
+      std::vector<char> send(n * es + 1), recv(n * es * size + 1), inplace(n * es * size + 1);
+      for (size_t i = 0; i < n; ++i) store(send.data(), i, d, input_value(rank, i, ReduceOp::Sum));
+      std::memcpy(inplace.data() + rank * n * es, send.data(), n * es);
+      auto w1 = comm().allGather(send.data(), recv.data(), n, d);
+      auto w2 = comm().allGather(inplace.data() + rank * n * es, inplace.data(), n, d);
+      w1->wait();
+      w2->wait();
+      size_t bad = 0;
+      for (int r = 0; r < size; ++r)
+        for (size_t i = 0; i < n; ++i) {
+          double e = input_value(r, i, ReduceOp::Sum);
+          bad += load(recv.data(), r * n + i, d) != e || load(inplace.data(), r * n + i, d) != e;
+        }
+      EXPECT_EQ(bad, 0u) << dtype_name(d) << " n=" << n;
+    }
+}
+
+TEST(Collectives, ReduceScatterGivesEachRankItsReducedBlock) {
+  const int rank = comm().rank(), size = comm().size();
+  for (DataType d : kTypes)
+    for (ReduceOp op : kOps) {
+      if (!valid(d, op)) continue;
+      for (size_t n : kCounts) {
+        if (n == (size_t(1) << 20) && op != ReduceOp::Sum) continue;  // large size once per dtype is enough
+        const size_t es = dtype_size(d);
+        std::vector<char> send(n * es * size + 1), recv(n * es + 1);
+        // Element j of the full vector is input_value(rank, j); block r = elements [r*n, (r+1)*n).
+        for (size_t j = 0; j < n * size; ++j) store(send.data(), j, d, input_value(rank, j, op));
+        std::vector<char> inplace = send;
+        comm().reduceScatter(send.data(), recv.data(), n, d, op)->wait();
+        comm().reduceScatter(inplace.data(), inplace.data(), n, d, op)->wait();
+        size_t bad = 0;
+        for (size_t i = 0; i < n; ++i) {
+          double e = expected(rank * n + i, d, op, size);
+          bad += load(recv.data(), i, d) != e;
+          if (!(d == DataType::F16 || d == DataType::BF16)) bad += load(inplace.data(), i, d) != e;
+        }
+        EXPECT_EQ(bad, 0u) << label(d, op, n) << " on rank " << rank;
+      }
+    }
+}
+
+TEST(Collectives, ManyOutstandingWorksCompleteInIssueOrder) {
+  const int size = comm().size();
+  constexpr int kOutstanding = 16;
+  std::vector<std::vector<int64_t>> bufs(kOutstanding, std::vector<int64_t>(1000));
+  std::vector<WorkPtr> works;
+  for (int k = 0; k < kOutstanding; ++k) {
+    for (auto& v : bufs[k]) v = k + comm().rank();
+    works.push_back(comm().allReduce(bufs[k].data(), bufs[k].data(), bufs[k].size(), DataType::I64, ReduceOp::Sum));
+  }
+  works.push_back(comm().barrier());
+  // Waiting in reverse order must not deadlock; a later op done implies the earlier ones are done.
+  for (int k = kOutstanding; k >= 0; --k) works[k]->wait();
+  for (int k = 0; k < kOutstanding; ++k) {
+    int64_t e = static_cast<int64_t>(k) * size + static_cast<int64_t>(size) * (size - 1) / 2;
+    EXPECT_EQ(bufs[k][0], e);
+    EXPECT_EQ(bufs[k][999], e);
+  }
+}
+
+TEST(Collectives, WaitTimesOutNamingTheOpWhileAPeerIsLate) {
+  if (comm().size() < 2) GTEST_SUCCEED() << "needs two ranks to have a late peer";
+  if (comm().size() < 2) return;
+  if (comm().rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto work = comm().barrier();
+  if (comm().rank() == 0) {
+    try {
+      work->wait(std::chrono::milliseconds(50));
+      ADD_FAILURE() << "expected a timeout";
+    } catch (const CollectiveTimeout& e) {
+      EXPECT_NE(std::string(e.what()).find("barrier #"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("rank 0"), std::string::npos) << e.what();
+    }
+  }
+  work->wait();  // the op still completes once the late rank arrives
+  EXPECT_TRUE(work->isCompleted());
+}
+
+TEST(Collectives, ArgumentErrorsAreCaughtLocallyBeforeMpi) {
+  std::vector<int32_t> buf(4);
+  try {
+    comm().broadcast(buf.data(), 4, DataType::I32, comm().size());
+    ADD_FAILURE() << "bad root accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("root " + std::to_string(comm().size()) + " is not a rank"), std::string::npos);
+  }
+  EXPECT_THROW(comm().broadcast(buf.data(), 4, DataType::I32, -1), UsageError);
+  try {
+    comm().allReduce(buf.data(), buf.data(), 4, DataType::I32, ReduceOp::Avg);
+    ADD_FAILURE() << "avg on i32 accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("avg needs a floating-point dtype"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(comm().allReduce(buf.data(), buf.data(), 4, static_cast<DataType>(42), ReduceOp::Sum), UsageError);
+  EXPECT_THROW(comm().allReduce(buf.data(), buf.data(), 4, DataType::F32, static_cast<ReduceOp>(9)), UsageError);
+  EXPECT_THROW(comm().allReduce(nullptr, buf.data(), 4, DataType::I32, ReduceOp::Sum), UsageError);
+  // The backend is still usable after rejected calls.
+  buf.assign(4, 1);
+  comm().allReduce(buf.data(), buf.data(), 4, DataType::I32, ReduceOp::Sum)->wait();
+  EXPECT_EQ(buf[3], comm().size());
+}
+
+}  // namespace
+}  // namespace mpibert
