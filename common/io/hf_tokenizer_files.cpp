@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -33,7 +34,7 @@ struct SpecialIds {
 
 SpecialIds special_ids(const std::vector<std::string>& vocab, const HfSpecialTokens& s) {
   std::unordered_map<std::string, int64_t> ids;
-  for (std::size_t i = 0; i < vocab.size(); ++i) ids.emplace(vocab[i], static_cast<int64_t>(i));
+  for (std::size_t i = 0; i < vocab.size(); ++i) ids[vocab[i]] = static_cast<int64_t>(i);  // last line wins
   auto id_of = [&](const std::string& token, const char* role) {
     auto it = ids.find(token);
     if (it == ids.end()) {
@@ -70,18 +71,13 @@ ojson template_piece(const char* kind, const std::string& id, int type_id) {
 std::vector<std::string> read_hf_vocab(const std::string& vocab_path) {
   const std::string text = read_all(vocab_path, "vocabulary file");
   std::vector<std::string> vocab;
-  std::unordered_map<std::string, std::size_t> line_of;
   std::size_t start = 0;
   while (start < text.size()) {
     std::size_t nl = text.find('\n', start);
     if (nl == std::string::npos) nl = text.size();
-    std::string token = text.substr(start, nl - start);
-    auto [it, inserted] = line_of.emplace(token, vocab.size() + 1);
-    if (!inserted) {
-      throw UsageError("vocabulary file " + vocab_path + ": token '" + token + "' appears on line " +
-                       std::to_string(it->second) + " and again on line " + std::to_string(vocab.size() + 1));
-    }
-    vocab.push_back(std::move(token));
+    std::size_t end = nl;
+    while (end > start && std::strchr(" \t\r\v\f", text[end - 1]) != nullptr) --end;
+    vocab.push_back(text.substr(start, end - start));
     start = nl + 1;
   }
   if (vocab.empty()) throw UsageError("vocabulary file " + vocab_path + ": it is empty");
@@ -152,11 +148,18 @@ std::string hf_tokenizer_json_text(const std::vector<std::string>& vocab, bool l
   } catch (const json::exception& e) {
     throw UsageError(std::string("tokenizer.json: a special token is not valid UTF-8: ") + e.what());
   }
+  // A repeated token maps to its last line (as tokenizers' vocab HashMap does): earlier copies are left out.
+  std::unordered_map<std::string, std::size_t> last_id;
+  for (std::size_t i = 0; i < vocab.size(); ++i) last_id[vocab[i]] = i;
   std::string vocab_text = "{\n";
   try {
+    bool first = true;
     for (std::size_t i = 0; i < vocab.size(); ++i) {
-      vocab_text += "      " + json(vocab[i]).dump() + ": " + std::to_string(i) + (i + 1 < vocab.size() ? ",\n" : "\n");
+      if (last_id[vocab[i]] != i) continue;
+      vocab_text += std::string(first ? "" : ",\n") + "      " + json(vocab[i]).dump() + ": " + std::to_string(i);
+      first = false;
     }
+    vocab_text += "\n";
   } catch (const json::exception& e) {
     throw UsageError("tokenizer.json: a vocabulary token is not valid UTF-8: " + std::string(e.what()));
   }

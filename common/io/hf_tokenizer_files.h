@@ -14,9 +14,10 @@ struct HfSpecialTokens {
   std::string pad = "[PAD]", unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", mask = "[MASK]";
 };
 
-// vocab.txt as transformers' load_vocab reads it: one token per line, id = line number, only the
-// trailing '\n' stripped. Throws UsageError naming the file (missing file, empty vocabulary,
-// duplicate token with both line numbers).
+// vocab.txt as the tokenizers library (and data::WordPieceTokenizer) reads it: one token per line,
+// id = line number, trailing whitespace of a line ignored. A repeated token keeps every line's id
+// here; tokenizer.json maps it to its last line, as tokenizers does. Throws UsageError naming the
+// file when it is missing or empty.
 std::vector<std::string> read_hf_vocab(const std::string& vocab_path);
 
 // Serialized files (text as written to disk). `vocab` is in id order. Throw UsageError naming the
