@@ -1,5 +1,74 @@
-// run_mlm: entry point (filled in by its owner).
+// run_mlm: the per-rank BERT masked-LM pre-training worker. Start it with gaudi_spawn (or mpirun, or
+// alone for one rank). See README.md "run_mlm" and `run_mlm --help`.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/comm/mpi_backend.h"
+#include "common/config/run_config.h"
 #include "common/error.h"
+#include "common/io/json_file.h"
+#include "common/log/log.h"
+#include "worker/train/trainer.h"
+
+namespace {
+
+// Names of the Habana/Optimum launcher recipe that have no key of their own here.
+const std::map<std::string, bool> kExtraFlags = {
+    {"gaudi_config_id", true}, {"hf_hub_token", true}, {"use_habana", false}, {"use_lazy_mode", false},
+    {"use_hpu_graphs_for_inference", false}, {"dataloader_num_workers", true}, {"report_to", true}};
+
+// GaudiConfig JSON: use_torch_autocast maps onto bf16; the fused-kernel switches have no CPU meaning.
+void apply_gaudi_config(const std::string& path, mpibert::RunConfig& cfg) {
+  auto j = mpibert::io::read_json_file(path);
+  if (j.value("use_torch_autocast", false) && cfg.train.precision == "auto") cfg.train.precision = "bf16";
+  spdlog::info("gaudi_config_id {}: use_torch_autocast={} -> precision {}; use_fused_adam / use_fused_clip_norm need "
+               "no switch here (the optimizer and clipping are always fused loops)",
+               path, j.value("use_torch_autocast", false), cfg.train.precision);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  return mpibert::run_main("run_mlm", [&]() -> int { throw mpibert::UsageError("run_mlm is being built"); });
+  // Before MPI is up only the launcher's environment tells which rank this is: only rank 0 reports
+  // usage errors, so a bad flag prints one line, not one per rank.
+  const char* env_rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  const bool quiet_rank = env_rank && std::atoi(env_rank) != 0;
+  mpibert::config::ParsedArgs parsed;
+  mpibert::RunConfig cfg;
+  try {
+    cfg = mpibert::parse_run_config(argc, argv, &parsed, kExtraFlags);
+    if (!parsed.positionals.empty())
+      throw mpibert::UsageError("unexpected argument '" + parsed.positionals[0] + "' (options are --key value)");
+  } catch (const mpibert::UsageError& e) {
+    if (!quiet_rank) std::fprintf(stderr, "run_mlm: error: %s\n", e.what());
+    return mpibert::kExitUsage;
+  }
+  if (parsed.help) {
+    std::printf("%s", mpibert::run_schema()
+                          .help_text("usage: run_mlm [--config FILE] [--section.key VALUE | --hf_alias VALUE ...]\n"
+                                     "BERT masked-LM pre-training worker (one process per rank; start it with gaudi_spawn).")
+                          .c_str());
+    return 0;
+  }
+  if (parsed.extras.count("hf_hub_token") && !quiet_rank)
+    std::fprintf(stderr, "run_mlm: note: --hf_hub_token is accepted but unused: nothing is uploaded\n");
+
+  return mpibert::run_main("run_mlm", [&]() -> int {
+    if (auto it = parsed.extras.find("gaudi_config_id"); it != parsed.extras.end()) apply_gaudi_config(it->second, cfg);
+    if (!cfg.train.export_hf.empty()) {
+      mpibert::init_logging({});
+      mpibert::export_checkpoint_to_hf(cfg);
+      std::printf("exported %s to %s (Hugging Face format)\n", cfg.train.export_hf.c_str(), cfg.train.output_dir.c_str());
+      return 0;
+    }
+    mpibert::MpiEnvironment mpi(&argc, &argv);
+    int code = 0;
+    {
+      auto comm = mpibert::make_mpi_backend();
+      mpibert::Trainer trainer(cfg, *comm);
+      code = trainer.run();
+    }
+    return code;
+  });
 }

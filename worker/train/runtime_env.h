@@ -1,0 +1,30 @@
+#pragma once
+// The process environment a rank trains in: which BLAS is really loaded (found at run time, since
+// Debian's libtorch reports "generic" BLAS whichever library the alternatives system picked), and
+// how many intra-op threads this rank uses (torch, OpenMP and OpenBLAS, which ignores torch's setting).
+#include <string>
+
+namespace mpibert {
+
+struct BlasInfo {
+  std::string name;     // "OpenBLAS", "MKL", "BLIS" or "reference"
+  std::string details;  // the library's own config string, if it has one
+  bool slow_reference() const { return name == "reference"; }
+};
+
+// Looks for each library's own entry points in the loaded process (dlsym), not torch's build string.
+BlasInfo detect_blas();
+
+// Threads per rank: configured > 0 wins, then OMP_NUM_THREADS (set per rank by gaudi_spawn), then
+// usable cores / ranks on this host (OMPI_COMM_WORLD_LOCAL_SIZE), at least 1.
+int choose_threads(long configured);
+
+// Applies the count to torch (intra-op), OpenMP and OpenBLAS (through openblas_set_num_threads when
+// present, because OpenBLAS read OPENBLAS_NUM_THREADS when it was loaded, before main()).
+void apply_threads(int threads);
+
+// Version strings for checkpoints and logs.
+std::string torch_version();
+std::string mpi_library_version();
+
+}  // namespace mpibert
