@@ -1,0 +1,147 @@
+#include "worker/io/hf_export.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "common/error.h"
+#include "common/io/hf_tokenizer_files.h"
+#include "common/io/json_file.h"
+#include "worker/io/tensor_io.h"
+
+namespace mpibert::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Tied aliases in HF's state_dict -> the tensor save_pretrained keeps.
+const std::map<std::string, std::string> kTiedAliases = {
+    {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
+    {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
+
+std::string shape_text(const std::vector<int64_t>& shape) { return c10::str(c10::IntArrayRef(shape)); }
+
+}  // namespace
+
+torch::ScalarType parse_save_dtype(const std::string& save_dtype) {
+  if (save_dtype == "f32" || save_dtype == "float32") return torch::kFloat32;
+  if (save_dtype == "bf16" || save_dtype == "bfloat16") return torch::kBFloat16;
+  throw UsageError("save dtype '" + save_dtype + "' is not supported; valid: f32, bf16");
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> hf_mlm_tensor_shapes(const model::BertConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+      {"bert.embeddings.word_embeddings.weight", {V, H}},
+      {"bert.embeddings.position_embeddings.weight", {c.max_position_embeddings, H}},
+      {"bert.embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}},
+      {"bert.embeddings.LayerNorm.weight", {H}},
+      {"bert.embeddings.LayerNorm.bias", {H}},
+  };
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
+    for (const char* qkv : {"query", "key", "value"}) {
+      out.push_back({p + "attention.self." + qkv + ".weight", {H, H}});
+      out.push_back({p + "attention.self." + qkv + ".bias", {H}});
+    }
+    out.push_back({p + "attention.output.dense.weight", {H, H}});
+    out.push_back({p + "attention.output.dense.bias", {H}});
+    out.push_back({p + "attention.output.LayerNorm.weight", {H}});
+    out.push_back({p + "attention.output.LayerNorm.bias", {H}});
+    out.push_back({p + "intermediate.dense.weight", {I, H}});
+    out.push_back({p + "intermediate.dense.bias", {I}});
+    out.push_back({p + "output.dense.weight", {H, I}});
+    out.push_back({p + "output.dense.bias", {H}});
+    out.push_back({p + "output.LayerNorm.weight", {H}});
+    out.push_back({p + "output.LayerNorm.bias", {H}});
+  }
+  out.push_back({"cls.predictions.bias", {V}});
+  out.push_back({"cls.predictions.transform.dense.weight", {H, H}});
+  out.push_back({"cls.predictions.transform.dense.bias", {H}});
+  out.push_back({"cls.predictions.transform.LayerNorm.weight", {H}});
+  out.push_back({"cls.predictions.transform.LayerNorm.bias", {H}});
+  return out;
+}
+
+void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
+                     std::vector<std::pair<std::string, torch::Tensor>> hf_state, const std::string& vocab_path,
+                     bool lowercase, const std::string& save_dtype) {
+  const torch::ScalarType dtype = parse_save_dtype(save_dtype);
+  model::validate(cfg, "export to " + out_dir);
+
+  // The vocabulary must fit the model before anything is written.
+  const std::vector<std::string> vocab = read_hf_vocab(vocab_path);
+  if (static_cast<int64_t>(vocab.size()) > cfg.vocab_size) {
+    throw UsageError("vocabulary file " + vocab_path + " has " + std::to_string(vocab.size()) +
+                     " tokens but the model's vocab_size is " + std::to_string(cfg.vocab_size));
+  }
+  if (static_cast<int64_t>(vocab.size()) < cfg.vocab_size) {
+    spdlog::warn("export: {} has {} tokens, the model {} (ids past the vocabulary are never produced)", vocab_path,
+                 vocab.size(), cfg.vocab_size);
+  }
+
+  // Keep exactly what save_pretrained keeps: drop tied aliases, check names and shapes.
+  std::map<std::string, torch::Tensor> by_name;
+  for (auto& [name, tensor] : hf_state) {
+    if (!by_name.emplace(name, tensor).second) throw std::runtime_error("export: tensor '" + name + "' given twice");
+  }
+  for (const auto& [alias, primary] : kTiedAliases) {
+    auto it = by_name.find(alias);
+    if (it == by_name.end()) continue;
+    auto p = by_name.find(primary);
+    if (p == by_name.end()) {
+      by_name[primary] = it->second;  // only the alias was given
+    } else if (!p->second.is_same(it->second) &&
+               (p->second.sizes() != it->second.sizes() || !p->second.equal(it->second))) {
+      throw std::runtime_error("export: '" + alias + "' differs from its tied weight '" + primary +
+                               "'; Hugging Face ties them on load, so the exported model would change");
+    }
+    by_name.erase(alias);
+  }
+  by_name.erase("bert.embeddings.position_ids");
+
+  std::vector<std::pair<std::string, torch::Tensor>> to_save;
+  std::set<std::string> expected;
+  for (const auto& [name, shape] : hf_mlm_tensor_shapes(cfg)) {
+    expected.insert(name);
+    auto it = by_name.find(name);
+    if (it == by_name.end()) throw std::runtime_error("export: the model state has no tensor '" + name + "'");
+    if (it->second.sizes().vec() != shape) {
+      throw std::runtime_error("export: tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
+                               " but the config implies " + shape_text(shape));
+    }
+    if (!c10::isFloatingType(it->second.scalar_type())) {
+      throw std::runtime_error("export: tensor '" + name + "' has non-floating dtype " +
+                               c10::toString(it->second.scalar_type()));
+    }
+    to_save.emplace_back(name, it->second);
+  }
+  for (const auto& [name, tensor] : by_name) {
+    if (!expected.count(name)) {
+      throw std::runtime_error("export: unexpected tensor '" + name + "' (not part of Hugging Face's BertForMaskedLM)");
+    }
+  }
+  hf_state.clear();
+
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec || !fs::is_directory(out_dir)) {
+    throw std::runtime_error("export: cannot create directory " + out_dir + ": " + ec.message());
+  }
+  const fs::path dir(out_dir);
+  save_tensors((dir / "model.safetensors").string(), to_save, {{"format", "pt"}}, dtype);
+  write_hf_tokenizer_files(out_dir, vocab_path, lowercase, cfg.max_position_embeddings);
+
+  nlohmann::json config = model::to_hf_config_json(cfg);
+  config["architectures"] = {"BertForMaskedLM"};
+  config["model_type"] = "bert";
+  config["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+  write_json_file((dir / "config.json").string(), config, 2);
+  spdlog::info("exported {} tensors ({}) and the tokenizer to {}", to_save.size(),
+               dtype == torch::kBFloat16 ? "bf16" : "f32", out_dir);
+}
+
+}  // namespace mpibert::io
