@@ -18,6 +18,6 @@ void install_stop_signal_handlers() {
 
 bool stop_requested() { return g_signal != 0; }
 int stop_signal_number() { return g_signal; }
-void request_stop_for_test() { g_signal = SIGTERM; }
+void request_stop_for_test(bool stop) { g_signal = stop ? SIGTERM : 0; }
 
 }  // namespace mpibert

@@ -1,0 +1,258 @@
+// The trainer under mpirun (1-4 ranks): world-size invariance of the loss curve, exact resume (same
+// and different world size), SIGTERM checkpoints, output_dir rules and the run's output files.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/comm/mpi_backend.h"
+#include "common/config/run_config.h"
+#include "common/error.h"
+#include "tests/worker/tiny_dataset.h"
+#include "worker/train/stop_signal.h"
+#include "worker/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace mpibert {
+namespace {
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+// A directory name every rank agrees on (rank 0's pid), unique per test and world size.
+std::string shared_dir(const std::string& name) {
+  long pid = ::getpid();
+  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  return (fs::temp_directory_path() / ("mpibert_trainer_" + std::to_string(pid) + "_np" + std::to_string(world_size()) +
+                                       "_" + name)).string();
+}
+
+const testing::TinyDataset& dataset() {
+  static testing::TinyDataset ds = [] {
+    std::string dir = shared_dir("shards");
+    testing::TinyDataset d;
+    if (world_rank() == 0) d = testing::make_tiny_dataset(dir, 96, 16, 32);
+    MPI_Barrier(MPI_COMM_WORLD);
+    d.dir = dir;
+    return d;
+  }();
+  return ds;
+}
+
+RunConfig tiny_config(const std::string& out) {
+  RunConfig c = run_schema().defaults();
+  c.data.shards_dir = dataset().dir;
+  c.model.preset = "tiny";
+  c.model.hidden_dropout_prob = 0;
+  c.model.attention_probs_dropout_prob = 0;
+  c.train.output_dir = out;
+  c.train.overwrite_output_dir = true;
+  c.train.per_device_train_batch_size = 4;
+  c.train.learning_rate = 1e-3;
+  c.train.warmup_steps = 2;
+  c.train.max_steps = 20;
+  c.train.logging_steps = 1;
+  c.train.save_steps = 0;
+  c.train.precision = "fp32";
+  c.train.do_eval = false;
+  c.dist.threads = 1;
+  return c;
+}
+
+int train(const RunConfig& c, HcclLike& comm) {
+  Trainer t(c, comm);
+  return t.run();
+}
+
+int train_world(const RunConfig& c) {
+  auto comm = make_mpi_backend(MPI_COMM_WORLD);
+  return train(c, *comm);
+}
+
+// Runs on this rank alone (a 1-rank job inside the test's MPI world).
+int train_alone(const RunConfig& c) {
+  auto comm = make_mpi_backend(MPI_COMM_SELF);
+  return train(c, *comm);
+}
+
+std::map<int64_t, double> losses(const std::string& out) {
+  std::map<int64_t, double> m;
+  std::ifstream in(out + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) m[j["step"].get<int64_t>()] = j["loss"].get<double>();
+  }
+  return m;
+}
+
+TEST(Trainer, LossCurveIsTheSameForRanksAccumulationAndBigBatch) {
+  const int W = world_size();
+  std::string a = shared_dir("ranks"), b = shared_dir("accum"), c = shared_dir("big");
+  ASSERT_EQ(train_world(tiny_config(a)), 0);
+  if (world_rank() == 0) {
+    RunConfig ca = tiny_config(b);
+    ca.train.gradient_accumulation_steps = W;
+    ASSERT_EQ(train_alone(ca), 0);
+    RunConfig cb = tiny_config(c);
+    cb.train.per_device_train_batch_size = 4 * W;
+    ASSERT_EQ(train_alone(cb), 0);
+    auto la = losses(a), lb = losses(b), lc = losses(c);
+    ASSERT_EQ(la.size(), 20u);
+    ASSERT_EQ(lb.size(), 20u);
+    ASSERT_EQ(lc.size(), 20u);
+    for (auto [step, loss] : la) {
+      EXPECT_LT(std::fabs(loss - lb[step]) / loss, 1e-5) << "step " << step << ": " << loss << " vs " << lb[step];
+      EXPECT_LT(std::fabs(loss - lc[step]) / loss, 1e-5) << "step " << step << ": " << loss << " vs " << lc[step];
+    }
+    EXPECT_LT(la[20], la[1]) << "the loss should go down";
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(Trainer, ResumeFromACheckpointReproducesEveryLossBitForBit) {
+  std::string full = shared_dir("full"), resumed = shared_dir("resumed");
+  RunConfig c = tiny_config(full);
+  c.model.hidden_dropout_prob = 0.1;  // dropout streams must resume exactly too
+  c.model.attention_probs_dropout_prob = 0.1;
+  c.train.max_steps = 10;
+  c.train.save_steps = 5;
+  c.train.save_total_limit = 0;
+  ASSERT_EQ(train_world(c), 0);
+  RunConfig r = c;
+  r.train.output_dir = resumed;
+  r.train.resume_from_checkpoint = full + "/checkpoint-5";
+  ASSERT_EQ(train_world(r), 0);
+  if (world_rank() == 0) {
+    auto lf = losses(full), lr = losses(resumed);
+    ASSERT_EQ(lr.size(), 5u);
+    for (int64_t s = 6; s <= 10; ++s) EXPECT_EQ(lf.at(s), lr.at(s)) << "step " << s;
+    EXPECT_TRUE(fs::exists(full + "/checkpoint-10/model.safetensors"));
+    EXPECT_TRUE(fs::exists(full + "/final/model.safetensors"));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(Trainer, ResumeWithAnotherWorldSizeKeepsGlobalBatchAndDataOrder) {
+  const int W = world_size();
+  std::string full = shared_dir("wfull"), resumed = shared_dir("wresumed");
+  RunConfig c = tiny_config(full);
+  c.train.max_steps = 10;
+  c.train.save_steps = 5;
+  c.train.save_total_limit = 0;
+  ASSERT_EQ(train_world(c), 0);
+  if (world_rank() == 0) {
+    RunConfig r = c;
+    r.train.output_dir = resumed;
+    r.train.resume_from_checkpoint = full + "/checkpoint-5";
+    r.train.gradient_accumulation_steps = W;  // 1 rank x W accumulation = the same global batch
+    ASSERT_EQ(train_alone(r), 0);
+    auto lf = losses(full), lr = losses(resumed);
+    ASSERT_EQ(lr.size(), 5u);
+    for (int64_t s = 6; s <= 10; ++s) EXPECT_LT(std::fabs(lf.at(s) - lr.at(s)) / lf.at(s), 1e-5) << "step " << s;
+    // A mismatching global batch is refused with the numbers that would fit.
+    r.train.gradient_accumulation_steps = W + 1;
+    r.train.output_dir = resumed + "_bad";
+    try {
+      train_alone(r);
+      ADD_FAILURE() << "a different global batch was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("global batch " + std::to_string(4 * W)), std::string::npos) << e.what();
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(Trainer, StopSignalFinishesTheStepWritesACheckpointAndExits75) {
+  std::string out = shared_dir("preempt");
+  RunConfig c = tiny_config(out);
+  request_stop_for_test(true);
+  int code = train_world(c);
+  request_stop_for_test(false);
+  EXPECT_EQ(code, kExitPreempted);
+  if (world_rank() == 0) {
+    EXPECT_TRUE(fs::exists(out + "/checkpoint-1/trainer_state.json"));
+    std::ifstream latest(out + "/latest");
+    std::string name;
+    latest >> name;
+    EXPECT_EQ(name, "checkpoint-1");
+  }
+  // Rerunning the same command (no overwrite) resumes there and finishes.
+  c.train.overwrite_output_dir = false;
+  EXPECT_EQ(train_world(c), 0);
+  if (world_rank() == 0) {
+    auto l = losses(out);
+    EXPECT_EQ(l.size(), 20u);
+    EXPECT_TRUE(fs::exists(out + "/checkpoint-20"));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(Trainer, NonEmptyOutputDirWithoutCheckpointIsRefused) {
+  std::string out = shared_dir("nonempty");
+  if (world_rank() == 0) {
+    fs::create_directories(out);
+    std::ofstream(out + "/notes.txt") << "mine";
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  RunConfig c = tiny_config(out);
+  c.train.overwrite_output_dir = false;
+  try {
+    train_world(c);
+    ADD_FAILURE() << "a non-empty output_dir was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("already exists and is not empty"), std::string::npos) << e.what();
+  }
+  if (world_rank() == 0) EXPECT_TRUE(fs::exists(out + "/notes.txt"));  // nothing lost
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(Trainer, WritesResultsMetricsConfigsLogsAndTheExportedModel) {
+  std::string out = shared_dir("files");
+  RunConfig c = tiny_config(out);
+  c.train.max_steps = 4;
+  c.train.do_eval = true;
+  c.train.eval_steps = 2;
+  ASSERT_EQ(train_world(c), 0);
+  if (world_rank() == 0) {
+    auto tr = nlohmann::json::parse(std::ifstream(out + "/train_results.json"));
+    for (const char* k : {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_tokens_per_second",
+                          "train_loss", "total_flos", "world_size", "mfu"})
+      EXPECT_TRUE(tr.contains(k)) << k;
+    EXPECT_EQ(tr["world_size"], world_size());
+    EXPECT_GT(tr["train_samples_per_second"].get<double>(), 0);
+    auto ev = nlohmann::json::parse(std::ifstream(out + "/eval_results.json"));
+    for (const char* k : {"eval_loss", "eval_accuracy", "perplexity", "eval_samples", "step"}) EXPECT_TRUE(ev.contains(k)) << k;
+    EXPECT_EQ(ev["eval_samples"], 16);
+    EXPECT_NEAR(ev["perplexity"].get<double>(), std::exp(ev["eval_loss"].get<double>()), 1e-9);
+    std::ifstream m(out + "/metrics.jsonl");
+    std::string line;
+    std::getline(m, line);
+    auto row = nlohmann::json::parse(line);
+    for (const char* k : {"step", "epoch", "loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second"})
+      EXPECT_TRUE(row.contains(k)) << k;
+    auto cfg = nlohmann::json::parse(std::ifstream(out + "/config.json"));
+    EXPECT_EQ(cfg["model_type"], "bert");
+    EXPECT_TRUE(fs::exists(out + "/run_config.yaml"));
+    EXPECT_TRUE(fs::exists(out + "/logs/rank-0.log"));
+    for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "tokenizer.json",
+                          "special_tokens_map.json"})
+      EXPECT_TRUE(fs::exists(out + "/final/" + f)) << f;
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+}  // namespace
+}  // namespace mpibert
