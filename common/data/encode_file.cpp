@@ -1,0 +1,295 @@
+#include "common/data/encode_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "common/data/unicode_text.h"
+#include "common/error.h"
+#include "common/io/atomic_file.h"
+
+namespace mpibert::data {
+
+namespace {
+
+constexpr size_t kBlockBytes = size_t{1} << 20;  // unit of parallel work; cut at line ends
+
+// The input, memory-mapped when it is a regular file (read into memory otherwise, e.g. a pipe).
+class InputText {
+ public:
+  explicit InputText(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw UsageError(path + ": cannot open input text: " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
+      ::close(fd_);
+      throw UsageError(path + ": is a directory, expected a text file");
+    }
+    if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (p != MAP_FAILED) {
+        map_ = p;
+        map_size_ = static_cast<size_t>(st.st_size);
+        ::madvise(map_, map_size_, MADV_SEQUENTIAL);
+        return;
+      }
+    }
+    char buf[1 << 16];
+    for (;;) {
+      const ssize_t got = ::read(fd_, buf, sizeof buf);
+      if (got == 0) break;
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        const std::string why = std::strerror(errno);
+        ::close(fd_);
+        throw std::runtime_error(path + ": read error: " + why);
+      }
+      copy_.append(buf, static_cast<size_t>(got));
+    }
+  }
+  ~InputText() {
+    if (map_ != nullptr) ::munmap(map_, map_size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  InputText(const InputText&) = delete;
+  InputText& operator=(const InputText&) = delete;
+
+  std::string_view text() const {
+    return map_ != nullptr ? std::string_view(static_cast<const char*>(map_), map_size_) : std::string_view(copy_);
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  void* map_ = nullptr;
+  size_t map_size_ = 0;
+  std::string copy_;
+};
+
+// Writes v in decimal at p, returns the end.
+inline char* write_uint(char* p, uint32_t v) {
+  static constexpr char kDigits[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  char tmp[12];
+  char* t = tmp + sizeof tmp;
+  while (v >= 100) {
+    const uint32_t r = (v % 100) * 2;
+    v /= 100;
+    *--t = kDigits[r + 1];
+    *--t = kDigits[r];
+  }
+  if (v >= 10) {
+    *--t = kDigits[v * 2 + 1];
+    *--t = kDigits[v * 2];
+  } else {
+    *--t = static_cast<char>('0' + v);
+  }
+  const size_t n = static_cast<size_t>(tmp + sizeof tmp - t);
+  std::memcpy(p, t, n);
+  return p + n;
+}
+
+std::vector<std::pair<size_t, size_t>> cut_blocks(std::string_view text) {
+  std::vector<std::pair<size_t, size_t>> blocks;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = std::min(text.size(), begin + kBlockBytes);
+    if (end < text.size()) {
+      const void* nl = std::memchr(text.data() + end, '\n', text.size() - end);
+      end = nl == nullptr ? text.size() : static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
+    }
+    blocks.emplace_back(begin, end);
+    begin = end;
+  }
+  return blocks;
+}
+
+class OutputFile {
+ public:
+  explicit OutputFile(const std::string& path) : path_(path), tmp_(io::temporary_path_for(path)) {
+    file_ = std::fopen(tmp_.c_str(), "wb");
+    if (file_ == nullptr) throw std::runtime_error(path + ": cannot create output: " + std::strerror(errno));
+    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  }
+  ~OutputFile() {
+    if (file_ != nullptr) {
+      std::fclose(file_);
+      std::remove(tmp_.c_str());
+    }
+  }
+  void write(const std::string& bytes) {
+    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+      throw std::runtime_error(path_ + ": write error: " + std::strerror(errno));
+    }
+  }
+  void commit() {
+    const int flushed = std::fflush(file_);
+    const int err = errno;
+    const int closed = std::fclose(file_);
+    file_ = nullptr;
+    if (flushed != 0 || closed != 0) {
+      std::remove(tmp_.c_str());
+      throw std::runtime_error(path_ + ": write error: " + std::strerror(flushed != 0 ? err : errno));
+    }
+    try {
+      io::rename_durably(tmp_, path_);
+    } catch (...) {
+      std::remove(tmp_.c_str());
+      throw;
+    }
+  }
+
+ private:
+  std::string path_, tmp_;
+  FILE* file_ = nullptr;
+};
+
+void add(EncodeStats& total, const EncodeStats& part) {
+  total.lines += part.lines;
+  total.bytes += part.bytes;
+  total.tokens += part.tokens;
+}
+
+}  // namespace
+
+EncodeStats encode_lines(const WordPieceTokenizer& tok, std::string_view text, std::string& out) {
+  EncodeStats stats;
+  stats.bytes = text.size();
+  WordList scratch;
+  std::vector<int32_t> ids;
+  std::vector<char> line_out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const void* nl = std::memchr(text.data() + pos, '\n', text.size() - pos);
+    const size_t end = nl == nullptr ? text.size() : static_cast<size_t>(static_cast<const char*>(nl) - text.data());
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (unicode::is_blank(line)) continue;
+    ids.clear();
+    tok.encode(line, ids, scratch);
+    line_out.resize(ids.size() * 11 + 1);
+    char* p = line_out.data();
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (k > 0) *p++ = ' ';
+      p = write_uint(p, static_cast<uint32_t>(ids[k]));
+    }
+    *p++ = '\n';
+    out.append(line_out.data(), static_cast<size_t>(p - line_out.data()));
+    ++stats.lines;
+    stats.tokens += ids.size();
+  }
+  return stats;
+}
+
+EncodeStats encode_file(const WordPieceTokenizer& tok, const std::string& input_path, const std::string& output_path,
+                        int threads) {
+  const auto start = std::chrono::steady_clock::now();
+  InputText input(input_path);
+  const std::string_view text = input.text();
+  const auto blocks = cut_blocks(text);
+  size_t workers = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  workers = std::min(workers, std::max<size_t>(1, blocks.size()));
+
+  OutputFile output(output_path);
+  EncodeStats total;
+  if (workers <= 1) {
+    std::string out;
+    for (const auto& [b, e] : blocks) {
+      out.clear();
+      add(total, encode_lines(tok, text.substr(b, e - b), out));
+      output.write(out);
+    }
+  } else {
+    // Workers encode blocks into a ring of slots; this thread writes them in block order.
+    struct Slot {
+      std::string out;
+      EncodeStats stats;
+      bool done = false;
+    };
+    const size_t window = 2 * workers;
+    std::vector<Slot> ring(window);
+    std::mutex mutex;
+    std::condition_variable block_done, slot_free;
+    size_t next = 0, written = 0;
+    bool stop = false;
+    std::exception_ptr error;
+
+    auto work = [&] {
+      for (;;) {
+        size_t i;
+        {
+          std::unique_lock<std::mutex> lock(mutex);
+          slot_free.wait(lock, [&] { return stop || next >= blocks.size() || next < written + window; });
+          if (stop || next >= blocks.size()) return;
+          i = next++;
+        }
+        Slot& slot = ring[i % window];
+        try {
+          slot.out.clear();
+          const EncodeStats s = encode_lines(tok, text.substr(blocks[i].first, blocks[i].second - blocks[i].first), slot.out);
+          std::lock_guard<std::mutex> lock(mutex);
+          slot.stats = s;
+          slot.done = true;
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (!error) error = std::current_exception();
+          stop = true;
+        }
+        block_done.notify_all();
+      }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(workers);
+    for (size_t w = 0; w < workers; ++w) pool.emplace_back(work);
+    try {
+      for (size_t i = 0; i < blocks.size(); ++i) {
+        Slot& slot = ring[i % window];
+        {
+          std::unique_lock<std::mutex> lock(mutex);
+          block_done.wait(lock, [&] { return slot.done || stop; });
+          if (stop) break;
+        }
+        output.write(slot.out);
+        add(total, slot.stats);
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          slot.done = false;
+          written = i + 1;
+        }
+        slot_free.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!error) error = std::current_exception();
+      stop = true;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (error) stop = true;
+    }
+    slot_free.notify_all();
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+  }
+  output.commit();
+  total.bytes = text.size();
+  total.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return total;
+}
+
+}  // namespace mpibert::data
