@@ -1,0 +1,52 @@
+#pragma once
+// The launch plan: the exact argv to run (never a shell string), the variables every rank gets, where
+// ranks go, and what the supervisor needs. build_launch_plan() is pure: same inputs, same plan.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "launcher/environment.h"
+#include "launcher/launch_options.h"
+
+namespace mpibert::launcher {
+
+struct HostPlacement {
+  std::string name;
+  int first_rank = 0;
+  int ranks = 0;
+  int cores = 0;  // cores assumed on that host
+};
+
+struct LaunchPlan {
+  bool direct = false;  // one rank: PROGRAM runs as gaudi_spawn's child, no mpirun
+  int world_size = 1;
+  int threads_per_rank = 1;
+  std::string binding;  // "core" | "socket" | "none" | "mpirun_args" (the user's --map-by/--bind-to)
+  bool oversubscribed = false;
+  std::vector<HostPlacement> placement;  // hosts that get ranks, in rank order
+  std::string host_source;               // "local", "hostfile F", "--hosts", "Slurm job N"
+  std::vector<std::string> argv;         // the exact command
+  // Variables every rank gets on top of gaudi_spawn's environment, in order. For mpirun runs they are
+  // passed with -x; forwarded ones (--env KEY) carry gaudi_spawn's current value here.
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string log_dir;      // absolute; "" = no --log_dir
+  std::string capture_dir;  // where ranks write rank-N.log and their exit status: log_dir or a temp dir
+  std::string launch_host;
+  double timeout_s = 0;
+  int open_mpi_major = 0;
+  std::vector<std::string> warnings;  // said on stderr before starting
+};
+
+// Throws UsageError for bad input (hostfile lines, too few slots, conflicting --mpirun_args, --env KEY
+// not set) and std::runtime_error when mpirun is needed but unusable.
+LaunchPlan build_launch_plan(const LaunchOptions& options, const Environment& env);
+
+// Quotes a word for a POSIX shell only when needed (for printing; nothing is run through a shell).
+std::string shell_quote(const std::string& word);
+std::string format_command(const std::vector<std::string>& argv);
+// One line: "2 ranks on 1 host (vm: ranks 0-1), 1 thread per rank, bound to cores".
+std::string describe_plan(const LaunchPlan& plan);
+// What --dry_run prints: the summary, the environment added to every rank, the capture dir, the command.
+std::string format_dry_run(const LaunchPlan& plan);
+
+}  // namespace mpibert::launcher

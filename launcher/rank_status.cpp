@@ -1,0 +1,142 @@
+#include "launcher/rank_status.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "launcher/process.h"
+
+namespace mpibert::launcher {
+
+int RankStatus::shell_code() const {
+  if (signal != 0) return 128 + signal;
+  if (!start_error.empty() && exit_code == 0) return 127;
+  return exit_code;
+}
+
+std::string status_file_name(int rank) { return ".rank-" + std::to_string(rank) + ".status"; }
+std::string log_file_name(int rank) { return "rank-" + std::to_string(rank) + ".log"; }
+
+std::string rank_status_to_json(const RankStatus& s) {
+  nlohmann::json j = {{"rank", s.rank},       {"host", s.host},     {"pid", s.pid},
+                      {"exit_code", s.exit_code}, {"signal", s.signal}, {"stopped", s.stopped},
+                      {"start_error", s.start_error}, {"finished_at", s.finished_at}, {"tail", s.tail}};
+  // Output of a program is arbitrary bytes: replace invalid UTF-8 rather than fail.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+RankStatus rank_status_from_json(const std::string& text, const std::string& source) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    RankStatus s;
+    s.rank = j.at("rank").get<int>();
+    s.host = j.at("host").get<std::string>();
+    s.pid = j.at("pid").get<long>();
+    s.exit_code = j.at("exit_code").get<int>();
+    s.signal = j.at("signal").get<int>();
+    s.stopped = j.at("stopped").get<bool>();
+    s.start_error = j.at("start_error").get<std::string>();
+    s.finished_at = j.at("finished_at").get<double>();
+    s.tail = j.at("tail").get<std::vector<std::string>>();
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(source + ": not a rank status (" + e.what() + ")");
+  }
+}
+
+void write_rank_status(const std::string& dir, const RankStatus& status) {
+  const std::string path = dir + "/" + status_file_name(status.rank);
+  const std::string tmp = path + ".tmp";
+  const std::string text = rank_status_to_json(status) + "\n";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = write_all(fd, text.data(), text.size());
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+}
+
+namespace {
+
+// Calls f(name, rank) for every "<prefix>N<suffix>" in dir.
+template <class F>
+void for_each_rank_file(const std::string& dir, const std::string& prefix, const std::string& suffix, F f) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (!std::all_of(digits.begin(), digits.end(), ::isdigit) || digits.size() > 9) continue;
+    f(name, std::stoi(digits));
+  }
+  closedir(d);
+}
+
+}  // namespace
+
+std::vector<RankStatus> read_rank_statuses(const std::string& dir) {
+  std::vector<RankStatus> out;
+  for_each_rank_file(dir, ".rank-", ".status", [&](const std::string& name, int) {
+    std::ifstream in(dir + "/" + name);
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      out.push_back(rank_status_from_json(text.str(), dir + "/" + name));
+    } catch (const std::exception&) {
+      // Not ours or cut short by a crash: the other ranks still tell the story.
+    }
+  });
+  std::sort(out.begin(), out.end(), [](const RankStatus& a, const RankStatus& b) { return a.rank < b.rank; });
+  return out;
+}
+
+void remove_rank_files(const std::string& dir, bool remove_logs) {
+  std::vector<std::string> names;
+  for_each_rank_file(dir, ".rank-", ".status", [&](const std::string& n, int) { names.push_back(n); });
+  for_each_rank_file(dir, ".rank-", ".status.tmp", [&](const std::string& n, int) { names.push_back(n); });
+  if (remove_logs) for_each_rank_file(dir, "rank-", ".log", [&](const std::string& n, int) { names.push_back(n); });
+  for (const auto& n : names) ::unlink((dir + "/" + n).c_str());
+}
+
+std::optional<RankStatus> first_failure(const std::vector<RankStatus>& statuses) {
+  const RankStatus* best = nullptr;
+  auto earlier = [](const RankStatus& a, const RankStatus& b) {
+    if (a.stopped != b.stopped) return !a.stopped;
+    if (a.finished_at != b.finished_at) return a.finished_at < b.finished_at;
+    return a.rank < b.rank;
+  };
+  for (const auto& s : statuses)
+    if (s.failed() && (!best || earlier(s, *best))) best = &s;
+  if (!best) return std::nullopt;
+  return *best;
+}
+
+std::string describe_rank_end(const RankStatus& s) {
+  std::string who = "rank " + std::to_string(s.rank) + " on host " + (s.host.empty() ? "?" : s.host);
+  if (!s.start_error.empty()) return who + " could not start: " + s.start_error;
+  if (s.signal != 0) return who + " was killed by signal " + std::to_string(s.signal) + " (" + signal_name(s.signal) + ")";
+  return who + " exited with code " + std::to_string(s.exit_code);
+}
+
+std::string format_failure_report(const RankStatus& s, const std::string& log_path) {
+  std::string out = describe_rank_end(s);
+  if (s.tail.empty()) return out + " (it printed nothing)";
+  out += "; last " + std::to_string(s.tail.size()) + (s.tail.size() == 1 ? " line" : " lines") + " of its output";
+  if (!log_path.empty()) out += " (" + log_path + ")";
+  out += ":";
+  for (const auto& line : s.tail) out += "\n  | " + line;
+  return out;
+}
+
+}  // namespace mpibert::launcher

@@ -1,0 +1,49 @@
+#pragma once
+// How one rank ended, written by its wrapper as CAPTURE_DIR/.rank-N.status (JSON, atomically) and read
+// by gaudi_spawn to name the rank that failed first, its host, its exit code and its last lines.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mpibert::launcher {
+
+struct RankStatus {
+  int rank = -1;
+  std::string host;
+  long pid = 0;
+  int exit_code = 0;         // when signal == 0
+  int signal = 0;            // > 0: the program was killed by this signal
+  bool stopped = false;      // it ended because it was told to stop (job teardown): not a first failure
+  std::string start_error;   // the program could not be started
+  double finished_at = 0;    // wall-clock seconds, orders failures across ranks
+  std::vector<std::string> tail;  // last lines of its console output
+
+  bool failed() const { return signal != 0 || exit_code != 0 || !start_error.empty(); }
+  // The exit code a shell would report: exit_code, or 128 + signal.
+  int shell_code() const;
+};
+
+std::string status_file_name(int rank);  // ".rank-N.status"
+std::string log_file_name(int rank);     // "rank-N.log"
+
+std::string rank_status_to_json(const RankStatus& status);
+// Throws std::runtime_error naming `source` when the text is not a status.
+RankStatus rank_status_from_json(const std::string& text, const std::string& source);
+
+// Writes via a temporary file and rename, so readers never see half a status.
+void write_rank_status(const std::string& dir, const RankStatus& status);
+// Every readable status in dir (unreadable or half-written files are skipped), sorted by rank.
+std::vector<RankStatus> read_rank_statuses(const std::string& dir);
+// Removes the status files (and, when remove_logs, the rank logs) gaudi_spawn created in dir.
+void remove_rank_files(const std::string& dir, bool remove_logs);
+
+// The failure that brought the job down: the earliest failed rank that was not told to stop, else the
+// earliest failed rank at all. Ties break by rank.
+std::optional<RankStatus> first_failure(const std::vector<RankStatus>& statuses);
+
+// "rank 1 on host vm exited with code 3" / "... was killed by signal 9 (SIGKILL)" / "... could not start: ...".
+std::string describe_rank_end(const RankStatus& status);
+// The failure report: the line above, then the last lines of the rank's output, indented.
+std::string format_failure_report(const RankStatus& status, const std::string& log_path);
+
+}  // namespace mpibert::launcher

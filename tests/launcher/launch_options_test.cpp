@@ -1,0 +1,125 @@
+#include "launcher/launch_options.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+
+using mpibert::UsageError;
+using namespace mpibert::launcher;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+namespace {
+
+LaunchOptions parse(std::vector<std::string> args) { return parse_launch_options(args); }
+
+std::string usage_error_of(std::vector<std::string> args) {
+  try {
+    parse_launch_options(args);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(LaunchOptions, AcceptsSpaceAndEqualsSpellings) {
+  EXPECT_EQ(parse({"--world_size", "8", "prog"}).world_size, 8);
+  EXPECT_EQ(parse({"--world_size=8", "prog"}).world_size, 8);
+  EXPECT_EQ(parse({"--world-size=3", "prog"}).world_size, 3);  // dashes work as underscores
+}
+
+TEST(LaunchOptions, ParsesEveryPublishedOption) {
+  auto o = parse({"--world_size", "8", "--use_mpi", "--hosts", "a:4,b:4", "--bind_to", "socket",
+                  "--threads_per_rank=3", "--env", "A=1", "--env=B", "--log_dir", "logs", "--timeout", "90.5",
+                  "--mpirun", "/opt/ompi/bin/mpirun", "--mpirun_args", "--mca btl tcp,self", "--dry_run", "run_mlm"});
+  EXPECT_EQ(o.world_size, 8);
+  EXPECT_TRUE(o.use_mpi);
+  EXPECT_EQ(o.hosts, "a:4,b:4");
+  EXPECT_EQ(o.bind_to, BindTo::Socket);
+  EXPECT_EQ(o.threads_per_rank, 3);
+  ASSERT_EQ(o.env.size(), 2u);
+  EXPECT_EQ(o.env[0].key, "A");
+  EXPECT_EQ(o.env[0].value, "1");
+  EXPECT_EQ(o.env[1].key, "B");
+  EXPECT_FALSE(o.env[1].value.has_value());
+  EXPECT_EQ(o.log_dir, "logs");
+  EXPECT_DOUBLE_EQ(o.timeout_s, 90.5);
+  EXPECT_EQ(o.mpirun, "/opt/ompi/bin/mpirun");
+  EXPECT_THAT(o.mpirun_args, ElementsAre("--mca", "btl", "tcp,self"));
+  EXPECT_TRUE(o.dry_run);
+  EXPECT_EQ(o.program, "run_mlm");
+}
+
+TEST(LaunchOptions, ProgramArgumentsPassThroughUntouched) {
+  auto o = parse({"--world_size", "2", "run_mlm", "--config", "c.yaml", "--world_size", "5", "--", "-x", ""});
+  EXPECT_EQ(o.world_size, 2);
+  EXPECT_EQ(o.program, "run_mlm");
+  EXPECT_THAT(o.program_args, ElementsAre("--config", "c.yaml", "--world_size", "5", "--", "-x", ""));
+}
+
+TEST(LaunchOptions, DoubleDashEndsOptions) {
+  auto o = parse({"--world_size", "2", "--", "--weird-program-name", "arg"});
+  EXPECT_EQ(o.program, "--weird-program-name");
+  EXPECT_THAT(o.program_args, ElementsAre("arg"));
+}
+
+TEST(LaunchOptions, UnknownOptionSuggestsTheNearestOne) {
+  EXPECT_THAT(usage_error_of({"--world_sise", "2", "prog"}), HasSubstr("did you mean '--world_size'?"));
+  EXPECT_THAT(usage_error_of({"--logdir", "x", "prog"}), HasSubstr("did you mean '--log_dir'?"));
+  EXPECT_THAT(usage_error_of({"--config", "x", "prog"}), HasSubstr("options go after it"));
+}
+
+TEST(LaunchOptions, MpirunSpellingsPointToOurNames) {
+  EXPECT_THAT(usage_error_of({"-np", "2", "prog"}), HasSubstr("did you mean '--world_size'?"));
+  EXPECT_THAT(usage_error_of({"-H", "a,b", "prog"}), HasSubstr("did you mean '--hosts'?"));
+  EXPECT_THAT(usage_error_of({"-x", "A=1", "prog"}), HasSubstr("did you mean '--env'?"));
+  EXPECT_EQ(parse({"--bind-to", "socket", "prog"}).bind_to, BindTo::Socket);  // mpirun's spelling works
+}
+
+TEST(LaunchOptions, RejectsBadValues) {
+  EXPECT_THAT(usage_error_of({"--world_size", "0", "prog"}), HasSubstr("--world_size: '0' is not valid"));
+  EXPECT_THAT(usage_error_of({"--world_size", "two", "prog"}), HasSubstr("expected an integer"));
+  EXPECT_THAT(usage_error_of({"--threads_per_rank", "-1", "prog"}), HasSubstr("--threads_per_rank"));
+  EXPECT_THAT(usage_error_of({"--timeout", "soon", "prog"}), HasSubstr("expected seconds"));
+  EXPECT_THAT(usage_error_of({"--bind_to", "cores", "prog"}), HasSubstr("did you mean 'core'?"));
+  EXPECT_THAT(usage_error_of({"--env", "1BAD=x", "prog"}), HasSubstr("KEY=VALUE"));
+  EXPECT_THAT(usage_error_of({"--dry_run=yes", "prog"}), HasSubstr("takes no value"));
+}
+
+TEST(LaunchOptions, MissingValueOrProgramIsAUsageError) {
+  EXPECT_THAT(usage_error_of({"--world_size"}), HasSubstr("--world_size needs a value"));
+  EXPECT_THAT(usage_error_of({"--world_size", "2"}), HasSubstr("missing PROGRAM"));
+  EXPECT_THAT(usage_error_of({}), HasSubstr("missing PROGRAM"));
+}
+
+TEST(LaunchOptions, HelpNeedsNoProgram) {
+  EXPECT_TRUE(parse({"--help"}).help);
+  EXPECT_TRUE(parse({"-h"}).help);
+}
+
+TEST(LaunchOptions, HostfileAndHostsAreExclusive) {
+  EXPECT_THAT(usage_error_of({"--hostfile", "h", "--hosts", "a:1", "prog"}), HasSubstr("use one of them"));
+}
+
+TEST(LaunchOptions, HuggingFaceOnlyOptionsAreHandled) {
+  EXPECT_THAT(usage_error_of({"--use_deepspeed", "prog"}), HasSubstr("DeepSpeed is not supported"));
+  auto o = parse({"--main_process_port", "29500", "prog"});
+  ASSERT_EQ(o.notes.size(), 1u);
+  EXPECT_THAT(o.notes[0], HasSubstr("ignored"));
+}
+
+TEST(LaunchOptions, MpirunArgsAccumulate) {
+  auto o = parse({"--mpirun_args", "--mca a 1", "--mpirun_args=--report-bindings", "prog"});
+  EXPECT_THAT(o.mpirun_args, ElementsAre("--mca", "a", "1", "--report-bindings"));
+}
+
+TEST(SplitWords, QuotesAndEscapesLikeAShellWithoutExpansion) {
+  EXPECT_THAT(split_words("  --mca btl_tcp_if_include 'eth0 eth1'  -x \"A=b c\" $HOME\\ x "),
+              ElementsAre("--mca", "btl_tcp_if_include", "eth0 eth1", "-x", "A=b c", "$HOME x"));
+  EXPECT_THAT(split_words("''"), ElementsAre(""));
+  EXPECT_TRUE(split_words("   ").empty());
+  EXPECT_THROW(split_words("--x 'open"), UsageError);
+}

@@ -1,0 +1,337 @@
+#include "launcher/launch_plan.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+
+using mpibert::UsageError;
+using namespace mpibert::launcher;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Argv = std::vector<std::string>;
+
+namespace {
+
+// An 8-core non-root host with Open MPI 4; tests change what they need.
+Environment fake_env() {
+  Environment e;
+  e.uid = 1000;
+  e.hostname = "node0";
+  e.cores_per_host = 8;
+  e.open_mpi_major = 4;
+  e.mpirun_path = "/usr/bin/mpirun";
+  e.self_exe = "/opt/mpibert/bin/gaudi_spawn";
+  e.program_path = "/opt/mpibert/bin/run_mlm";
+  e.cwd = "/work";
+  e.temp_dir = "/tmp/gaudi_spawn.42";
+  e.vars = {{"PATH", "/usr/bin"}, {"HOME", "/home/u"}};
+  return e;
+}
+
+LaunchPlan plan_for(const Argv& args, const Environment& env = fake_env()) {
+  return build_launch_plan(parse_launch_options(args), env);
+}
+
+// The value following `flag` in argv ("" if absent); `nth` picks a later occurrence.
+std::string after(const Argv& argv, const std::string& flag, int nth = 0) {
+  for (size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == flag && nth-- == 0) return argv[i + 1];
+  return "";
+}
+
+long count(const Argv& argv, const std::string& word) { return std::count(argv.begin(), argv.end(), word); }
+
+// The mpirun options: everything before the wrapper.
+Argv mpirun_part(const Argv& argv) {
+  auto it = std::find(argv.begin(), argv.end(), "/opt/mpibert/bin/gaudi_spawn");
+  return Argv(argv.begin(), it);
+}
+
+// All values given with -x.
+Argv exported(const Argv& argv) {
+  Argv out;
+  for (size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == "-x") out.push_back(argv[i + 1]);
+  return out;
+}
+
+template <class F>
+std::string usage_error_of(F f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(LaunchPlan, LocalRanksEachGetTheirOwnCores) {
+  auto plan = plan_for({"--world_size", "2", "run_mlm", "--config", "c.yaml"});
+  EXPECT_FALSE(plan.direct);
+  EXPECT_EQ(plan.threads_per_rank, 4);
+  const Argv& a = plan.argv;
+  EXPECT_EQ(a[0], "/usr/bin/mpirun");
+  EXPECT_EQ(after(a, "-np"), "2");
+  EXPECT_EQ(after(a, "--map-by"), "slot:PE=4");
+  EXPECT_EQ(after(a, "--bind-to"), "core");
+  EXPECT_EQ(count(a, "--oversubscribe"), 0);
+  EXPECT_EQ(count(a, "--host"), 0);
+  EXPECT_EQ(count(a, "--hostfile"), 0);
+  EXPECT_THAT(exported(a), ElementsAre("OMP_NUM_THREADS=4", "OPENBLAS_NUM_THREADS=4", "MPIBERT_THREADS_PER_RANK=4"));
+  ASSERT_EQ(plan.placement.size(), 1u);
+  EXPECT_EQ(plan.placement[0].name, "node0");
+  EXPECT_EQ(plan.placement[0].ranks, 2);
+}
+
+TEST(LaunchPlan, ArgvEndsWithTheWrappedProgramAndItsArgumentsUntouched) {
+  auto plan = plan_for({"--world_size", "2", "run_mlm", "--config", "c d.yaml", "--world_size", "7", ""});
+  const Argv& a = plan.argv;
+  auto wrapper = std::find(a.begin(), a.end(), "/opt/mpibert/bin/gaudi_spawn");
+  ASSERT_NE(wrapper, a.end());
+  EXPECT_THAT(Argv(wrapper, a.end()),
+              ElementsAre("/opt/mpibert/bin/gaudi_spawn", "--rank_wrapper", "--capture_dir", "/tmp/gaudi_spawn.42",
+                          "--launch_host", "node0", "--", "/opt/mpibert/bin/run_mlm", "--config", "c d.yaml",
+                          "--world_size", "7", ""));
+  EXPECT_EQ(after(a, "-np"), "2");
+}
+
+TEST(LaunchPlan, AllowRunAsRootOnlyForRoot) {
+  EXPECT_EQ(count(plan_for({"--world_size", "2", "p"}).argv, "--allow-run-as-root"), 0);
+  Environment root = fake_env();
+  root.uid = 0;
+  EXPECT_EQ(count(mpirun_part(plan_for({"--world_size", "2", "p"}, root).argv), "--allow-run-as-root"), 1);
+  // Given by the user already: not twice.
+  EXPECT_EQ(count(plan_for({"--world_size", "2", "--mpirun_args", "--allow-run-as-root", "p"}, root).argv,
+                  "--allow-run-as-root"),
+            1);
+}
+
+TEST(LaunchPlan, SingleHostTurnsOffCrossMemoryAttachUnlessOverridden) {
+  auto a = plan_for({"--world_size", "2", "p"}).argv;
+  EXPECT_EQ(after(a, "--mca"), "btl_vader_single_copy_mechanism");
+  EXPECT_EQ(after(a, "btl_vader_single_copy_mechanism"), "none");
+  auto user = plan_for({"--world_size", "2", "--mpirun_args", "--mca btl_vader_single_copy_mechanism cma", "p"}).argv;
+  EXPECT_EQ(count(user, "btl_vader_single_copy_mechanism"), 1);
+  EXPECT_EQ(after(user, "btl_vader_single_copy_mechanism"), "cma");
+  Environment env = fake_env();
+  env.vars["OMPI_MCA_btl_vader_single_copy_mechanism"] = "cma";
+  EXPECT_EQ(count(plan_for({"--world_size", "2", "p"}, env).argv, "btl_vader_single_copy_mechanism"), 0);
+}
+
+TEST(LaunchPlan, OpenMpi5SpellsMappingAndSharedMemoryParameterItsWay) {
+  Environment v5 = fake_env();
+  v5.open_mpi_major = 5;
+  auto a = plan_for({"--world_size", "2", "p"}, v5).argv;
+  EXPECT_EQ(after(a, "--map-by"), "ppr:2:node:PE=4");
+  EXPECT_EQ(after(a, "--bind-to"), "core");
+  EXPECT_EQ(after(a, "--mca"), "btl_sm_single_copy_mechanism");
+  EXPECT_EQ(count(a, "btl_vader_single_copy_mechanism"), 0);
+  auto socket = plan_for({"--world_size", "2", "--bind_to", "socket", "p"}, v5).argv;
+  EXPECT_EQ(after(socket, "--map-by"), "package");
+  EXPECT_EQ(after(socket, "--bind-to"), "package");
+}
+
+TEST(LaunchPlan, OpenMpi5UnevenHostsUseSlotMapping) {
+  Environment v5 = fake_env();
+  v5.open_mpi_major = 5;
+  auto plan = plan_for({"--world_size", "6", "--hosts", "a:4,b:4", "p"}, v5);
+  EXPECT_EQ(after(plan.argv, "--map-by"), "slot:PE=2");
+  auto even = plan_for({"--world_size", "8", "--hosts", "a:4,b:4", "p"}, v5);
+  EXPECT_EQ(after(even.argv, "--map-by"), "ppr:4:node:PE=2");
+}
+
+TEST(LaunchPlan, MoreRanksThanCoresOversubscribesWithoutBinding) {
+  Environment two = fake_env();
+  two.cores_per_host = 2;
+  auto plan = plan_for({"--world_size", "4", "p"}, two);
+  EXPECT_TRUE(plan.oversubscribed);
+  EXPECT_EQ(plan.threads_per_rank, 1);
+  EXPECT_EQ(after(plan.argv, "--map-by"), "slot");
+  EXPECT_EQ(after(plan.argv, "--bind-to"), "none");
+  EXPECT_EQ(count(plan.argv, "--oversubscribe"), 1);
+  ASSERT_EQ(plan.warnings.size(), 1u);
+  EXPECT_THAT(plan.warnings[0], HasSubstr("4 ranks on node0 which has 2 cores: oversubscribing"));
+
+  two.open_mpi_major = 5;
+  auto v5 = plan_for({"--world_size", "4", "p"}, two);
+  EXPECT_EQ(after(v5.argv, "--map-by"), "slot:OVERSUBSCRIBE");
+  EXPECT_EQ(count(v5.argv, "--oversubscribe"), 0);
+}
+
+TEST(LaunchPlan, ThreadsPerRankDefaultsToCoresPerRankAndCanBeSet) {
+  EXPECT_EQ(plan_for({"--world_size", "3", "p"}).threads_per_rank, 2);  // 8 / 3, rounded down
+  auto plan = plan_for({"--world_size", "2", "--threads_per_rank", "2", "p"});
+  EXPECT_EQ(plan.threads_per_rank, 2);
+  EXPECT_EQ(after(plan.argv, "--map-by"), "slot:PE=2");
+  EXPECT_THAT(exported(plan.argv), Contains("OMP_NUM_THREADS=2"));
+}
+
+TEST(LaunchPlan, TooManyThreadsForTheCoresTurnsBindingOff) {
+  auto plan = plan_for({"--world_size", "2", "--threads_per_rank", "6", "p"});
+  EXPECT_EQ(after(plan.argv, "--bind-to"), "none");
+  EXPECT_THAT(exported(plan.argv), Contains("OMP_NUM_THREADS=6"));
+  ASSERT_EQ(plan.warnings.size(), 1u);
+  EXPECT_THAT(plan.warnings[0], HasSubstr("exceeds the 8 cores of node0"));
+}
+
+TEST(LaunchPlan, BindToSocketAndNone) {
+  auto socket = plan_for({"--world_size", "2", "--bind_to", "socket", "p"}).argv;
+  EXPECT_EQ(after(socket, "--map-by"), "socket");
+  EXPECT_EQ(after(socket, "--bind-to"), "socket");
+  auto none = plan_for({"--world_size", "2", "--bind_to", "none", "p"}).argv;
+  EXPECT_EQ(after(none, "--map-by"), "slot");
+  EXPECT_EQ(after(none, "--bind-to"), "none");
+}
+
+TEST(LaunchPlan, UserEnvironmentIsExportedAndOverridesThreadVariables) {
+  Environment env = fake_env();
+  env.vars["WANDB_KEY"] = "secret";
+  auto plan = plan_for({"--world_size", "2", "--env", "OMP_NUM_THREADS=1", "--env", "A=x y", "--env", "A=z",
+                        "--env", "WANDB_KEY", "p"},
+                       env);
+  EXPECT_THAT(exported(plan.argv), ElementsAre("OPENBLAS_NUM_THREADS=4", "MPIBERT_THREADS_PER_RANK=4",
+                                               "OMP_NUM_THREADS=1", "A=z", "WANDB_KEY"));
+  // The plan carries the forwarded value too (for direct runs and --dry_run).
+  EXPECT_THAT(plan.env, Contains(std::make_pair(std::string("WANDB_KEY"), std::string("secret"))));
+}
+
+TEST(LaunchPlan, ForwardingAnUnsetVariableIsAUsageError) {
+  EXPECT_THAT(usage_error_of([] { plan_for({"--world_size", "2", "--env", "NOPE", "p"}); }),
+              HasSubstr("--env NOPE: NOPE is not set"));
+}
+
+TEST(LaunchPlan, HostfileRanksFillSlotsInOrder) {
+  Environment env = fake_env();
+  env.hostfile_text = "a slots=4\nb slots=4\n";
+  auto plan = plan_for({"--world_size", "6", "--hostfile", "hosts.txt", "p"}, env);
+  ASSERT_EQ(plan.placement.size(), 2u);
+  EXPECT_EQ(plan.placement[0].name, "a");
+  EXPECT_EQ(plan.placement[0].ranks, 4);
+  EXPECT_EQ(plan.placement[1].first_rank, 4);
+  EXPECT_EQ(plan.placement[1].ranks, 2);
+  EXPECT_EQ(plan.threads_per_rank, 2);  // the fuller host decides: 8 cores / 4 ranks
+  EXPECT_EQ(after(plan.argv, "--hostfile"), "/work/hosts.txt");
+  EXPECT_EQ(count(plan.argv, "--mca"), 0);  // several hosts: shared memory settings left alone
+}
+
+TEST(LaunchPlan, WorldSizeDefaultsToAllSlotsOrOneRank) {
+  Environment env = fake_env();
+  env.hostfile_text = "a slots=2\nb\n";  // b: as many slots as cores (8)
+  EXPECT_EQ(plan_for({"--hostfile", "h", "p"}, env).world_size, 10);
+  EXPECT_EQ(plan_for({"p"}).world_size, 1);
+}
+
+TEST(LaunchPlan, TooFewSlotsIsAUsageErrorNamingTheCounts) {
+  Environment env = fake_env();
+  env.hostfile_text = "a slots=4\nb slots=2\n";
+  EXPECT_THAT(usage_error_of([&] { plan_for({"--world_size", "8", "--hostfile", "h", "p"}, env); }),
+              HasSubstr("--world_size 8 needs 8 slots but hostfile h offers 6 (a:4,b:2)"));
+}
+
+TEST(LaunchPlan, BadHostfileIsAUsageError) {
+  Environment env = fake_env();
+  env.hostfile_text = "a slots=4\na slots=2\n";
+  EXPECT_THAT(usage_error_of([&] { plan_for({"--world_size", "2", "--hostfile", "h", "p"}, env); }),
+              HasSubstr("listed twice"));
+}
+
+TEST(LaunchPlan, HostsOptionPassesOnlyTheHostsUsed) {
+  auto plan = plan_for({"--world_size", "4", "--hosts", "a:2,b:2,c:2", "p"});
+  EXPECT_EQ(after(plan.argv, "--host"), "a:2,b:2");
+  EXPECT_EQ(plan.placement.size(), 2u);
+}
+
+TEST(LaunchPlan, SlurmAllocationProvidesHostsSlotsAndCores) {
+  Environment env = fake_env();
+  env.vars["SLURM_JOB_ID"] = "77";
+  env.vars["SLURM_JOB_NODELIST"] = "gpu[01-02]";
+  env.vars["SLURM_TASKS_PER_NODE"] = "2(x2)";
+  env.vars["SLURM_JOB_CPUS_PER_NODE"] = "32(x2)";
+  auto plan = plan_for({"p"}, env);
+  EXPECT_EQ(plan.world_size, 4);
+  EXPECT_EQ(plan.host_source, "Slurm job 77");
+  EXPECT_EQ(after(plan.argv, "--host"), "gpu01:2,gpu02:2");
+  EXPECT_EQ(plan.threads_per_rank, 16);
+  EXPECT_THAT(usage_error_of([&] { plan_for({"--world_size", "5", "p"}, env); }), HasSubstr("Slurm job 77 offers 4"));
+  // Explicit hosts win over the allocation.
+  EXPECT_EQ(after(plan_for({"--world_size", "2", "--hosts", "x:2", "p"}, env).argv, "--host"), "x:2");
+}
+
+TEST(LaunchPlan, OneRankRunsTheProgramDirectlyWithTheSameEnvironment) {
+  Environment env = fake_env();
+  env.open_mpi_major = 0;  // no mpirun needed
+  env.mpirun_path.clear();
+  auto plan = plan_for({"--env", "A=1", "run_mlm", "--max_steps", "3"}, env);
+  EXPECT_TRUE(plan.direct);
+  EXPECT_THAT(plan.argv, ElementsAre("/opt/mpibert/bin/run_mlm", "--max_steps", "3"));
+  EXPECT_THAT(plan.env, ElementsAre(std::make_pair(std::string("OMP_NUM_THREADS"), std::string("8")),
+                                    std::make_pair(std::string("OPENBLAS_NUM_THREADS"), std::string("8")),
+                                    std::make_pair(std::string("MPIBERT_THREADS_PER_RANK"), std::string("8")),
+                                    std::make_pair(std::string("A"), std::string("1"))));
+}
+
+TEST(LaunchPlan, MissingMpirunIsARuntimeErrorOnlyWhenNeeded) {
+  Environment env = fake_env();
+  env.open_mpi_major = 0;
+  env.mpirun_path.clear();
+  env.mpirun_problem = "mpirun not found on PATH";
+  try {
+    plan_for({"--world_size", "2", "p"}, env);
+    FAIL() << "expected an error";
+  } catch (const UsageError&) {
+    FAIL() << "a missing mpirun is not a usage error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("mpirun not found on PATH"));
+  }
+}
+
+TEST(LaunchPlan, MpirunArgsComeAfterOursAndTheirMappingWins) {
+  auto a = plan_for({"--world_size", "2", "--mpirun_args", "--report-bindings --map-by numa", "p"}).argv;
+  auto m = mpirun_part(a);
+  EXPECT_EQ(m[m.size() - 3], "--report-bindings");
+  EXPECT_EQ(m.back(), "numa");
+  EXPECT_EQ(count(a, "--map-by"), 1);
+  EXPECT_EQ(count(a, "--bind-to"), 0);
+}
+
+TEST(LaunchPlan, MpirunArgsMayNotSetRanksOrHosts) {
+  EXPECT_THAT(usage_error_of([] { plan_for({"--world_size", "2", "--mpirun_args", "-np 4", "p"}); }),
+              HasSubstr("set the number of ranks with --world_size"));
+  EXPECT_THAT(usage_error_of([] { plan_for({"--world_size", "2", "--mpirun_args", "--host a", "p"}); }),
+              HasSubstr("use --hosts or --hostfile"));
+}
+
+TEST(LaunchPlan, LogDirIsAbsoluteAndKeptOnEveryHost) {
+  auto plan = plan_for({"--world_size", "2", "--log_dir", "logs", "p"});
+  EXPECT_EQ(plan.log_dir, "/work/logs");
+  EXPECT_EQ(plan.capture_dir, "/work/logs");
+  EXPECT_EQ(after(plan.argv, "--capture_dir"), "/work/logs");
+  EXPECT_EQ(count(plan.argv, "--keep_logs"), 1);
+  auto temp = plan_for({"--world_size", "2", "p"});
+  EXPECT_EQ(temp.capture_dir, "/tmp/gaudi_spawn.42");
+  EXPECT_EQ(count(temp.argv, "--keep_logs"), 0);
+}
+
+TEST(LaunchPlan, DryRunShowsSummaryEnvironmentAndCommand) {
+  auto text = format_dry_run(plan_for({"--world_size", "2", "--env", "A=x y", "run_mlm", "--config", "c.yaml"}));
+  EXPECT_THAT(text, HasSubstr("# gaudi_spawn --dry_run: 2 ranks on 1 host (node0: ranks 0-1), 4 threads per rank"));
+  EXPECT_THAT(text, HasSubstr("\nOMP_NUM_THREADS=4\n"));
+  EXPECT_THAT(text, HasSubstr("\nA='x y'\n"));
+  EXPECT_THAT(text, HasSubstr("# command:\n/usr/bin/mpirun -np 2 "));
+  EXPECT_THAT(text, HasSubstr(" -- /opt/mpibert/bin/run_mlm --config c.yaml\n"));
+}
+
+TEST(ShellQuote, QuotesOnlyWhatNeedsIt) {
+  EXPECT_EQ(shell_quote("slot:PE=4"), "slot:PE=4");
+  EXPECT_EQ(shell_quote("a b"), "'a b'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote(""), "''");
+  EXPECT_EQ(format_command({"x", "$HOME"}), "x '$HOME'");
+}
