@@ -360,7 +360,8 @@ struct Trainer::Impl {
     fs::create_directories(out_dir);
     io::write_json_file((out_dir / "config.json").string(), model::to_hf_config_json(mcfg));
     io::write_file_atomic((out_dir / "run_config.yaml").string(), run_schema().to_yaml(&cfg));
-    spdlog::info("resolved configuration:\n{}", run_schema().to_yaml(&cfg));
+    spdlog::debug("resolved configuration:\n{}", run_schema().to_yaml(&cfg));
+    spdlog::info("resolved configuration written to {}", (out_dir / "run_config.yaml").string());
   }
 
   // Reads, masks and stacks one micro-batch of this rank. Returns the masked-token count.
@@ -487,7 +488,7 @@ struct Trainer::Impl {
       wait_or_abort(comm, comm.allReduce(counts, counts, 1, DataType::F64, ReduceOp::Sum), timeout_s);
       const double global_masked = std::max(1.0, counts[0]);
       reducer->zero_grad();
-      double stats[3] = {0, 0, 0};  // loss sum, correct, stop votes
+      double stats[4] = {0, 0, 0, 0};  // loss sum, correct, stop-signal votes, out-of-time votes
       for (int64_t m = 0; m < accum; ++m) {
         model->set_dropout_seed(dropout_seed(static_cast<uint64_t>(t.seed), step, rank, m));
         model::MlmOutput out;
@@ -504,8 +505,9 @@ struct Trainer::Impl {
       }
       reducer->finish();
       const double elapsed = seconds_between(start_time, Clock::now());
-      stats[2] = (stop_requested() ? 1 : 0) + (t.max_time > 0 && elapsed > t.max_time ? 2 : 0);
-      auto stats_work = comm.allReduce(stats, stats, 3, DataType::F64, ReduceOp::Sum);
+      stats[2] = stop_requested() ? 1 : 0;
+      stats[3] = t.max_time > 0 && elapsed > t.max_time ? 1 : 0;
+      auto stats_work = comm.allReduce(stats, stats, 4, DataType::F64, ReduceOp::Sum);
       last_grad_norm = optim::clip_grad_norm(params, t.max_grad_norm);
       const double lr = schedule->lr_at(step);
       opt->step(lr);
@@ -530,8 +532,8 @@ struct Trainer::Impl {
         interval_steps = 0;
         interval_start = Clock::now();
       }
-      preempted = stats[2] >= 1 && static_cast<int64_t>(stats[2]) % 2 == 1;
-      out_of_time = !preempted && stats[2] >= 2;
+      preempted = stats[2] > 0;
+      out_of_time = !preempted && stats[3] > 0;
       const bool last = step == total_steps || preempted || out_of_time;
       if (t.eval_steps > 0 && step % t.eval_steps == 0 && !last) report_eval(evaluate());
       if ((t.save_steps > 0 && step % t.save_steps == 0) || last) save(step);
