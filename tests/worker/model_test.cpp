@@ -1,0 +1,571 @@
+// BertForMaskedLM: presets and HF config, parameter names and counts, initialisation, loss at init,
+// sparse == dense head, padding, dropout determinism, bf16 autocast, overfitting one batch, state
+// dict round trip, and equality with a PyTorch re-implementation of Hugging Face's modeling_bert.
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <unistd.h>
+
+#include "common/config/run_config.h"
+#include "common/error.h"
+#include "worker/model/bert.h"
+#include "worker/model/bert_config.h"
+#include "worker/model/precision.h"
+#include "worker/optim/optimizer.h"
+
+namespace mpibert::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+BertConfig tiny(int64_t vocab, double dropout = 0.0) {
+  BertConfig c = preset("tiny");
+  c.vocab_size = vocab;
+  c.hidden_dropout_prob = dropout;
+  c.attention_probs_dropout_prob = dropout;
+  return c;
+}
+
+// A batch with ~15% of the non-special positions labelled (fixed generator).
+struct Batch {
+  torch::Tensor ids, mask, labels;
+};
+Batch make_batch(int64_t B, int64_t L, int64_t vocab, uint64_t seed, double p = 0.15) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  Batch b;
+  b.ids = torch::randint(5, vocab, {B, L}, gen, torch::kLong);
+  b.mask = torch::ones({B, L}, torch::kLong);
+  auto pick = torch::rand({B, L}, gen) < p;
+  b.labels = torch::where(pick, b.ids, torch::full({B, L}, -100, torch::kLong));
+  b.labels.index_put_({0, 1}, b.ids.index({0, 1}));  // at least one label
+  return b;
+}
+
+ModelConfig model_config(const std::string& preset_name) {
+  ModelConfig m{};
+  m.preset = preset_name;
+  m.hidden_dropout_prob = -1;
+  m.attention_probs_dropout_prob = -1;
+  m.layer_norm_eps = -1;
+  m.initializer_range = -1;
+  return m;
+}
+
+TEST(BertConfig, PresetsHaveTheGoogleSizesAndAliases) {
+  auto t = preset("tiny");
+  EXPECT_EQ(t.num_hidden_layers, 2);
+  EXPECT_EQ(t.hidden_size, 128);
+  EXPECT_EQ(t.num_attention_heads, 2);
+  EXPECT_EQ(t.intermediate_size, 512);
+  auto s = preset("bert-small");
+  EXPECT_EQ(s.num_hidden_layers, 4);
+  EXPECT_EQ(s.hidden_size, 512);
+  EXPECT_EQ(s.num_attention_heads, 8);
+  auto m = preset("medium");
+  EXPECT_EQ(m.num_hidden_layers, 8);
+  auto b = preset("bert-base-uncased");
+  EXPECT_EQ(b.hidden_size, 768);
+  EXPECT_EQ(b.num_hidden_layers, 12);
+  EXPECT_EQ(b.vocab_size, 30522);
+  auto l = preset("bert-large-uncased");
+  EXPECT_EQ(l.num_hidden_layers, 24);
+  EXPECT_EQ(l.hidden_size, 1024);
+  EXPECT_EQ(l.num_attention_heads, 16);
+  EXPECT_EQ(l.intermediate_size, 4096);
+  for (const auto& name : preset_names()) EXPECT_NO_THROW(preset(name)) << name;
+}
+
+TEST(BertConfig, UnknownPresetListsTheValidNames) {
+  try {
+    preset("bert-huge");
+    FAIL();
+  } catch (const UsageError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("bert-huge"), std::string::npos);
+    EXPECT_NE(msg.find("mini"), std::string::npos);
+    EXPECT_NE(msg.find("bert-large-uncased"), std::string::npos);
+  }
+}
+
+TEST(BertConfig, HfJsonRoundTripsAndRejectsOtherArchitectures) {
+  BertConfig c = preset("mini");
+  c.vocab_size = 32000;
+  c.hidden_dropout_prob = 0.05;
+  auto j = to_hf_config_json(c);
+  EXPECT_EQ(j["architectures"][0], "BertForMaskedLM");
+  EXPECT_EQ(j["model_type"], "bert");
+  EXPECT_EQ(j["num_hidden_layers"], 4);
+  EXPECT_EQ(j["hidden_act"], "gelu");
+  auto back = from_hf_config_json(j, "test");
+  EXPECT_EQ(back.vocab_size, 32000);
+  EXPECT_EQ(back.hidden_size, 256);
+  EXPECT_DOUBLE_EQ(back.hidden_dropout_prob, 0.05);
+  EXPECT_DOUBLE_EQ(back.layer_norm_eps, 1e-12);
+  j["model_type"] = "roberta";
+  EXPECT_THROW(from_hf_config_json(j, "test"), UsageError);
+  j["model_type"] = "bert";
+  j["position_embedding_type"] = "relative_key";
+  EXPECT_THROW(from_hf_config_json(j, "test"), UsageError);
+  j["position_embedding_type"] = "absolute";
+  j["num_attention_heads"] = 5;  // 256 % 5 != 0
+  EXPECT_THROW(from_hf_config_json(j, "test"), UsageError);
+}
+
+TEST(BertConfig, ResolveAppliesOverridesVocabAndChecksSeqLen) {
+  ModelConfig m = model_config("small");
+  m.num_hidden_layers = 2;
+  m.hidden_dropout_prob = 0.0;
+  auto c = resolve_model_config(m, 8000, 128);
+  EXPECT_EQ(c.num_hidden_layers, 2);
+  EXPECT_EQ(c.hidden_size, 512);
+  EXPECT_EQ(c.vocab_size, 8000);
+  EXPECT_DOUBLE_EQ(c.hidden_dropout_prob, 0.0);
+  EXPECT_DOUBLE_EQ(c.attention_probs_dropout_prob, 0.1);
+  EXPECT_THROW(resolve_model_config(m, 8000, 513), UsageError);
+  m.max_position_embeddings = 1024;
+  EXPECT_EQ(resolve_model_config(m, 8000, 1024).max_position_embeddings, 1024);
+  EXPECT_THROW(resolve_model_config(model_config("nope"), 8000, 128), UsageError);
+}
+
+TEST(BertConfig, ResolveReadsAHuggingFaceConfigFileOrDirectory) {
+  const fs::path dir = fs::temp_directory_path() / ("mpibert_cfg_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  BertConfig c = preset("medium");
+  c.intermediate_size = 1000;
+  std::ofstream(dir / "config.json") << to_hf_config_json(c).dump(2);
+  EXPECT_EQ(resolve_model_config(model_config((dir / "config.json").string()), 0, 128).intermediate_size, 1000);
+  EXPECT_EQ(resolve_model_config(model_config(dir.string()), 0, 128).num_hidden_layers, 8);
+  std::ofstream(dir / "config.json") << "{ not json";
+  EXPECT_THROW(resolve_model_config(model_config(dir.string()), 0, 128), UsageError);
+  fs::remove_all(dir);
+}
+
+TEST(BertConfig, FlopsPerTokenCountsMatmulsTimesThree) {
+  BertConfig c = preset("mini");
+  const double H = 256, I = 1024, V = 30522, L = 128;
+  const double layer = 2 * (4 * H * H + 2 * H * I + 2 * L * H);
+  EXPECT_DOUBLE_EQ(flops_per_token(c, 128, 0.15, false), 3 * (4 * layer + 2 * (H * H + H * V)));
+  EXPECT_DOUBLE_EQ(flops_per_token(c, 128, 0.15, true), 3 * (4 * layer + 0.15 * 2 * (H * H + H * V)));
+}
+
+TEST(BertModel, BertBaseHasTheHuggingFaceParameterCount) {
+  // BertForMaskedLM (bert-base-uncased): 109,514,298 parameters, tied decoder counted once, no pooler.
+  EXPECT_EQ(parameter_count(preset("bert-base-uncased")), 109514298);
+  BertForMaskedLM m(preset("base"), 0);
+  int64_t n = 0;
+  for (const auto& p : m->parameters()) n += p.numel();
+  EXPECT_EQ(n, 109514298);
+  EXPECT_EQ(m->named_parameters().size(), 5u + 12u * 16u + 5u);
+}
+
+TEST(BertModel, ParametersUseHuggingFaceNamesAndTheDecoderIsTied) {
+  BertForMaskedLM m(tiny(100), 0);
+  std::vector<std::string> names;
+  for (const auto& p : m->named_parameters()) names.push_back(p.key());
+  const std::vector<std::string> expected_prefix = {
+      "bert.embeddings.word_embeddings.weight",
+      "bert.embeddings.position_embeddings.weight",
+      "bert.embeddings.token_type_embeddings.weight",
+      "bert.embeddings.LayerNorm.weight",
+      "bert.embeddings.LayerNorm.bias",
+      "bert.encoder.layer.0.attention.self.query.weight",
+      "bert.encoder.layer.0.attention.self.query.bias",
+      "bert.encoder.layer.0.attention.self.key.weight",
+      "bert.encoder.layer.0.attention.self.key.bias",
+      "bert.encoder.layer.0.attention.self.value.weight",
+      "bert.encoder.layer.0.attention.self.value.bias",
+      "bert.encoder.layer.0.attention.output.dense.weight",
+      "bert.encoder.layer.0.attention.output.dense.bias",
+      "bert.encoder.layer.0.attention.output.LayerNorm.weight",
+      "bert.encoder.layer.0.attention.output.LayerNorm.bias",
+      "bert.encoder.layer.0.intermediate.dense.weight",
+      "bert.encoder.layer.0.intermediate.dense.bias",
+      "bert.encoder.layer.0.output.dense.weight",
+      "bert.encoder.layer.0.output.dense.bias",
+      "bert.encoder.layer.0.output.LayerNorm.weight",
+      "bert.encoder.layer.0.output.LayerNorm.bias"};
+  ASSERT_EQ(names.size(), 5u + 2u * 16u + 5u);
+  for (size_t i = 0; i < expected_prefix.size(); ++i) EXPECT_EQ(names[i], expected_prefix[i]);
+  EXPECT_EQ(names[21], "bert.encoder.layer.1.attention.self.query.weight");
+  const std::vector<std::string> tail = {"cls.predictions.bias", "cls.predictions.transform.dense.weight",
+                                         "cls.predictions.transform.dense.bias",
+                                         "cls.predictions.transform.LayerNorm.weight",
+                                         "cls.predictions.transform.LayerNorm.bias"};
+  for (size_t i = 0; i < tail.size(); ++i) EXPECT_EQ(names[names.size() - tail.size() + i], tail[i]);
+
+  auto sd = m->hf_state_dict();
+  ASSERT_EQ(sd.size(), names.size() + 2);
+  EXPECT_EQ(sd[sd.size() - 2].first, "cls.predictions.decoder.weight");
+  EXPECT_EQ(sd.back().first, "cls.predictions.decoder.bias");
+  EXPECT_TRUE(sd[sd.size() - 2].second.is_same(sd[0].second));  // same tensor as the word embeddings
+  EXPECT_TRUE(sd.back().second.is_same(m->named_parameters()["cls.predictions.bias"]));
+  EXPECT_EQ(parameter_count(m->config()), [&] {
+    int64_t n = 0;
+    for (const auto& p : m->parameters()) n += p.numel();
+    return n;
+  }());
+}
+
+TEST(BertModel, InitialisesLikeHuggingFace) {
+  BertConfig c = tiny(2000);
+  c.pad_token_id = 3;
+  BertForMaskedLM m(c, 1);
+  auto params = m->named_parameters();
+  const auto& word = params["bert.embeddings.word_embeddings.weight"];
+  EXPECT_EQ(word[3].abs().max().item<float>(), 0.0f);  // padding row
+  EXPECT_NEAR(word.std().item<float>(), 0.02, 0.001);
+  EXPECT_NEAR(params["bert.encoder.layer.0.intermediate.dense.weight"].std().item<float>(), 0.02, 0.001);
+  EXPECT_EQ(params["bert.encoder.layer.0.intermediate.dense.bias"].abs().max().item<float>(), 0.0f);
+  EXPECT_TRUE(params["bert.embeddings.LayerNorm.weight"].eq(1).all().item<bool>());
+  EXPECT_EQ(params["cls.predictions.bias"].abs().max().item<float>(), 0.0f);
+  // The same seed gives the same weights; another seed other weights.
+  BertForMaskedLM same(c, 1), other(c, 2);
+  EXPECT_TRUE(torch::equal(word, same->named_parameters()["bert.embeddings.word_embeddings.weight"]));
+  EXPECT_FALSE(torch::equal(word, other->named_parameters()["bert.embeddings.word_embeddings.weight"]));
+}
+
+TEST(BertModel, LossAtInitIsLogVocab) {
+  const int64_t V = 1000;
+  BertForMaskedLM m(tiny(V), 7);
+  auto b = make_batch(8, 64, V, 1);
+  auto out = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  const double loss = out.loss_sum.item<double>() / out.num_masked.item<int64_t>();
+  EXPECT_NEAR(loss / std::log(static_cast<double>(V)), 1.0, 0.02) << loss;
+  EXPECT_EQ(out.num_masked.item<int64_t>(), b.labels.ne(-100).sum().item<int64_t>());
+  EXPECT_EQ(out.loss_sum.scalar_type(), torch::kFloat);
+  EXPECT_EQ(out.num_masked.scalar_type(), torch::kLong);
+}
+
+// Max over parameters of ||g_a - g_b|| / ||g_b||. The floor (1e-3 of the whole gradient's norm)
+// matters for the key biases: their true gradient is 0 (softmax ignores a per-row constant), so
+// both sides hold rounding noise only.
+double grad_floor(const std::vector<torch::Tensor>& g) {
+  double s = 0;
+  for (const auto& t : g) s += t.pow(2).sum().item<double>();
+  return 1e-3 * std::sqrt(s);
+}
+double max_grad_rel_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double worst = 0;
+  const double floor = grad_floor(b);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double denom = std::max(b[i].norm().item<double>(), floor);
+    worst = std::max(worst, (a[i] - b[i]).norm().item<double>() / denom);
+  }
+  return worst;
+}
+
+std::vector<torch::Tensor> grads_of(BertForMaskedLM& m) {
+  std::vector<torch::Tensor> g;
+  for (const auto& p : m->parameters()) g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+  return g;
+}
+
+TEST(BertModel, SparseHeadGivesTheDenseHeadsLossAndGradients) {
+  const int64_t V = 500;
+  BertForMaskedLM m(tiny(V, 0.1), 3);  // with dropout: both passes use the same dropout seed
+  auto b = make_batch(4, 32, V, 2);
+  b.mask.index_put_({1, torch::indexing::Slice(20, torch::indexing::None)}, 0);
+  m->zero_grad();
+  m->set_dropout_seed(11);
+  auto dense = m->forward_mlm(b.ids, b.mask, b.labels, false);
+  dense.loss_sum.backward();
+  auto g_dense = grads_of(m);
+  m->zero_grad();
+  m->set_dropout_seed(11);
+  auto sparse = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  sparse.loss_sum.backward();
+  auto g_sparse = grads_of(m);
+  EXPECT_NEAR(sparse.loss_sum.item<double>() / dense.loss_sum.item<double>(), 1.0, 1e-5);
+  EXPECT_EQ(sparse.num_masked.item<int64_t>(), dense.num_masked.item<int64_t>());
+  EXPECT_EQ(sparse.num_correct.item<int64_t>(), dense.num_correct.item<int64_t>());
+  EXPECT_LT(max_grad_rel_diff(g_sparse, g_dense), 1e-5);
+}
+
+TEST(BertModel, FusedQkvEqualsSeparateProjections) {
+  const int64_t V = 300;
+  BertForMaskedLM m(tiny(V), 4);
+  auto b = make_batch(2, 16, V, 5);
+  m->set_fused_qkv(false);
+  auto ref = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  ref.loss_sum.backward();
+  auto g_ref = grads_of(m);
+  m->zero_grad();
+  m->set_fused_qkv(true);
+  auto fused = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  fused.loss_sum.backward();
+  EXPECT_NEAR(fused.loss_sum.item<double>(), ref.loss_sum.item<double>(), 1e-5 * ref.loss_sum.item<double>());
+  EXPECT_LT(max_grad_rel_diff(grads_of(m), g_ref), 1e-5);
+}
+
+TEST(BertModel, NoMaskedTokenGivesZeroLossAndZeroGradients) {
+  BertForMaskedLM m(tiny(100), 1);
+  auto b = make_batch(2, 8, 100, 1);
+  auto labels = torch::full({2, 8}, -100, torch::kLong);
+  for (bool sparse : {true, false}) {
+    m->zero_grad();
+    auto out = m->forward_mlm(b.ids, b.mask, labels, sparse);
+    EXPECT_EQ(out.loss_sum.item<float>(), 0.0f);
+    EXPECT_EQ(out.num_masked.item<int64_t>(), 0);
+    EXPECT_EQ(out.num_correct.item<int64_t>(), 0);
+    out.loss_sum.backward();
+    for (const auto& g : grads_of(m)) EXPECT_EQ(g.abs().max().item<float>(), 0.0f);
+  }
+}
+
+TEST(BertModel, PaddingDoesNotChangeTheTokensOutputs) {
+  const int64_t V = 200;
+  BertForMaskedLM m(tiny(V), 5);
+  m->eval();
+  auto ids = torch::randint(5, V, {2, 12}, torch::kLong);
+  auto h = m->encode(ids, torch::Tensor());
+  auto padded = torch::cat({ids, torch::zeros({2, 5}, torch::kLong)}, 1);
+  auto mask = torch::cat({torch::ones({2, 12}, torch::kLong), torch::zeros({2, 5}, torch::kLong)}, 1);
+  auto hp = m->encode(padded, mask);
+  EXPECT_TRUE(torch::allclose(hp.narrow(1, 0, 12), h, 1e-5, 1e-5)) << (hp.narrow(1, 0, 12) - h).abs().max();
+  // Without the mask the padding is attended to and the outputs change.
+  auto hu = m->encode(padded, torch::Tensor());
+  EXPECT_FALSE(torch::allclose(hu.narrow(1, 0, 12), h, 1e-3, 1e-3));
+  // An all-padding row stays finite (HF: uniform attention).
+  auto all_pad = m->encode(padded, torch::zeros({2, 17}, torch::kBool));
+  EXPECT_TRUE(torch::isfinite(all_pad).all().item<bool>());
+  // A bool mask works as well as an integer one.
+  EXPECT_TRUE(torch::equal(m->encode(padded, mask.to(torch::kBool)), hp));
+}
+
+TEST(BertModel, DropoutZeroIsDeterministicAndSeededDropoutRepeats) {
+  const int64_t V = 200;
+  auto b = make_batch(2, 16, V, 8);
+  BertForMaskedLM m0(tiny(V, 0.0), 1);
+  m0->train();
+  auto a = m0->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>();
+  EXPECT_EQ(a, m0->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>());
+
+  BertForMaskedLM m(tiny(V, 0.1), 1);
+  m->train();
+  m->set_dropout_seed(5);
+  const float s1 = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>();
+  const float s1_next = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>();
+  m->set_dropout_seed(5);
+  EXPECT_EQ(s1, m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>());
+  EXPECT_NE(s1, s1_next);  // the next forward draws new masks
+  m->set_dropout_seed(6);
+  EXPECT_NE(s1, m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>());
+  // eval() turns dropout off: same as the dropout-free model with the same weights.
+  m->eval();
+  EXPECT_EQ(m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>(), a);
+}
+
+TEST(SeededDropout, DropsPAndScalesAndBackwardUsesTheSameMask) {
+  auto x = torch::ones({200000}, torch::kFloat).set_requires_grad(true);
+  auto y = seeded_dropout(x, 0.1, 42);
+  const double kept = y.ne(0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(kept, 0.9, 0.003);
+  EXPECT_NEAR(y.max().item<float>(), 1.0f / 0.9f, 1e-6);
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), y.detach()));
+  // Thread count and dtype do not change the mask.
+  const int before = at::get_num_threads();
+  at::set_num_threads(1);
+  auto y1 = seeded_dropout(x.detach(), 0.1, 42);
+  at::set_num_threads(before);
+  EXPECT_TRUE(torch::equal(y1, y.detach()));
+  auto yb = seeded_dropout(x.detach().to(torch::kBFloat16), 0.1, 42);
+  EXPECT_TRUE(torch::equal(yb.ne(0), y1.ne(0)));
+  EXPECT_FALSE(torch::equal(seeded_dropout(x.detach(), 0.1, 43), y1));
+  EXPECT_TRUE(torch::equal(seeded_dropout(x.detach(), 0.0, 43), x.detach()));
+}
+
+TEST(BertModel, Bf16AutocastLossIsCloseToFp32AndGradientsStayFp32) {
+  const int64_t V = 1000;
+  BertForMaskedLM m(tiny(V), 9);
+  auto b = make_batch(4, 32, V, 3);
+  b.mask.index_put_({0, torch::indexing::Slice(24, torch::indexing::None)}, 0);
+  const float fp32 = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>();
+  MlmOutput out;
+  {
+    AutocastGuard guard(true);
+    EXPECT_TRUE(at::autocast::is_cpu_enabled());
+    out = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_EQ(out.loss_sum.scalar_type(), torch::kFloat);
+  EXPECT_NEAR(out.loss_sum.item<float>() / fp32, 1.0, 0.01);
+  out.loss_sum.backward();
+  for (const auto& p : m->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
+  }
+  // Logits under autocast come back as fp32.
+  AutocastGuard guard(true);
+  EXPECT_EQ(m->logits(b.ids, b.mask).scalar_type(), torch::kFloat);
+}
+
+TEST(Precision, ResolvesRequestsAndGuardRestoresState) {
+  EXPECT_EQ(resolve_precision("fp32"), "fp32");
+  EXPECT_EQ(resolve_precision("bf16"), "bf16");
+  EXPECT_EQ(resolve_precision("auto"), cpu_supports_bf16_fast() ? "bf16" : "fp32");
+  EXPECT_THROW(resolve_precision("fp16"), UsageError);
+  const auto f = cpu_bf16_features();
+  if (cpu_supports_bf16_fast()) {
+    EXPECT_TRUE(f.avx512_bf16 || f.amx_bf16);
+  }
+  {
+    AutocastGuard off(false);
+    EXPECT_FALSE(at::autocast::is_cpu_enabled());
+    AutocastGuard outer(true);
+    {
+      AutocastGuard inner(true);
+      EXPECT_TRUE(at::autocast::is_cpu_enabled());
+    }
+    EXPECT_TRUE(at::autocast::is_cpu_enabled());  // the outer guard is still active
+    EXPECT_EQ(at::autocast::get_autocast_cpu_dtype(), at::kBFloat16);
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+}
+
+TEST(BertModel, TinyModelOverfitsOneBatch) {
+  const int64_t V = 100;
+  torch::manual_seed(0);
+  BertForMaskedLM m(tiny(V), 12);
+  auto b = make_batch(4, 16, V, 4, 0.3);
+  optim::OptimizerOptions o;
+  optim::Optimizer opt([&] {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
+    return named;
+  }(), o);
+  double loss = 0;
+  int step = 0;
+  for (; step < 300; ++step) {
+    opt.zero_grad();
+    auto out = m->forward_mlm(b.ids, b.mask, b.labels, true);
+    loss = out.loss_sum.item<double>() / out.num_masked.item<int64_t>();
+    if (loss < 0.1) break;
+    (out.loss_sum / out.num_masked.to(torch::kFloat)).backward();
+    opt.step(3e-3);
+  }
+  EXPECT_LT(loss, 0.1) << "after " << step << " steps";
+  auto out = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  EXPECT_EQ(out.num_correct.item<int64_t>(), out.num_masked.item<int64_t>());
+}
+
+TEST(BertModel, HfStateDictRoundTripsAndLoadChecksNamesAndShapes) {
+  const int64_t V = 150;
+  BertForMaskedLM a(tiny(V), 1), b(tiny(V), 2);
+  a->eval();
+  b->eval();
+  std::map<std::string, torch::Tensor> sd;
+  for (auto& [k, t] : a->hf_state_dict()) sd[k] = t.detach().clone();
+  sd["bert.embeddings.position_ids"] = torch::arange(512).unsqueeze(0);
+  sd["bert.pooler.dense.weight"] = torch::zeros({128, 128});
+  auto skipped = b->load_hf_state_dict(sd, "test");
+  EXPECT_EQ(skipped.size(), 2u);
+  auto ids = torch::randint(5, V, {2, 10}, torch::kLong);
+  EXPECT_TRUE(torch::equal(a->logits(ids, {}), b->logits(ids, {})));
+
+  // Safetensors files written by transformers may keep only the decoder alias of a tied weight.
+  auto only_alias = sd;
+  only_alias.erase("bert.embeddings.word_embeddings.weight");
+  BertForMaskedLM c(tiny(V), 3);
+  c->eval();
+  c->load_hf_state_dict(only_alias, "test");
+  EXPECT_TRUE(torch::equal(a->logits(ids, {}), c->logits(ids, {})));
+
+  auto missing = sd;
+  missing.erase("bert.encoder.layer.1.output.dense.bias");
+  EXPECT_THROW(b->load_hf_state_dict(missing, "test"), std::runtime_error);
+  auto wrong = sd;
+  wrong["cls.predictions.bias"] = torch::zeros({V + 1});
+  EXPECT_THROW(b->load_hf_state_dict(wrong, "test"), std::runtime_error);
+  auto extra = sd;
+  extra["bert.encoder.layer.9.output.dense.bias"] = torch::zeros({2});
+  EXPECT_THROW(b->load_hf_state_dict(extra, "test"), std::runtime_error);
+  EXPECT_NO_THROW(b->load_hf_state_dict(extra, "test", /*strict=*/false));
+}
+
+// --- Equality with a PyTorch re-implementation of HF modeling_bert (bench/baseline_step.py) ---
+
+void write_raw(const fs::path& path, const torch::Tensor& t) {
+  auto c = t.contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
+}
+
+torch::Tensor read_raw(const fs::path& path, at::IntArrayRef shape) {
+  auto t = torch::empty(shape, torch::kFloat);
+  std::ifstream in(path, std::ios::binary);
+  in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+  EXPECT_TRUE(in.good()) << path;
+  return t;
+}
+
+bool python_torch_available() {
+  return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+TEST(BertModel, MatchesPyTorchHuggingFaceStyleReferenceLogitsLossAndGradients) {
+  if (!python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 with torch is not installed";
+  const int64_t V = 120, B = 2, L = 10;
+  BertConfig cfg = tiny(V);
+  cfg.num_attention_heads = 4;  // head_dim 32 (scale not a power of two)
+  BertForMaskedLM m(cfg, 21);
+  m->eval();
+  {  // non-trivial biases and LayerNorm parameters
+    torch::NoGradGuard ng;
+    for (auto& p : m->parameters())
+      if (p.dim() == 1) p.add_(torch::randn_like(p) * 0.1);
+  }
+  auto b = make_batch(B, L, V, 9, 0.3);
+  b.mask.index_put_({1, torch::indexing::Slice(7, torch::indexing::None)}, 0);
+
+  const fs::path dir = fs::temp_directory_path() / ("mpibert_ref_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  nlohmann::json manifest;
+  manifest["config"] = to_hf_config_json(cfg);
+  for (auto& [name, t] : m->hf_state_dict()) {
+    if (name.rfind("cls.predictions.decoder", 0) == 0) continue;
+    write_raw(dir / (name + ".bin"), t.detach());
+    manifest["tensors"][name] = t.sizes().vec();
+  }
+  write_raw(dir / "input_ids.bin", b.ids);
+  write_raw(dir / "attention_mask.bin", b.mask);
+  write_raw(dir / "labels.bin", b.labels);
+  manifest["batch"] = {B, L};
+  std::ofstream(dir / "manifest.json") << manifest.dump();
+
+  const std::string cmd = "/usr/bin/python3 " MPIBERT_SOURCE_DIR "/bench/baseline_step.py reference --dir " + dir.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+
+  auto ref_logits = read_raw(dir / "logits.bin", {B, L, V});
+  EXPECT_TRUE(torch::allclose(m->logits(b.ids, b.mask), ref_logits, 1e-4, 1e-4));
+  m->zero_grad();
+  auto out = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  out.loss_sum.backward();
+  auto ref_loss = read_raw(dir / "loss_sum.bin", {1});
+  EXPECT_NEAR(out.loss_sum.item<float>(), ref_loss.item<float>(), 1e-4 * ref_loss.item<float>());
+  std::vector<torch::Tensor> ours, ref;
+  for (auto& [name, t] : m->named_parameters().pairs()) {
+    ours.push_back(t.grad());
+    ref.push_back(read_raw(dir / ("grad." + name + ".bin"), t.sizes()));
+  }
+  const double floor = grad_floor(ref);
+  size_t i = 0;
+  for (auto& [name, t] : m->named_parameters().pairs()) {
+    const double rel = (ours[i] - ref[i]).norm().item<double>() / std::max(ref[i].norm().item<double>(), floor);
+    EXPECT_LT(rel, 1e-4) << name;
+    ++i;
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mpibert::model
