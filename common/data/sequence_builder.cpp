@@ -1,0 +1,389 @@
+#include "common/data/sequence_builder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+
+#include "common/data/batch_sampler.h"
+#include "common/data/shard_writer.h"
+#include "common/error.h"
+#include "common/io/sha256.h"
+
+namespace mpibert::data {
+namespace {
+
+void mpi_check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw std::runtime_error(std::string("build_shards: ") + what + " failed: " + std::string(text, size_t(len)));
+}
+
+// A private duplicate of the caller's communicator that reports errors instead of aborting, so
+// mpi_check can name the operation.
+class DupComm {
+ public:
+  explicit DupComm(MPI_Comm parent) {
+    mpi_check(MPI_Comm_dup(parent, &comm_), "MPI_Comm_dup");
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+  ~DupComm() { MPI_Comm_free(&comm_); }
+  DupComm(const DupComm&) = delete;
+  DupComm& operator=(const DupComm&) = delete;
+  MPI_Comm get() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+};
+
+// Runs `body` on every rank; if it throws on any rank, every rank throws the error of the lowest
+// failing rank (same type: UsageError or runtime_error), so no rank is left waiting in a collective.
+template <class F>
+void agree(const DupComm& comm, F&& body) {
+  int kind = 0;  // 0 ok, 1 runtime failure, 2 usage error
+  std::string message;
+  try {
+    body();
+  } catch (const UsageError& e) {
+    kind = 2;
+    message = e.what();
+  } catch (const std::exception& e) {
+    kind = 1;
+    message = e.what();
+  }
+  int key = kind ? comm.rank() : INT_MAX, first = INT_MAX;
+  mpi_check(MPI_Allreduce(&key, &first, 1, MPI_INT, MPI_MIN, comm.get()), "MPI_Allreduce(error flag)");
+  if (first == INT_MAX) return;
+  int header[2] = {kind, int(message.size())};
+  mpi_check(MPI_Bcast(header, 2, MPI_INT, first, comm.get()), "MPI_Bcast(error)");
+  message.resize(size_t(header[1]));
+  mpi_check(MPI_Bcast(message.data(), header[1], MPI_CHAR, first, comm.get()), "MPI_Bcast(error text)");
+  if (header[0] == 2) throw UsageError(message);
+  throw std::runtime_error(comm.size() > 1 ? "rank " + std::to_string(first) + ": " + message : message);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The ids of this rank's documents (pieces back to back) and each document's piece length.
+struct LocalStream {
+  std::vector<int32_t> ids;
+  std::vector<int64_t> lengths;
+  int64_t skipped = 0, truncated = 0;
+};
+
+// Tokenises a batch of documents with `threads` threads and appends them in order.
+void tokenize_batch(const WordPieceTokenizer& tok, const SequenceOptions& seq,
+                    const std::vector<std::vector<std::string>>& docs, int threads, LocalStream& out) {
+  const size_t n = docs.size();
+  const int t_count = int(std::max<size_t>(1, std::min<size_t>(size_t(std::max(threads, 1)), n)));
+  std::vector<LocalStream> parts(static_cast<size_t>(t_count));
+  auto work = [&](int t) {
+    LocalStream& part = parts[size_t(t)];
+    WordList scratch;
+    std::vector<int32_t> word_ids;
+    for (size_t d = n * size_t(t) / size_t(t_count); d < n * size_t(t + 1) / size_t(t_count); ++d) {
+      word_ids.clear();
+      for (const auto& line : docs[d]) tok.encode(line, word_ids, scratch);
+      bool truncated = false;
+      const int64_t len = append_document(word_ids, seq, part.ids, &truncated);
+      part.lengths.push_back(len);
+      part.skipped += len == 0;
+      part.truncated += truncated;
+    }
+  };
+  if (t_count == 1) {
+    work(0);
+  } else {
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(t_count));
+    for (int t = 0; t < t_count; ++t)
+      pool.emplace_back([&, t] {
+        try {
+          work(t);
+        } catch (...) {
+          errors[size_t(t)] = std::current_exception();
+        }
+      });
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+  }
+  for (auto& part : parts) {
+    out.ids.insert(out.ids.end(), part.ids.begin(), part.ids.end());
+    out.lengths.insert(out.lengths.end(), part.lengths.begin(), part.lengths.end());
+    out.skipped += part.skipped;
+    out.truncated += part.truncated;
+  }
+}
+
+}  // namespace
+
+void check_sequence_options(const SequenceOptions& o, const std::string& vocab_path) {
+  if (o.seq_len < kMinSeqLen)
+    throw UsageError("data.seq_len = " + std::to_string(o.seq_len) + " is too short: it must be at least " +
+                     std::to_string(kMinSeqLen));
+  auto need = [&](int32_t id, const char* token) {
+    if (id < 0)
+      throw UsageError(vocab_path + ": the vocabulary has no " + token + " token, which the sequences need" +
+                       " (use a BERT vocab.txt or train one with prepare_data train-tokenizer)");
+  };
+  need(o.special_ids.cls, "[CLS]");
+  need(o.special_ids.sep, "[SEP]");
+  if (o.line_by_line) need(o.special_ids.pad, "[PAD]");
+}
+
+int64_t append_document(const std::vector<int32_t>& word_ids, const SequenceOptions& o, std::vector<int32_t>& out,
+                        bool* truncated) {
+  if (truncated) *truncated = false;
+  if (word_ids.empty()) return 0;
+  if (!o.line_by_line) {
+    out.push_back(o.special_ids.cls);
+    out.insert(out.end(), word_ids.begin(), word_ids.end());
+    out.push_back(o.special_ids.sep);
+    return int64_t(word_ids.size()) + 2;
+  }
+  const int64_t room = o.seq_len - 2;
+  const int64_t keep = std::min<int64_t>(room, int64_t(word_ids.size()));
+  if (truncated) *truncated = keep < int64_t(word_ids.size());
+  out.push_back(o.special_ids.cls);
+  out.insert(out.end(), word_ids.begin(), word_ids.begin() + keep);
+  out.push_back(o.special_ids.sep);
+  out.insert(out.end(), size_t(room - keep), o.special_ids.pad);
+  return o.seq_len;
+}
+
+StreamLayout::StreamLayout(const std::vector<int64_t>& piece_lengths, int world_size, int64_t seq_len)
+    : world_size_(world_size), seq_len_(seq_len) {
+  if (world_size < 1 || seq_len < 1) throw std::invalid_argument("StreamLayout: world_size and seq_len must be >= 1");
+  doc_start_.resize(piece_lengths.size() + 1);
+  local_start_.resize(piece_lengths.size());
+  std::vector<int64_t> local_end(size_t(world_size), 0);
+  int64_t pos = 0;
+  for (size_t d = 0; d < piece_lengths.size(); ++d) {
+    doc_start_[d] = pos;
+    pos += piece_lengths[d];
+    int64_t& owner_end = local_end[d % size_t(world_size)];
+    local_start_[d] = owner_end;
+    owner_end += piece_lengths[d];
+  }
+  doc_start_.back() = pos;
+}
+
+void StreamLayout::segments(int64_t sequence, std::vector<Segment>& out) const {
+  out.clear();
+  if (sequence < 0 || sequence >= num_sequences())
+    throw std::out_of_range("StreamLayout: sequence " + std::to_string(sequence) + " of " +
+                            std::to_string(num_sequences()));
+  int64_t begin = sequence * seq_len_;
+  const int64_t end = begin + seq_len_;
+  // The last document starting at or before `begin` (empty documents share a start; upper_bound
+  // picks the last of them, which is the one holding the token).
+  size_t d = size_t(std::upper_bound(doc_start_.begin(), doc_start_.end() - 1, begin) - doc_start_.begin()) - 1;
+  while (begin < end) {
+    const int64_t doc_end = doc_start_[d + 1];
+    if (doc_end > begin) {
+      const int64_t take = std::min(end, doc_end) - begin;
+      out.push_back({int(d % size_t(world_size_)), local_start_[d] + (begin - doc_start_[d]), take});
+      begin += take;
+    }
+    ++d;
+  }
+}
+
+std::vector<ShardPlan> plan_shards(int64_t n, double validation_fraction, uint64_t seed, int64_t per_shard) {
+  if (!(validation_fraction >= 0 && validation_fraction < 1))
+    throw UsageError("data.validation_fraction = " + std::to_string(validation_fraction) + " must be in [0, 1)");
+  if (per_shard < 1)
+    throw UsageError("data.sequences_per_shard = " + std::to_string(per_shard) + " must be at least 1");
+  // As datasets' train_test_split: ceil(fraction * n), with a guard against 0.07 * 100 = 7.000000000000001.
+  const int64_t n_validation =
+      validation_fraction > 0 ? std::min<int64_t>(n, int64_t(std::ceil(validation_fraction * double(n) - 1e-9))) : 0;
+  const int64_t n_train = n - n_validation;
+  if (n_train < 1)
+    throw UsageError("the corpus gives only " + std::to_string(n) + " sequence(s), none left for training after " +
+                     std::to_string(n_validation) + " for validation: add text, lower data.seq_len or "
+                     "data.validation_fraction");
+  const std::vector<int64_t> order = shuffled_range(n, seed, kShardShuffleStream);
+  std::vector<ShardPlan> plans;
+  auto cut = [&](const char* split, int64_t from, int64_t count) {
+    for (int64_t k = 0; k * per_shard < count; ++k) {
+      ShardPlan p;
+      p.split = split;
+      p.file = shard_file_name(split, k);
+      const int64_t b = from + k * per_shard, e = from + std::min(count, (k + 1) * per_shard);
+      p.sequences.assign(order.begin() + b, order.begin() + e);
+      plans.push_back(std::move(p));
+    }
+  };
+  cut(kTrainSplit, 0, n_train);
+  cut(kValidationSplit, n_train, n_validation);
+  return plans;
+}
+
+Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_path, const ShardBuildOptions& o,
+                      MPI_Comm parent, ShardBuildStats* stats_out) {
+  DupComm comm(parent);
+  const int rank = comm.rank(), world = comm.size();
+  const int64_t L = o.sequence.seq_len;
+  SequenceOptions seq = o.sequence;
+  seq.special_ids = tok.special_ids();
+  std::string vocab_sha;
+  agree(comm, [&] {
+    check_sequence_options(seq, vocab_path);
+    if (o.sequences_per_shard < 1 || o.sequences_per_shard > INT_MAX / L)
+      throw UsageError("data.sequences_per_shard = " + std::to_string(o.sequences_per_shard) +
+                       " must be in [1, " + std::to_string(INT_MAX / L) + "] for data.seq_len " + std::to_string(L) +
+                       " (a shard holds at most 2^31-1 tokens)");
+    if (o.threads < 1) throw UsageError("threads must be >= 1, got " + std::to_string(o.threads));
+    if (rank == 0) vocab_sha = io::sha256_file(vocab_path);
+  });
+
+  // 1. Tokenise this rank's documents (d mod world == rank), in batches spread over threads.
+  auto t0 = std::chrono::steady_clock::now();
+  LocalStream local;
+  int64_t num_docs = 0;
+  agree(comm, [&] {
+    std::vector<std::vector<std::string>> batch;
+    const size_t batch_docs = size_t(256 * o.threads);
+    for_each_document(o.corpus, [&](const std::vector<std::string>& lines) {
+      if (num_docs++ % world != rank) return;
+      batch.push_back(lines);
+      if (batch.size() >= batch_docs) {
+        tokenize_batch(tok, seq, batch, o.threads, local);
+        batch.clear();
+      }
+    });
+    tokenize_batch(tok, seq, batch, o.threads, local);
+  });
+
+  // 2. Every rank learns every document's piece length.
+  int64_t doc_range[2] = {-num_docs, num_docs};
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, doc_range, 2, MPI_INT64_T, MPI_MAX, comm.get()), "MPI_Allreduce(documents)");
+  if (-doc_range[0] != doc_range[1])
+    throw std::runtime_error("build_shards: ranks read different numbers of documents (" +
+                             std::to_string(-doc_range[0]) + " to " + std::to_string(doc_range[1]) +
+                             ") from " + o.corpus.input + ": is the corpus changing while it is read?");
+  if (num_docs > INT_MAX) throw UsageError(o.corpus.input + ": more than 2^31-1 documents are not supported");
+  std::vector<int> counts(static_cast<size_t>(world)), displs(static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r) {
+    counts[size_t(r)] = int(num_docs > r ? (num_docs - r + world - 1) / world : 0);
+    displs[size_t(r)] = r == 0 ? 0 : displs[size_t(r - 1)] + counts[size_t(r - 1)];
+  }
+  std::vector<int64_t> gathered(static_cast<size_t>(num_docs));
+  mpi_check(MPI_Allgatherv(local.lengths.data(), int(local.lengths.size()), MPI_INT64_T, gathered.data(),
+                           counts.data(), displs.data(), MPI_INT64_T, comm.get()),
+            "MPI_Allgatherv(document lengths)");
+  std::vector<int64_t> lengths(static_cast<size_t>(num_docs));
+  for (int64_t d = 0; d < num_docs; ++d) lengths[size_t(d)] = gathered[size_t(displs[size_t(d % world)] + d / world)];
+  gathered = {};
+  int64_t sums[2] = {local.skipped, local.truncated};
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_INT64_T, MPI_SUM, comm.get()), "MPI_Allreduce(stats)");
+  double tokenize_seconds = seconds_since(t0);
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &tokenize_seconds, 1, MPI_DOUBLE, MPI_MAX, comm.get()), "MPI_Allreduce");
+
+  const StreamLayout layout(lengths, world, L);
+  std::vector<ShardPlan> plans;
+  agree(comm, [&] {
+    if (num_docs == sums[0])
+      throw UsageError(o.corpus.input + ": the corpus holds no text to tokenise (" + std::to_string(num_docs) +
+                       " documents, none with any token)");
+    if (layout.num_sequences() == 0)
+      throw UsageError(o.corpus.input + ": the corpus gives no full sequence of " + std::to_string(L) + " tokens (" +
+                       std::to_string(layout.total_tokens()) + " tokens in " + std::to_string(num_docs - sums[0]) +
+                       " documents): add text or lower data.seq_len");
+    plans = plan_shards(layout.num_sequences(), o.validation_fraction, o.shuffle_seed, o.sequences_per_shard);
+  });
+
+  // 3. Rank 0 gathers each shard's tokens from their owners, in plan order, and writes it.
+  t0 = std::chrono::steady_clock::now();
+  ShardAttributes attrs;
+  attrs.seq_len = L;
+  attrs.vocab_size = int64_t(tok.vocab_size());
+  attrs.vocab_sha256 = vocab_sha;
+  attrs.special_ids = tok.special_ids();
+  attrs.lowercase = tok.lowercase();
+  attrs.source = o.source.empty() ? o.corpus.input : o.source;
+  Manifest manifest;
+  manifest.vocab_size = attrs.vocab_size;
+  manifest.seq_len = L;
+  std::vector<StreamLayout::Segment> segs;
+  std::vector<int32_t> send, recv, shard;
+  std::vector<int> recv_counts(static_cast<size_t>(world)), recv_displs(static_cast<size_t>(world));
+  for (const ShardPlan& plan : plans) {
+    send.clear();
+    std::fill(recv_counts.begin(), recv_counts.end(), 0);
+    for (int64_t s : plan.sequences) {
+      layout.segments(s, segs);
+      for (const auto& g : segs) {
+        if (g.rank == rank) send.insert(send.end(), local.ids.begin() + g.offset, local.ids.begin() + g.offset + g.length);
+        recv_counts[size_t(g.rank)] += int(g.length);
+      }
+    }
+    int total = 0;
+    for (int r = 0; r < world; ++r) {
+      recv_displs[size_t(r)] = total;
+      total += recv_counts[size_t(r)];
+    }
+    if (rank == 0) recv.resize(size_t(total));
+    mpi_check(MPI_Gatherv(send.data(), int(send.size()), MPI_INT32_T, recv.data(), recv_counts.data(),
+                          recv_displs.data(), MPI_INT32_T, 0, comm.get()),
+              "MPI_Gatherv(shard tokens)");
+    agree(comm, [&] {
+      if (rank != 0) return;
+      // Reassemble in sequence order: each owner's tokens arrive in the order it walked the segments.
+      std::vector<int64_t> cursor(recv_displs.begin(), recv_displs.end());
+      shard.clear();
+      shard.reserve(plan.sequences.size() * size_t(L));
+      for (int64_t s : plan.sequences) {
+        layout.segments(s, segs);
+        for (const auto& g : segs) {
+          auto from = recv.begin() + cursor[size_t(g.rank)];
+          shard.insert(shard.end(), from, from + g.length);
+          cursor[size_t(g.rank)] += g.length;
+        }
+      }
+      const std::string sha =
+          write_shard(join_path(o.shards_dir, plan.file), attrs, shard.data(), int64_t(plan.sequences.size()));
+      manifest.shards.push_back({plan.file, plan.split, int64_t(plan.sequences.size()), sha});
+    });
+  }
+  // The manifest last: a directory without one holds no finished shards.
+  std::string manifest_text;
+  agree(comm, [&] {
+    if (rank != 0) return;
+    write_manifest(o.shards_dir, manifest);
+    manifest_text = manifest_to_json(manifest).dump();
+  });
+  int size = int(manifest_text.size());
+  mpi_check(MPI_Bcast(&size, 1, MPI_INT, 0, comm.get()), "MPI_Bcast(manifest size)");
+  manifest_text.resize(size_t(size));
+  mpi_check(MPI_Bcast(manifest_text.data(), size, MPI_CHAR, 0, comm.get()), "MPI_Bcast(manifest)");
+  manifest = manifest_from_json(nlohmann::json::parse(manifest_text), join_path(o.shards_dir, kManifestFileName));
+
+  if (stats_out) {
+    ShardBuildStats& st = *stats_out;
+    st.documents = num_docs - sums[0];
+    st.skipped_documents = sums[0];
+    st.truncated_documents = sums[1];
+    st.tokens = layout.total_tokens();
+    st.dropped_tokens = layout.dropped_tokens();
+    st.train_sequences = manifest.num_sequences(kTrainSplit);
+    st.validation_sequences = manifest.num_sequences(kValidationSplit);
+    st.tokenize_seconds = tokenize_seconds;
+    st.write_seconds = seconds_since(t0);
+  }
+  return manifest;
+}
+
+}  // namespace mpibert::data
