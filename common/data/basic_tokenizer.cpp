@@ -99,13 +99,10 @@ void BasicTokenizer::split(std::string_view text, WordList& out) const {
                ascii_class_[static_cast<unsigned char>(p[j])] == kWord) {
           ++j;
         }
+        const size_t old = t.size();
+        t.append(p + i, j - i);  // a copy, then lowercase in place: no zero-fill as resize() would do
         if (lowercase_) {
-          const size_t old = t.size();
-          t.resize(old + (j - i));
-          char* dst = &t[old];
-          for (size_t k = i; k < j; ++k) *dst++ = ascii_map_[static_cast<unsigned char>(p[k])];
-        } else {
-          t.append(p + i, j - i);
+          for (char* c = &t[old]; c != t.data() + t.size(); ++c) *c = ascii_map_[static_cast<unsigned char>(*c)];
         }
         i = j;
         break;

@@ -45,6 +45,24 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
   return h;
 }
 
+// The first min(n, 8) bytes of p, zero-padded (fixed-size loads only; overlapping reads for n < 8).
+inline uint64_t head_of(const char* p, size_t n) {
+  if (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  }
+  if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    return static_cast<uint64_t>(a) | (static_cast<uint64_t>(b) << (8 * (n - 4)));
+  }
+  if (n == 0) return 0;
+  const auto byte = [&](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(p[i])); };
+  return byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
+}
+
 inline bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 // Rust's str::trim_end: drop trailing White_Space characters.
@@ -62,6 +80,12 @@ const char* const kSpecialNames[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]
 
 }  // namespace
 
+namespace {
+inline uint32_t meta_of(uint64_t hash, size_t size) {
+  return (static_cast<uint32_t>(hash >> 40) << 8) | static_cast<uint32_t>(size < 255 ? size : 255);
+}
+}  // namespace
+
 void WordPieceTokenizer::Table::build(const std::string& arena, const std::vector<uint32_t>& offsets,
                                       bool continuations) {
   const size_t count = offsets.size() - 1;
@@ -70,38 +94,45 @@ void WordPieceTokenizer::Table::build(const std::string& arena, const std::vecto
   slots_.assign(capacity, Slot{});
   mask_ = capacity - 1;
   max_key_bytes_ = 0;
+  skip_ = continuations ? 2 : 0;
   for (size_t id = 0; id < count; ++id) {
-    uint32_t begin = offsets[id];
     const uint32_t end = offsets[id + 1];
-    if (continuations) {
-      if (end - begin < 2 || arena[begin] != '#' || arena[begin + 1] != '#') continue;
-      begin += 2;
-    }
-    const size_t size = end - begin;
-    const uint64_t h = hash_bytes(arena.data() + begin, size);
-    const uint32_t tag = static_cast<uint32_t>(h >> 32);
+    if (continuations && (end - offsets[id] < 2 || arena[offsets[id]] != '#' || arena[offsets[id] + 1] != '#')) continue;
+    const char* key = arena.data() + offsets[id] + skip_;
+    const size_t size = end - offsets[id] - skip_;
+    // find() also tells whether the key is already present (a repeated token): the later id wins.
+    const uint64_t h = hash_bytes(key, size);
+    const Slot fresh{head_of(key, size), meta_of(h, size), static_cast<int32_t>(id)};
     for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
       Slot& slot = slots_[s];
       if (slot.id < 0) {
-        slot = Slot{tag, static_cast<int32_t>(id), begin, static_cast<uint32_t>(size)};
+        slot = fresh;
         break;
       }
-      if (slot.tag == tag && slot.size == size && std::memcmp(arena.data() + slot.offset, arena.data() + begin, size) == 0) {
-        slot.id = static_cast<int32_t>(id);  // a repeated token maps to its last line
-        break;
+      if (slot.meta == fresh.meta && slot.head == fresh.head) {
+        const uint32_t other = offsets[slot.id] + skip_;
+        if (offsets[slot.id + 1] - other == size && std::memcmp(arena.data() + other, key, size) == 0) {
+          slot.id = static_cast<int32_t>(id);
+          break;
+        }
       }
     }
     max_key_bytes_ = std::max(max_key_bytes_, size);
   }
 }
 
-int32_t WordPieceTokenizer::Table::find(const std::string& arena, const char* p, size_t n) const {
+int32_t WordPieceTokenizer::Table::find(const std::string& arena, const std::vector<uint32_t>& offsets, const char* p,
+                                        size_t n) const {
   const uint64_t h = hash_bytes(p, n);
-  const uint32_t tag = static_cast<uint32_t>(h >> 32);
+  const uint32_t meta = meta_of(h, n);
+  const uint64_t head = head_of(p, n);
   for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
     const Slot& slot = slots_[s];
     if (slot.id < 0) return -1;
-    if (slot.tag == tag && slot.size == n && std::memcmp(arena.data() + slot.offset, p, n) == 0) return slot.id;
+    if (slot.meta != meta || slot.head != head) continue;
+    if (n <= 8) return slot.id;  // size, and so every byte, already compared
+    const uint32_t key = offsets[slot.id] + skip_;
+    if (offsets[slot.id + 1] - key == n && std::memcmp(arena.data() + key + 8, p + 8, n - 8) == 0) return slot.id;
   }
 }
 
@@ -178,7 +209,7 @@ void WordPieceTokenizer::encode_word(std::string_view word, std::vector<int32_t>
       return;
     }
   }
-  const int32_t whole = whole_.find(arena_, word.data(), n);
+  const int32_t whole = whole_.find(arena_, offsets_, word.data(), n);
   if (whole >= 0) {
     out.push_back(whole);
     return;
@@ -192,7 +223,7 @@ void WordPieceTokenizer::encode_word(std::string_view word, std::vector<int32_t>
     while (end > start && end < n && is_utf8_continuation(word[end])) --end;
     int32_t id = -1;
     while (end > start) {
-      id = table.find(arena_, word.data() + start, end - start);
+      id = table.find(arena_, offsets_, word.data() + start, end - start);
       if (id >= 0) break;
       do {
         --end;
@@ -258,7 +289,7 @@ std::vector<std::string> WordPieceTokenizer::tokenize(std::string_view text) con
 }
 
 int32_t WordPieceTokenizer::token_to_id(std::string_view token) const {
-  return whole_.find(arena_, token.data(), token.size());
+  return whole_.find(arena_, offsets_, token.data(), token.size());
 }
 
 const std::string& WordPieceTokenizer::id_to_token(int32_t id) const {

@@ -14,6 +14,9 @@
 //       one line "x<c>x" per code point c (all but surrogates and \n)
 //   node hf.mjs char-vocab --vocab V --output V2
 //       V plus every code point c as "c" and "##c", so that ids show each character's fate
+//   node hf.mjs compare --expected HF_IDS --actual OUR_IDS --vocab V [--sweep] [--label NAME]
+//       line-by-line agreement as one JSON line; exit 1 on any difference, or with --sweep (lines of
+//       the sweep command) on differences beyond the Unicode-version skew allowed (see SWEEP_*)
 // The module is looked up in TOKENIZERS_NODE_MODULES, then beside this script (node_modules/).
 import fs from 'fs';
 import path from 'path';
@@ -34,7 +37,7 @@ function args(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i].startsWith('--')) {
       const key = argv[i].slice(2);
-      if (key === 'cased') out.cased = true;
+      if (key === 'cased' || key === 'sweep') out[key] = true;
       else out[key] = argv[++i];
     } else out._.push(argv[i]);
   }
@@ -134,6 +137,59 @@ function hardCases() {
   return Buffer.concat(bytes);
 }
 
+// The sweep may differ only where the Unicode versions of the two sides disagree: tokenizers takes
+// categories from the unicode_categories crate (Unicode 8.0) and case from Rust's std (newer), we
+// take both from utf8proc. Characters of the blocks below are stable since long before Unicode 8 and
+// must agree; so must all but SWEEP_BUDGET code points overall.
+const SWEEP_BUDGET = 1000;
+const SWEEP_PROTECTED = [
+  [0x0000, 0x05ff, 'Latin, Greek, Cyrillic, Armenian, Hebrew'], [0x1e00, 0x1fff, 'Latin/Greek extended'],
+  [0x2000, 0x206f, 'General Punctuation'], [0x20a0, 0x20cf, 'Currency'], [0x3000, 0x30ff, 'CJK symbols, kana'],
+  [0x3400, 0x4dbf, 'CJK Ext A'], [0x4e00, 0x9fff, 'CJK'], [0xac00, 0xd7a3, 'Hangul'], [0xf900, 0xfaff, 'CJK compat'],
+  [0xff00, 0xffef, 'Halfwidth/Fullwidth'], [0x1f300, 0x1f64f, 'Emoji'],
+];
+function sweepCodePoint(line) {
+  // line k of the sweep holds the k-th code point, skipping surrogates and \n
+  let cp = line + 1;  // skips U+000A
+  if (line < 10) cp = line;
+  if (cp >= 0xd800) cp += 0x800;
+  return cp;
+}
+
+function compare(a) {
+  const read = (f) => {
+    const t = fs.readFileSync(f, 'utf8').split('\n');
+    if (t.length && t[t.length - 1] === '') t.pop();
+    return t;
+  };
+  const exp = read(a.expected);
+  const act = read(a.actual);
+  const vocab = a.vocab ? read(a.vocab) : null;
+  const show = (l) => (vocab ? l.split(' ').filter(Boolean).map((i) => vocab[+i]).join(' ') : l);
+  const n = Math.max(exp.length, act.length);
+  const diffs = [];
+  for (let i = 0; i < n; i++) if (exp[i] !== act[i]) diffs.push(i);
+  const summary = { compare: a.label || a.actual, lines: n, expected_lines: exp.length, actual_lines: act.length,
+    identical: n - diffs.length, differing: diffs.length };
+  let ok = diffs.length === 0 && exp.length === act.length;
+  if (a.sweep) {
+    const bad = diffs.map(sweepCodePoint).filter((cp) => SWEEP_PROTECTED.some(([lo, hi]) => cp >= lo && cp <= hi));
+    summary.budget = SWEEP_BUDGET;
+    summary.protected_differing = bad.length;
+    ok = exp.length === act.length && diffs.length <= SWEEP_BUDGET && bad.length === 0;
+    summary.examples = (bad.length ? bad : diffs.map(sweepCodePoint)).slice(0, 8).map((cp) => 'U+' + cp.toString(16).toUpperCase());
+  }
+  console.log(JSON.stringify(summary));
+  if (!ok) {
+    for (const i of diffs.slice(0, 5)) {
+      console.error(`line ${i + 1}${a.sweep ? ' (U+' + sweepCodePoint(i).toString(16).toUpperCase() + ')' : ''}:`);
+      console.error(`  hf : ${show(exp[i] ?? '(missing)')}`);
+      console.error(`  ours: ${show(act[i] ?? '(missing)')}`);
+    }
+  }
+  return ok;
+}
+
 async function main() {
   const [cmd, ...rest] = process.argv.slice(2);
   const a = args(rest);
@@ -168,6 +224,8 @@ async function main() {
       encode_seconds: encodeS, total_seconds: totalS,
       mb_per_s: bytes / 1e6 / encodeS, tokens_per_s: tokens / encodeS,
     }));
+  } else if (cmd === 'compare') {
+    if (!compare(a)) process.exit(1);
   } else if (cmd === 'hard-cases') {
     fs.writeFileSync(a.output, hardCases());
   } else if (cmd === 'sweep') {
