@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
       WordPieceTrainerOptions options;
       options.lowercase = lowercase;
       const auto t0 = Clock::now();
-      const auto tokens = train_wordpiece_from_counts(counter, options);
+      const auto tokens = train_wordpiece(counter, options);
       const double s = seconds_since(t0);
       vocab_path = tmp + "/vocab.txt";
       write_vocab_file(vocab_path, tokens);

@@ -107,9 +107,9 @@ const std::string kPrefix = "##";
 
 }  // namespace
 
-std::vector<std::string> train_wordpiece_from_counts(const WordCounter& counter, const WordPieceTrainerOptions& options) {
+std::vector<std::string> train_wordpiece(const WordCounter& counter, const WordPieceTrainerOptions& options) {
   if (counter.lowercase() != options.lowercase) {
-    throw std::invalid_argument("train_wordpiece_from_counts: the WordCounter's lowercase differs from the options'");
+    throw std::invalid_argument("train_wordpiece: the WordCounter's lowercase differs from the options'");
   }
   // Words in byte order, so ids and tie breaks do not depend on hash-map order.
   std::vector<std::pair<std::string_view, uint64_t>> words;
@@ -220,7 +220,12 @@ std::vector<std::string> train_wordpiece(const std::vector<std::string>& documen
                                          const WordPieceTrainerOptions& options) {
   WordCounter counter(options.lowercase);
   for (const std::string& text : documents_or_lines) counter.add_text(text);
-  return train_wordpiece_from_counts(counter, options);
+  return train_wordpiece(counter, options);
+}
+
+std::vector<std::string> train_wordpiece(std::initializer_list<std::string> documents_or_lines,
+                                         const WordPieceTrainerOptions& options) {
+  return train_wordpiece(std::vector<std::string>(documents_or_lines), options);
 }
 
 void write_vocab_file(const std::string& path, const std::vector<std::string>& tokens) {

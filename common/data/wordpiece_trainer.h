@@ -7,6 +7,7 @@
 // every step is deterministic (tokenizers walks hash maps in random order, which changes ids and tie
 // breaks from run to run); see docs/tokenizer.md.
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -46,9 +47,12 @@ class WordCounter {
 // Returns the vocabulary in id order: special tokens first, then the alphabet (sorted by code point),
 // then "##" forms and merges in the order they were created. The result has at most
 // max(vocab_size, specials + alphabet + their "##" forms) tokens.
-std::vector<std::string> train_wordpiece_from_counts(const WordCounter& words, const WordPieceTrainerOptions& options);
+std::vector<std::string> train_wordpiece(const WordCounter& words, const WordPieceTrainerOptions& options);
 // Counts the words of each string (documents or lines) and trains.
 std::vector<std::string> train_wordpiece(const std::vector<std::string>& documents_or_lines,
+                                         const WordPieceTrainerOptions& options);
+// Same; lets train_wordpiece({"some text", ...}, options) pick this rather than the WordCounter overload.
+std::vector<std::string> train_wordpiece(std::initializer_list<std::string> documents_or_lines,
                                          const WordPieceTrainerOptions& options);
 
 // vocab.txt: one token per line in id order. Atomic; throws std::runtime_error naming the file, or

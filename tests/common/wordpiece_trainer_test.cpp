@@ -120,7 +120,7 @@ TEST(WordPieceTrainer, IsDeterministicWithSpecialsFirstAndTheRequestedSize) {
   WordCounter left(true), right(true);
   for (size_t i = 0; i < text.size(); ++i) (i % 3 == 0 ? left : right).add_text(text[i]);
   right.merge(left);
-  EXPECT_EQ(train_wordpiece_from_counts(right, options(120, 2)), a);
+  EXPECT_EQ(train_wordpiece(right, options(120, 2)), a);
 }
 
 TEST(WordPieceTrainer, MinFrequencyBoundsEveryMerge) {
