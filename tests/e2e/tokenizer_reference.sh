@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of `prepare_data encode` against Hugging Face tokenizers (npm "tokenizers", the Rust
-# library behind BertTokenizerFast), uncased BERT:
+# library behind BertTokenizerFast), uncased and cased BERT (prepare_data reads the case from the
+# tokenizer_config.json beside the vocab):
 #   1. the fetched corpus (data/corpus, scripts/fetch-corpus.sh) with a vocab HF trains on it:
 #      every line must give the same ids;
 #   2. a file of hard cases (accents, CJK, emoji, controls, ill-formed UTF-8, long words, marks,
@@ -32,32 +33,42 @@ WORK="$(mktemp -d /tmp/mpibert-tokref.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 hf() { node "$REF/hf.mjs" "$@"; }
 
-# encode_both NAME VOCAB TEXT: ids from HF and from prepare_data.
+# encode_both NAME VOCAB TEXT [--cased]: ids from HF and from prepare_data.
 encode_both() {
-  local name="$1" vocab="$2" text="$3"
-  hf encode --vocab "$vocab" --input "$text" --output "$WORK/$name.hf" || fail "HF encode of $name failed"
+  local name="$1" vocab="$2" text="$3" flag="${4:-}"
+  hf encode --vocab "$vocab" --input "$text" --output "$WORK/$name.hf" $flag || fail "HF encode of $name failed"
   "$PREPARE" encode --vocab "$vocab" --input "$text" --output "$WORK/$name.ours" >"$WORK/$name.log" 2>&1 || {
     cat "$WORK/$name.log" >&2
     fail "prepare_data encode --vocab $vocab --input $text failed"
   }
 }
 
-echo "tokenizer_reference: training an HF WordPiece vocab on the corpus"
-hf train --input "$(IFS=,; echo "${CORPUS_FILES[*]}")" --output "$WORK/vocab.txt" >/dev/null
 cat "${CORPUS_FILES[@]}" > "$WORK/corpus.txt"
-encode_both corpus "$WORK/vocab.txt" "$WORK/corpus.txt"
-hf compare --expected "$WORK/corpus.hf" --actual "$WORK/corpus.ours" --vocab "$WORK/vocab.txt" --label corpus ||
-  fail "corpus ids differ from Hugging Face tokenizers"
-
-hf char-vocab --vocab "$WORK/vocab.txt" --output "$WORK/char_vocab.txt"
 hf hard-cases --output "$WORK/hard.txt"
-encode_both hard "$WORK/char_vocab.txt" "$WORK/hard.txt"
-hf compare --expected "$WORK/hard.hf" --actual "$WORK/hard.ours" --vocab "$WORK/char_vocab.txt" --label hard_cases ||
-  fail "hard-case ids differ from Hugging Face tokenizers"
-
 hf sweep --output "$WORK/sweep.txt"
-encode_both sweep "$WORK/char_vocab.txt" "$WORK/sweep.txt"
-hf compare --expected "$WORK/sweep.hf" --actual "$WORK/sweep.ours" --vocab "$WORK/char_vocab.txt" --sweep \
-  --label every_code_point || fail "code point sweep differs beyond the known Unicode-version skew"
+
+# check_mode uncased|cased: prepare_data takes the case from tokenizer_config.json beside the vocab.
+check_mode() {
+  local mode="$1" dir="$WORK/$1" flag="" lower=true
+  [[ "$mode" == cased ]] && flag="--cased" && lower=false
+  mkdir -p "$dir"
+  printf '{"tokenizer_class": "BertTokenizer", "do_lower_case": %s}\n' "$lower" > "$dir/tokenizer_config.json"
+  echo "tokenizer_reference: $mode: training an HF WordPiece vocab on the corpus"
+  hf train --input "$(IFS=,; echo "${CORPUS_FILES[*]}")" --output "$dir/vocab.txt" $flag >/dev/null
+  encode_both "$mode/corpus" "$dir/vocab.txt" "$WORK/corpus.txt" $flag
+  hf compare --expected "$WORK/$mode/corpus.hf" --actual "$WORK/$mode/corpus.ours" --vocab "$dir/vocab.txt" \
+    --label "$mode/corpus" || fail "$mode: corpus ids differ from Hugging Face tokenizers"
+
+  hf char-vocab --vocab "$dir/vocab.txt" --output "$dir/char_vocab.txt"
+  encode_both "$mode/hard" "$dir/char_vocab.txt" "$WORK/hard.txt" $flag
+  hf compare --expected "$WORK/$mode/hard.hf" --actual "$WORK/$mode/hard.ours" --vocab "$dir/char_vocab.txt" \
+    --label "$mode/hard_cases" || fail "$mode: hard-case ids differ from Hugging Face tokenizers"
+
+  encode_both "$mode/sweep" "$dir/char_vocab.txt" "$WORK/sweep.txt" $flag
+  hf compare --expected "$WORK/$mode/sweep.hf" --actual "$WORK/$mode/sweep.ours" --vocab "$dir/char_vocab.txt" \
+    --sweep --label "$mode/every_code_point" || fail "$mode: code point sweep differs beyond the known Unicode-version skew"
+}
+check_mode uncased
+check_mode cased
 
 echo "tokenizer_reference: OK"
