@@ -1,5 +1,670 @@
-// prepare_data: entry point (filled in by its owner).
+// prepare_data: text corpus -> WordPiece vocabulary -> HDF5 shards (docs/data.md).
+//
+//   prepare_data train-tokenizer | encode | shards | all [--config FILE] [--data.KEY VALUE ...]
+//
+// Runs as one process or as N MPI ranks (gaudi_spawn --world_size N prepare_data ...): shards are
+// tokenised in parallel and come out byte-identical to a 1-rank run; word counting for the tokenizer
+// is parallel too (the merges run on rank 0); rank 0 writes every file. The corpus (data.input) must
+// be readable by every rank; the vocabulary is sent from rank 0.
+#include <mpi.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <optional>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "common/config/run_config.h"
+#include "common/data/encode_file.h"
+#include "common/data/sequence_builder.h"
+#include "common/data/shard_format.h"
+#include "common/data/text_corpus.h"
+#include "common/data/wordpiece.h"
+#include "common/data/wordpiece_trainer.h"
 #include "common/error.h"
+#include "common/io/atomic_file.h"
+#include "common/io/hf_tokenizer_files.h"
+#include "common/io/json_file.h"
+#include "common/io/sha256.h"
+#include "common/log/log.h"
+
+namespace mpibert {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kUsage =
+    "usage: prepare_data COMMAND [--config FILE] [--data.KEY VALUE ...] [options]\n"
+    "\n"
+    "commands:\n"
+    "  train-tokenizer  train a WordPiece vocabulary on data.input -> data.shards_dir/vocab.txt and\n"
+    "                   tokenizer_config.json (copies data.vocab_file instead when it is set)\n"
+    "  shards           tokenise data.input with data.shards_dir/vocab.txt -> HDF5 shards + manifest.json\n"
+    "  all              train-tokenizer (unless data.shards_dir/vocab.txt exists), then shards\n"
+    "  encode           --input TEXT --output IDS [--vocab V] [--threads N] [--lowercase true|false]:\n"
+    "                   one line of space-separated ids per non-blank input line\n"
+    "\n"
+    "options:\n"
+    "  --overwrite      replace an existing vocabulary / shards made with different settings\n"
+    "  --threads N      tokenising threads per rank (default: cores / ranks on the node; encode: all cores)\n"
+    "  --vocab V        (encode) vocab.txt (default: data.vocab_file, else data.shards_dir/vocab.txt)\n"
+    "  --input TEXT     (encode) text file\n"
+    "  --output IDS     (encode) output file\n"
+    "  --lowercase B    (encode) default: tokenizer_config.json beside the vocab, else data.lowercase\n"
+    "\n"
+    "Run under MPI to use N ranks: gaudi_spawn --world_size N prepare_data all --config FILE";
+
+constexpr const char* kRecordFile = "prepare_data.json";
+
+// ---------------------------------------------------------------------------------------------
+// MPI: every decision is taken on rank 0 (or on every rank alike) and shared, so all ranks fail
+// together with the same message; only rank 0 prints it.
+
+struct Mpi {
+  int rank = 0;
+  int size = 1;
+  bool root() const { return rank == 0; }
+};
+
+// An error every rank holds; main() prints it on rank 0 only.
+class AgreedError : public std::runtime_error {
+ public:
+  AgreedError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+void bcast_string(std::string& s, int root = 0) {
+  long long n = static_cast<long long>(s.size());
+  MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD);
+  s.resize(size_t(n));
+  // Chunks keep each count within int.
+  for (long long off = 0; off < n; off += INT_MAX / 2)
+    MPI_Bcast(s.data() + off, int(std::min<long long>(INT_MAX / 2, n - off)), MPI_CHAR, root, MPI_COMM_WORLD);
+}
+
+// Runs body on rank 0 only (root_only) or on every rank; if it throws anywhere, every rank throws
+// AgreedError with the lowest failing rank's message and exit code.
+template <class F>
+void agreed(const Mpi& mpi, bool root_only, F&& body) {
+  int code = 0;
+  std::string message;
+  if (!root_only || mpi.root()) {
+    try {
+      body();
+    } catch (const AgreedError& e) {
+      code = e.code();
+      message = e.what();
+    } catch (const UsageError& e) {
+      code = kExitUsage;
+      message = e.what();
+    } catch (const std::exception& e) {
+      code = kExitFailure;
+      message = e.what();
+    }
+  }
+  int key = code ? mpi.rank : INT_MAX, first = INT_MAX;
+  MPI_Allreduce(&key, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (first == INT_MAX) return;
+  MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
+  bcast_string(message, first);
+  throw AgreedError(code, message);
+}
+
+// Decisions made on rank 0, as small integers.
+int bcast_int(int v) {
+  MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError(path + ": cannot read");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+data::CorpusOptions corpus_options(const DataConfig& d) {
+  data::CorpusOptions c;
+  c.input = d.input;
+  c.text_field = d.text_field;
+  c.document_separator = d.document_separator;
+  return c;
+}
+
+// Whether the tokenizer files in `dir` lowercase (as transformers would read them), if there are any.
+std::optional<bool> recorded_lowercase(const std::string& dir) {
+  if (!fs::exists(fs::path(dir) / "tokenizer_config.json") && !fs::exists(fs::path(dir) / "tokenizer.json"))
+    return std::nullopt;
+  return io::read_hf_do_lower_case(dir);
+}
+
+int64_t tokenizer_max_length(const DataConfig& d) { return std::max<int64_t>(512, d.seq_len); }
+
+// Tokens per rank on this node share the cores.
+int default_threads() {
+  MPI_Comm local;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+  int local_size = 1;
+  MPI_Comm_size(local, &local_size);
+  MPI_Comm_free(&local);
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, local_size));
+}
+
+int parse_threads(const std::map<std::string, std::string>& extras, int fallback) {
+  auto it = extras.find("threads");
+  if (it == extras.end()) return fallback;
+  try {
+    size_t used = 0;
+    int v = std::stoi(it->second, &used);
+    if (used == it->second.size() && v >= 0 && v <= 4096) return v == 0 ? fallback : v;
+  } catch (...) {
+  }
+  throw UsageError("--threads: '" + it->second + "' is not a thread count (0..4096; 0 = default)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The record (DIR/prepare_data.json) of the settings and inputs each step was made from, so that a
+// rerun with the same configuration is a no-op (or a rebuild when the corpus changed) and a rerun
+// with different settings is refused unless --overwrite.
+
+json input_fingerprint(const DataConfig& d) {
+  json files = json::array();
+  for (const auto& path : data::list_corpus_files(corpus_options(d))) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) throw UsageError(path + ": cannot stat corpus file");
+    files.push_back({{"path", path},
+                     {"size", int64_t(st.st_size)},
+                     {"mtime_ns", int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec}});
+  }
+  return files;
+}
+
+json tokenizer_settings(const DataConfig& d) {
+  json s = {{"input", d.input},
+            {"text_field", d.text_field},
+            {"document_separator", d.document_separator},
+            {"lowercase", d.lowercase},
+            {"vocab_file", d.vocab_file}};
+  if (d.vocab_file.empty()) {
+    s["vocab_size"] = d.vocab_size;
+    s["min_frequency"] = d.min_frequency;
+    s["limit_alphabet"] = d.limit_alphabet;
+  } else {
+    // A copied vocabulary does not depend on the corpus or the training settings.
+    s.erase("input");
+    s.erase("text_field");
+    s.erase("document_separator");
+  }
+  return s;
+}
+
+json shard_settings(const DataConfig& d) {
+  return {{"input", d.input},
+          {"text_field", d.text_field},
+          {"document_separator", d.document_separator},
+          {"lowercase", d.lowercase},
+          {"seq_len", d.seq_len},
+          {"line_by_line", d.line_by_line},
+          {"validation_fraction", d.validation_fraction},
+          {"shuffle_seed", d.shuffle_seed},
+          {"sequences_per_shard", d.sequences_per_shard}};
+}
+
+json read_record(const std::string& dir) {
+  const std::string path = data::join_path(dir, kRecordFile);
+  if (!fs::exists(path)) return json::object();
+  try {
+    json r = io::read_json_file(path);
+    return r.is_object() ? r : json::object();
+  } catch (const UsageError&) {
+    return json::object();  // unreadable record: treated as "made by someone else"
+  }
+}
+
+void write_record_part(const std::string& dir, const std::string& part, const json& value) {
+  json r = read_record(dir);
+  r[part] = value;
+  io::write_json_file(data::join_path(dir, kRecordFile), r, 2);
+}
+
+// "seq_len 128 -> 256, shuffle_seed 34 -> 1" for the keys that differ.
+std::string describe_differences(const json& before, const json& now) {
+  std::string out;
+  for (auto it = now.begin(); it != now.end(); ++it) {
+    const json old = before.contains(it.key()) ? before[it.key()] : json();
+    if (old != it.value()) out += (out.empty() ? "" : ", ") + it.key() + " " + old.dump() + " -> " + it.value().dump();
+  }
+  for (auto it = before.begin(); it != before.end(); ++it)
+    if (!now.contains(it.key())) out += (out.empty() ? "" : ", ") + it.key() + " " + it.value().dump() + " -> (unset)";
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// train-tokenizer
+
+// Counts words of this rank's documents (d mod size == rank) and merges all counts on rank 0.
+std::vector<std::string> train_vocabulary(const Mpi& mpi, const DataConfig& d, int64_t* documents) {
+  data::WordCounter counter(d.lowercase);
+  int64_t docs = 0;
+  agreed(mpi, false, [&] {
+    data::for_each_document(corpus_options(d), [&](const std::vector<std::string>& lines) {
+      if (docs++ % mpi.size != mpi.rank) return;
+      for (const auto& line : lines) counter.add_text(line);
+    });
+  });
+  *documents = docs;
+  // Serialise (word, count) pairs and gather them on rank 0.
+  std::string blob;
+  for (const auto& [word, count] : counter.counts()) {
+    uint32_t n = uint32_t(word.size());
+    blob.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    blob += word;
+    blob.append(reinterpret_cast<const char*>(&count), sizeof(count));
+  }
+  agreed(mpi, false, [&] {
+    if (blob.size() > size_t(INT_MAX))
+      throw std::runtime_error("word counts of rank " + std::to_string(mpi.rank) +
+                               " exceed 2 GiB; run train-tokenizer with more ranks");
+  });
+  int mine = int(blob.size());
+  std::vector<int> sizes(size_t(mpi.size)), displs(size_t(mpi.size));
+  MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int64_t total = 0;
+  for (int r = 0; r < mpi.size; ++r) {
+    displs[size_t(r)] = int(total);
+    total += sizes[size_t(r)];
+  }
+  agreed(mpi, true, [&] {
+    if (total > INT_MAX) throw std::runtime_error("word counts exceed 2 GiB in total; not supported");
+  });
+  std::string all(mpi.root() ? size_t(total) : 0, '\0');
+  MPI_Gatherv(blob.data(), mine, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+  std::vector<std::string> tokens;
+  agreed(mpi, true, [&] {
+    data::WordCounter merged(d.lowercase);
+    for (size_t p = 0; p < all.size();) {
+      uint32_t n;
+      uint64_t count;
+      std::memcpy(&n, all.data() + p, sizeof(n));
+      p += sizeof(n);
+      std::string_view word(all.data() + p, n);
+      p += n;
+      std::memcpy(&count, all.data() + p, sizeof(count));
+      p += sizeof(count);
+      merged.add_word(word, count);
+    }
+    if (merged.counts().empty())
+      throw UsageError(d.input + ": the corpus holds no words to train a vocabulary on (" + std::to_string(docs) +
+                       " documents)");
+    data::WordPieceTrainerOptions t;
+    t.vocab_size = size_t(d.vocab_size);
+    t.min_frequency = size_t(d.min_frequency);
+    t.limit_alphabet = size_t(d.limit_alphabet);
+    t.lowercase = d.lowercase;
+    tokens = data::train_wordpiece(merged, t);
+  });
+  return tokens;
+}
+
+enum class VocabMode { Command, All };
+
+// Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see docs/data.md).
+void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, VocabMode mode) {
+  const std::string dir = d.shards_dir;
+  const std::string vocab = data::join_path(dir, data::kVocabFileName);
+  const std::string tok_config = data::join_path(dir, data::kTokenizerConfigFileName);
+  enum Action { UpToDate = 0, UseExisting = 1, Copy = 2, Train = 3 };
+  json settings, inputs;
+  int action = UpToDate;
+  agreed(mpi, true, [&] {
+    fs::create_directories(dir);
+    settings = tokenizer_settings(d);
+    if (!d.vocab_file.empty()) {
+      if (!fs::is_regular_file(d.vocab_file))
+        throw UsageError("data.vocab_file = " + d.vocab_file + ": no such file");
+      const std::string src_dir = fs::path(d.vocab_file).parent_path().string();
+      if (auto lower = recorded_lowercase(src_dir.empty() ? "." : src_dir); lower && *lower != d.lowercase)
+        throw UsageError("vocab mismatch: " + data::join_path(src_dir, "tokenizer_config.json") + " says do_lower_case=" +
+                         (*lower ? "true" : "false") + " but data.lowercase is " + (d.lowercase ? "true" : "false") +
+                         "; set data.lowercase to match the vocabulary");
+      const std::string source_sha = io::sha256_file(d.vocab_file);
+      settings["vocab_file_sha256"] = source_sha;
+      if (fs::exists(vocab) && !overwrite && io::sha256_file(vocab) != source_sha)
+        throw UsageError("vocab mismatch: " + vocab + " differs from data.vocab_file " + d.vocab_file +
+                         " (shards made with one cannot be read with the other); pass --overwrite to replace it, "
+                         "or choose another data.shards_dir");
+      action = Copy;
+      return;
+    }
+    inputs = input_fingerprint(d);
+    if (!fs::exists(vocab) || overwrite) {
+      action = Train;
+      return;
+    }
+    const json record = read_record(dir);
+    const bool ours = record.contains("tokenizer") && record["tokenizer"].value("vocab_sha256", "") ==
+                                                          io::sha256_file(vocab);
+    if (ours) {
+      const json& before = record["tokenizer"]["settings"];
+      if (before != settings)
+        throw UsageError(vocab + " was trained with other settings (" + describe_differences(before, settings) +
+                         "); pass --overwrite to retrain it (shards made with the old one must then be rebuilt), "
+                         "or choose another data.shards_dir");
+      action = record["tokenizer"]["inputs"] == inputs ? UpToDate : Train;
+      return;
+    }
+    if (mode == VocabMode::Command)
+      throw UsageError(vocab + " already exists and was not trained by prepare_data with this configuration; "
+                       "pass --overwrite to replace it, or run `prepare_data shards` to use it");
+    action = UseExisting;
+  });
+  action = bcast_int(action);
+
+  if (action == UpToDate) {
+    spdlog::info("{} is up to date (same settings and corpus files)", vocab);
+    return;
+  }
+  if (action == UseExisting) {
+    spdlog::info("using the existing {} (not trained by this configuration; --overwrite retrains)", vocab);
+    return;
+  }
+  if (action == Copy) {
+    agreed(mpi, true, [&] {
+      io::write_file_atomic(vocab, read_file_bytes(d.vocab_file));
+      // Check it loads and has what BERT needs before anything is built on it.
+      auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
+      const std::string src_config = data::join_path(fs::path(d.vocab_file).parent_path().string(),
+                                                     data::kTokenizerConfigFileName);
+      if (fs::exists(src_config) && fs::path(src_config) != fs::path(tok_config))
+        io::write_file_atomic(tok_config, read_file_bytes(src_config));
+      else
+        data::write_tokenizer_config(tok_config, d.lowercase, tokenizer_max_length(d));
+      json part = {{"settings", settings}, {"vocab_sha256", io::sha256_file(vocab)}};
+      write_record_part(dir, "tokenizer", part);
+      spdlog::info("copied {} ({} tokens) to {}", d.vocab_file, tok.vocab_size(), vocab);
+    });
+    return;
+  }
+  // Train.
+  spdlog::info("training a WordPiece vocabulary of up to {} tokens on {} ({} rank(s) count words)", d.vocab_size,
+               d.input, mpi.size);
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t documents = 0;
+  const std::vector<std::string> tokens = train_vocabulary(mpi, d, &documents);
+  agreed(mpi, true, [&] {
+    data::write_vocab_file(vocab, tokens);
+    data::write_tokenizer_config(tok_config, d.lowercase, tokenizer_max_length(d));
+    json part = {{"settings", settings}, {"inputs", inputs}, {"vocab_sha256", io::sha256_file(vocab)}};
+    write_record_part(dir, "tokenizer", part);
+    spdlog::info("wrote {} ({} tokens from {} documents) and {} in {:.1f} s", vocab, tokens.size(), documents,
+                 tok_config, seconds_since(t0));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// shards
+
+bool is_shard_output(const std::string& name) {
+  static const std::regex pattern(R"((train|validation)-\d{5}\.h5(\.tmp\..*)?)");
+  return name == data::kManifestFileName || std::regex_match(name, pattern);
+}
+
+std::vector<fs::path> existing_shard_outputs(const std::string& dir) {
+  std::vector<fs::path> out;
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (is_shard_output(e.path().filename().string())) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void remove_shard_outputs(const std::string& dir) {
+  // The manifest first: a directory without one never looks finished.
+  fs::remove(data::join_path(dir, data::kManifestFileName));
+  for (const auto& p : existing_shard_outputs(dir)) fs::remove(p);
+}
+
+void build_shard_directory(const Mpi& mpi, const DataConfig& d, bool overwrite, int threads) {
+  const std::string dir = d.shards_dir;
+  const std::string vocab = data::join_path(dir, data::kVocabFileName);
+  json settings, derived;
+  int action = 0;  // 0 up to date, 1 build
+  agreed(mpi, true, [&] {
+    if (!fs::exists(vocab))
+      throw UsageError(vocab + ": missing: run `prepare_data train-tokenizer` (or `all`) first, or set "
+                               "data.vocab_file to an existing BERT vocab.txt");
+    if (auto lower = recorded_lowercase(dir); lower && *lower != d.lowercase)
+      throw UsageError("vocab mismatch: " + data::join_path(dir, data::kTokenizerConfigFileName) +
+                       " says do_lower_case=" + (*lower ? "true" : "false") + " but data.lowercase is " +
+                       (d.lowercase ? "true" : "false") +
+                       "; set data.lowercase to match the vocabulary or retrain it (train-tokenizer --overwrite)");
+    settings = shard_settings(d);
+    derived = {{"vocab_sha256", io::sha256_file(vocab)}, {"inputs", input_fingerprint(d)}};
+    const auto existing = existing_shard_outputs(dir);
+    if (existing.empty() || overwrite) {
+      if (!existing.empty()) {
+        spdlog::info("--overwrite: removing {} existing shard file(s) from {}", existing.size(), dir);
+        remove_shard_outputs(dir);
+      }
+      action = 1;
+      return;
+    }
+    const json record = read_record(dir);
+    const bool finished = fs::exists(data::join_path(dir, data::kManifestFileName));
+    if (!record.contains("shards") || !finished)
+      throw UsageError(dir + " already holds shard files (" + existing.front().filename().string() +
+                       (finished ? "" : ", no manifest.json: an interrupted run?") +
+                       ") not made with this configuration; pass --overwrite to replace them, or choose another "
+                       "data.shards_dir");
+    const json& before = record["shards"]["settings"];
+    if (before != settings)
+      throw UsageError(dir + " holds shards made with other settings (" + describe_differences(before, settings) +
+                       "); pass --overwrite to replace them, or choose another data.shards_dir");
+    if (record["shards"]["derived"] == derived) {
+      action = 0;
+      return;
+    }
+    spdlog::info("the corpus or the vocabulary changed since {} was built: rebuilding", dir);
+    remove_shard_outputs(dir);
+    action = 1;
+  });
+  if (bcast_int(action) == 0) {
+    spdlog::info("{} is up to date (same settings, vocabulary and corpus files); nothing to do", dir);
+    return;
+  }
+
+  // Rank 0 loads the vocabulary and sends its tokens, so other nodes need not see the file.
+  std::string token_text;
+  agreed(mpi, true, [&] {
+    auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
+    for (const auto& t : tok.tokens()) token_text += t + "\n";
+  });
+  bcast_string(token_text);
+  std::vector<std::string> tokens;
+  for (size_t p = 0; p < token_text.size();) {
+    size_t nl = token_text.find('\n', p);
+    tokens.push_back(token_text.substr(p, nl - p));
+    p = nl + 1;
+  }
+  const auto tok = data::WordPieceTokenizer::from_tokens(std::move(tokens), d.lowercase);
+
+  data::ShardBuildOptions o;
+  o.corpus = corpus_options(d);
+  o.shards_dir = dir;
+  o.sequence.seq_len = d.seq_len;
+  o.sequence.line_by_line = d.line_by_line;
+  o.validation_fraction = d.validation_fraction;
+  o.shuffle_seed = uint64_t(d.shuffle_seed);
+  o.sequences_per_shard = d.sequences_per_shard;
+  o.source = d.input;
+  o.threads = threads;
+  spdlog::info("building shards of {} tokens ({}) from {} on {} rank(s) x {} thread(s)", d.seq_len,
+               d.line_by_line ? "line by line" : "packed", d.input, mpi.size, threads);
+  data::ShardBuildStats st;
+  data::Manifest manifest;
+  try {
+    manifest = data::build_shards(tok, vocab, o, MPI_COMM_WORLD, &st);
+  } catch (const UsageError& e) {
+    throw AgreedError(kExitUsage, e.what());  // build_shards fails on every rank together
+  } catch (const std::exception& e) {
+    throw AgreedError(kExitFailure, e.what());
+  }
+  agreed(mpi, true, [&] { write_record_part(dir, "shards", {{"settings", settings}, {"derived", derived}}); });
+  spdlog::info("tokenised {} documents ({} skipped without tokens, {} truncated) into {} tokens in {:.1f} s "
+               "({:.0f} tokens/s)",
+               st.documents, st.skipped_documents, st.truncated_documents, st.tokens, st.tokenize_seconds,
+               double(st.tokens) / std::max(st.tokenize_seconds, 1e-9));
+  spdlog::info("wrote {} train + {} validation sequences of {} tokens in {} shard(s) to {} in {:.1f} s ({} tokens "
+               "of the last partial sequence dropped)",
+               st.train_sequences, st.validation_sequences, d.seq_len, manifest.shards.size(), dir, st.write_seconds,
+               st.dropped_tokens);
+}
+
+// ---------------------------------------------------------------------------------------------
+// encode
+
+void encode_command(const Mpi& mpi, const RunConfig& cfg, const config::ParsedArgs& parsed) {
+  const auto& ex = parsed.extras;
+  auto get = [&](const char* name) { return ex.count(name) ? ex.at(name) : std::string(); };
+  const std::string input = get("input"), output = get("output");
+  std::string vocab = get("vocab");
+  if (input.empty() || output.empty())
+    throw UsageError("encode needs --input TEXT and --output IDS (see prepare_data --help)");
+  if (vocab.empty())
+    vocab = cfg.data.vocab_file.empty() ? data::join_path(cfg.data.shards_dir, data::kVocabFileName)
+                                        : cfg.data.vocab_file;
+  bool lowercase = cfg.data.lowercase;
+  std::string lowercase_from = "data.lowercase";
+  if (ex.count("lowercase")) {
+    const std::string v = ex.at("lowercase");
+    if (v != "true" && v != "false") throw UsageError("--lowercase: '" + v + "' must be true or false");
+    lowercase = v == "true";
+    lowercase_from = "--lowercase";
+  } else {
+    const std::string vocab_dir = fs::path(vocab).parent_path().string();
+    if (auto lower = recorded_lowercase(vocab_dir.empty() ? "." : vocab_dir)) {
+      lowercase = *lower;
+      lowercase_from = data::join_path(vocab_dir, data::kTokenizerConfigFileName);
+    }
+  }
+  const int threads = parse_threads(ex, 0);
+  if (mpi.size > 1) spdlog::info("encode runs on rank 0 only (with {} threads)", threads);
+  agreed(mpi, true, [&] {
+    const auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, lowercase);
+    spdlog::info("encoding {} with {} ({} tokens, lowercase {} from {})", input, vocab, tok.vocab_size(),
+                 lowercase ? "true" : "false", lowercase_from);
+    const data::EncodeStats st = data::encode_file(tok, input, output, threads);
+    const double mb = double(st.bytes) / 1e6;
+    std::fprintf(stderr,
+                 "prepare_data encode: %llu lines, %.2f MB, %llu tokens in %.3f s (%.2f MB/s, %.0f tokens/s) -> %s\n",
+                 static_cast<unsigned long long>(st.lines), mb, static_cast<unsigned long long>(st.tokens),
+                 st.seconds, mb / std::max(st.seconds, 1e-9), double(st.tokens) / std::max(st.seconds, 1e-9),
+                 output.c_str());
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int prepare_data_main(const Mpi& mpi, int argc, char** argv) {
+  static const std::vector<std::string> kCommands = {"train-tokenizer", "encode", "shards", "all"};
+  const std::map<std::string, bool> extras = {{"overwrite", false}, {"threads", true}, {"vocab", true},
+                                              {"input", true},      {"output", true},  {"lowercase", true}};
+  config::ParsedArgs parsed;
+  RunConfig cfg;
+  agreed(mpi, false, [&] { cfg = parse_run_config(argc, argv, &parsed, extras); });
+  if (parsed.help) {
+    if (mpi.root()) std::printf("%s\n", run_schema().help_text(kUsage).c_str());
+    return kExitOk;
+  }
+  const std::string command = parsed.positionals.empty() ? "" : parsed.positionals.front();
+  agreed(mpi, false, [&] {
+    if (command.empty())
+      throw UsageError("missing command: train-tokenizer | encode | shards | all (prepare_data --help)");
+    if (std::find(kCommands.begin(), kCommands.end(), command) == kCommands.end()) {
+      std::string hint = config::nearest(command, kCommands);
+      throw UsageError("unknown command '" + command + "'" + (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
+                       " (train-tokenizer | encode | shards | all)");
+    }
+    if (parsed.positionals.size() > 1)
+      throw UsageError("unexpected argument '" + parsed.positionals[1] + "' after the command " + command);
+    if (command != "encode") {
+      const std::map<std::string, std::string> instead = {
+          {"vocab", "data.vocab_file"}, {"input", "data.input"}, {"output", "data.shards_dir"}, {"lowercase", "data.lowercase"}};
+      for (const auto& [flag, key] : instead)
+        if (parsed.extras.count(flag))
+          throw UsageError("--" + flag + " is an option of encode; for " + command + " use --" + key +
+                           " (prepare_data --help)");
+    }
+    if (cfg.data.shards_dir.empty()) throw UsageError("data.shards_dir must not be empty");
+  });
+  init_logging(LogOptions{mpi.rank, mpi.size, cfg.train.log_level, "", false});
+  if (mpi.root()) {
+    spdlog::info("prepare_data {} on {} rank(s){}", command, mpi.size,
+                 parsed.config_file.empty() ? "" : " with " + parsed.config_file);
+    for (const auto& f : run_schema().fields())
+      if (f.key.rfind("data.", 0) == 0) spdlog::info("  {} = {}", f.key, run_schema().get(&cfg, f.key));
+  }
+
+  if (command == "encode") {
+    encode_command(mpi, cfg, parsed);
+    return kExitOk;
+  }
+  const bool overwrite = parsed.extras.count("overwrite") > 0;
+  int threads = 1;
+  agreed(mpi, false, [&] { threads = parse_threads(parsed.extras, default_threads()); });
+  if (command == "train-tokenizer") {
+    ensure_vocabulary(mpi, cfg.data, overwrite, VocabMode::Command);
+  } else if (command == "shards") {
+    if (!cfg.data.vocab_file.empty()) ensure_vocabulary(mpi, cfg.data, overwrite, VocabMode::All);
+    build_shard_directory(mpi, cfg.data, overwrite, threads);
+  } else {  // all
+    ensure_vocabulary(mpi, cfg.data, overwrite, VocabMode::All);
+    build_shard_directory(mpi, cfg.data, overwrite, threads);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace mpibert
+
 int main(int argc, char** argv) {
-  return mpibert::run_main("prepare_data", [&]() -> int { throw mpibert::UsageError("prepare_data is being built"); });
+  // MPI is always initialised: under mpirun (gaudi_spawn) each rank gets its place, and a plain run is
+  // an MPI singleton of one rank. Worker threads never call MPI.
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  mpibert::Mpi mpi;
+  MPI_Comm_rank(MPI_COMM_WORLD, &mpi.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &mpi.size);
+  int code = mpibert::run_main("prepare_data", [&]() -> int {
+    try {
+      return mpibert::prepare_data_main(mpi, argc, argv);
+    } catch (const mpibert::AgreedError& e) {
+      // Every rank holds this error: rank 0 reports it (as run_main would) and all ranks leave with the
+      // same code, so the job ends without MPI_Abort.
+      if (mpi.root()) std::fprintf(stderr, "prepare_data: error: %s\n", e.what());
+      return e.code();
+    }
+  });
+  MPI_Finalize();
+  return code;
 }

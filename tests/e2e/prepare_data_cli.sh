@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# prepare_data end to end: `all` from a YAML config on the real corpus (data/corpus, from
+# scripts/fetch-corpus.sh; a generated text when it is absent), a rerun that does nothing, 2 ranks
+# (gaudi_spawn) and 3 ranks (mpirun) giving byte-identical files, --overwrite, data.vocab_file,
+# line_by_line, encode, and every user error as one line on stderr with exit code 2.
+# Usage: prepare_data_cli.sh BIN_DIR SOURCE_DIR
+set -uo pipefail
+bin=$1
+src=$2
+P="$bin/prepare_data"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+pass() { echo "ok   - $*"; }
+fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
+expect_code() {  # expected actual what
+  [ "$1" = "$2" ] && pass "$3 (exit $2)" || { fail "$3: exit $2, expected $1"; sed 's/^/     | /' "$work/err" | tail -5; }
+}
+# expect_error WHAT FRAGMENT COMMAND...: exit 2, exactly one "prepare_data: error:" line holding FRAGMENT.
+expect_error() {
+  local what=$1 fragment=$2
+  shift 2
+  "$@" >"$work/out" 2>"$work/err"
+  local code=$?
+  expect_code 2 $code "$what"
+  local n
+  n=$(grep -c '^prepare_data: error: ' "$work/err")
+  [ "$n" = 1 ] || fail "$what: $n error lines, expected 1"
+  grep -F -q -- "$fragment" "$work/err" && pass "$what: says '$fragment'" ||
+    { fail "$what: no '$fragment' in: $(grep error "$work/err")"; }
+}
+same_files() {  # dir_a dir_b what: vocab, tokenizer config, manifest and every shard byte-identical
+  local a=$1 b=$2 what=$3 ok=1 f
+  for f in vocab.txt tokenizer_config.json manifest.json $(cd "$a" && ls *.h5); do
+    cmp -s "$a/$f" "$b/$f" || { ok=0; fail "$what: $f differs"; }
+  done
+  [ $ok = 1 ] && pass "$what: $(cd "$a" && ls *.h5 | wc -l) shards, manifest and vocab byte-identical"
+}
+manifest_key() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+# MPI flags as CTest passes them (a CMake list). CTest's ENVIRONMENT property splits that list at ';'
+# so only its first word may arrive: then use the same defaults as cmake/mpibert_helpers.cmake.
+mpi_flags=${MPIBERT_MPIRUN_FLAGS:-}
+[[ "$mpi_flags" == *--mca* ]] ||
+  mpi_flags="--oversubscribe;--bind-to;none;--mca;btl_vader_single_copy_mechanism;none;--mca;btl;^openib"
+IFS=';' read -r -a mpi_flags <<<"$mpi_flags"
+[ "$(id -u)" = 0 ] && [[ " ${mpi_flags[*]} " != *" --allow-run-as-root "* ]] && mpi_flags+=(--allow-run-as-root)
+MPIRUN=(mpirun "${mpi_flags[@]}")
+
+corpus="$src/data/corpus"
+if ls "$corpus"/*.txt >/dev/null 2>&1; then
+  echo "== corpus: $corpus ($(du -sh "$corpus" | cut -f1), real text)"
+  vocab_size=4000
+else
+  corpus="$work/corpus"
+  mkdir -p "$corpus"
+  echo "== corpus: generated ($corpus has no real text; run scripts/fetch-corpus.sh for it)"
+  words=(the a cat dog sat ran on over mat hill while Rain fell, softly. BERT learns words from context and
+         pieces like pre-training tokenizers "naïve" "résumé" shard rank data parallel)
+  for doc in $(seq 1 400); do
+    for line in $(seq 1 $((doc % 4 + 1))); do
+      s=""
+      for w in $(seq 1 $(((doc * 7 + line * 3) % 23 + 3))); do s+="${words[$(((doc * 31 + line * 17 + w * 13) % ${#words[@]}))]} "; done
+      echo "$s."
+    done
+    echo
+  done >"$corpus/generated.txt"
+  vocab_size=300
+fi
+
+cat >"$work/run.yaml" <<EOF
+data:
+  input: $corpus
+  shards_dir: $work/s1
+  vocab_size: $vocab_size
+  seq_len: 64
+  validation_fraction: 0.05
+  sequences_per_shard: 4000
+  shuffle_seed: 34
+EOF
+
+echo "== all --config, then the same again (nothing to do)"
+"$P" all --config "$work/run.yaml" >"$work/out" 2>"$work/err"
+expect_code 0 $? "prepare_data all"
+for f in manifest.json vocab.txt tokenizer_config.json train-00000.h5 validation-00000.h5; do
+  [ -s "$work/s1/$f" ] && pass "wrote $f" || fail "no $f"
+done
+[ "$(manifest_key "$work/s1/manifest.json" seq_len)" = 64 ] && pass "manifest seq_len 64" || fail "manifest seq_len"
+[ "$(manifest_key "$work/s1/manifest.json" vocab_size)" = "$(wc -l <"$work/s1/vocab.txt")" ] &&
+  pass "manifest vocab_size = lines of vocab.txt" || fail "manifest vocab_size"
+python3 - "$work/s1/manifest.json" "$work/s1" <<'EOF' && pass "manifest sha256 of every shard matches its file" || fail "manifest sha256"
+import hashlib, json, sys
+m = json.load(open(sys.argv[1]))
+assert m["format"] == "mpibert-mlm" and m["version"] == 1
+for s in m["shards"]:
+    assert hashlib.sha256(open(sys.argv[2] + "/" + s["file"], "rb").read()).hexdigest() == s["sha256"], s["file"]
+assert {s["split"] for s in m["shards"]} == {"train", "validation"}
+EOF
+before=$(sha256sum "$work"/s1/* | sha256sum)
+"$P" all --config "$work/run.yaml" >"$work/out" 2>"$work/err"
+expect_code 0 $? "rerun with the same config"
+grep -q "up to date" "$work/err" && pass "rerun says up to date" || fail "rerun did not say up to date"
+[ "$(sha256sum "$work"/s1/* | sha256sum)" = "$before" ] && pass "rerun left every file untouched" || fail "rerun changed files"
+
+echo "== 2 ranks through gaudi_spawn, 3 ranks through mpirun: byte-identical to 1 rank"
+if [ -x "$bin/gaudi_spawn" ]; then
+  "$bin/gaudi_spawn" --world_size 2 --use_mpi "$P" all --config "$work/run.yaml" --data.shards_dir "$work/s2" \
+    >"$work/out" 2>"$work/err"
+  expect_code 0 $? "gaudi_spawn --world_size 2 prepare_data all"
+else
+  "${MPIRUN[@]}" -np 2 "$P" all --config "$work/run.yaml" --data.shards_dir "$work/s2" >"$work/out" 2>"$work/err"
+  expect_code 0 $? "mpirun -np 2 prepare_data all (no gaudi_spawn built)"
+fi
+same_files "$work/s1" "$work/s2" "2 ranks vs 1"
+"${MPIRUN[@]}" -np 3 "$P" all --config "$work/run.yaml" --data.shards_dir "$work/s3" --threads 1 \
+  >"$work/out" 2>"$work/err"
+expect_code 0 $? "mpirun -np 3 prepare_data all"
+same_files "$work/s1" "$work/s3" "3 ranks vs 1"
+
+echo "== data.vocab_file: the same vocabulary copied gives the same shards"
+"$P" shards --config "$work/run.yaml" --data.vocab_file "$work/s1/vocab.txt" --data.shards_dir "$work/s4" \
+  >"$work/out" 2>"$work/err"
+expect_code 0 $? "shards with data.vocab_file"
+same_files "$work/s1" "$work/s4" "vocab_file copy vs trained"
+
+echo "== line_by_line: one padded sequence per line, 1 rank vs 2 ranks"
+for np in 1 2; do
+  "${MPIRUN[@]}" -np $np "$P" all --config "$work/run.yaml" --data.shards_dir "$work/lbl$np" \
+    --data.vocab_file "$work/s1/vocab.txt" --data.line_by_line true --data.document_separator line \
+    >"$work/out" 2>"$work/err"
+  expect_code 0 $? "line_by_line on $np rank(s)"
+done
+same_files "$work/lbl1" "$work/lbl2" "line_by_line 2 ranks vs 1"
+lines=$(cat "$corpus"/*.txt | grep -c '[^[:space:]]')
+seqs=$(python3 -c "import json,sys; print(sum(s['num_sequences'] for s in json.load(open(sys.argv[1]))['shards']))" \
+  "$work/lbl1/manifest.json")
+# A line whose text gives no token at all is skipped, so allow a few fewer sequences than lines.
+[ "$seqs" -le "$lines" ] && [ "$seqs" -ge $((lines * 99 / 100)) ] && pass "line_by_line: $seqs sequences for $lines lines" ||
+  fail "line_by_line: $seqs sequences for $lines non-blank lines"
+
+echo "== --overwrite replaces shards made with other settings"
+expect_error "changed seq_len without --overwrite" "other settings (seq_len 64 -> 32)" \
+  "$P" all --config "$work/run.yaml" --data.seq_len 32
+"$P" all --config "$work/run.yaml" --data.seq_len 32 --overwrite >"$work/out" 2>"$work/err"
+expect_code 0 $? "changed seq_len with --overwrite"
+[ "$(manifest_key "$work/s1/manifest.json" seq_len)" = 32 ] && pass "manifest now seq_len 32" || fail "seq_len not replaced"
+
+echo "== encode"
+head -c 200000 "$(ls "$corpus"/*.txt | head -1)" >"$work/sample.txt"
+"$P" encode --vocab "$work/s1/vocab.txt" --input "$work/sample.txt" --output "$work/sample.ids" --threads 2 \
+  >"$work/out" 2>"$work/err"
+expect_code 0 $? "encode"
+grep -q '^prepare_data encode: .* MB/s' "$work/err" && pass "encode prints a summary with MB/s" || fail "no encode summary"
+[ "$(wc -l <"$work/sample.ids")" = "$(grep -c '[^[:space:]]' "$work/sample.txt")" ] &&
+  pass "one id line per non-blank input line" || fail "encode line count"
+grep -q -v '^[0-9 ]*$' "$work/sample.ids" && fail "encode output holds something besides ids" || pass "encode output is ids"
+
+echo "== user errors: one line, exit 2"
+mkdir -p "$work/blank" && printf '\n   \n\t\n' >"$work/blank/empty.txt"
+printf 'just a few words\n' >"$work/tiny.txt"
+expect_error "missing input" "does not exist" "$P" all --config "$work/run.yaml" --data.input "$work/nope"
+expect_error "empty corpus (tokenizer)" "holds no words" \
+  "$P" train-tokenizer --data.input "$work/blank" --data.shards_dir "$work/e1"
+expect_error "empty corpus (shards)" "holds no text" \
+  "$P" shards --data.input "$work/blank" --data.shards_dir "$work/e2" --data.vocab_file "$work/s1/vocab.txt"
+expect_error "corpus shorter than one sequence" "no full sequence of 512 tokens" \
+  "$P" shards --data.input "$work/tiny.txt" --data.shards_dir "$work/e3" --data.vocab_file "$work/s1/vocab.txt" \
+  --data.seq_len 512
+expect_error "seq_len < 8" "out of range" "$P" all --config "$work/run.yaml" --data.seq_len 7
+expect_error "shards without a vocabulary" "vocab.txt: missing" "$P" shards --config "$work/run.yaml" \
+  --data.shards_dir "$work/e4"
+expect_error "lowercase differs from the vocabulary" "vocab mismatch" \
+  "$P" shards --config "$work/run.yaml" --data.seq_len 32 --data.lowercase false
+printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nother\n' >"$work/other-vocab.txt"
+expect_error "data.vocab_file differs from the vocab in shards_dir" "vocab mismatch" \
+  "$P" shards --config "$work/run.yaml" --data.vocab_file "$work/other-vocab.txt"
+expect_error "train-tokenizer over a vocab made with other settings" "other settings (vocab_size" \
+  "$P" train-tokenizer --config "$work/run.yaml" --data.vocab_size 1000
+mkdir -p "$work/e5" && cp "$work/s1/vocab.txt" "$work/e5/"
+expect_error "train-tokenizer over a vocab it did not make" "already exists" \
+  "$P" train-tokenizer --config "$work/run.yaml" --data.shards_dir "$work/e5"
+mkdir -p "$work/e6" && cp "$work/s1/vocab.txt" "$work/e6/" && touch "$work/e6/train-00000.h5"
+expect_error "shards over foreign shard files" "already holds shard files" \
+  "$P" shards --config "$work/run.yaml" --data.shards_dir "$work/e6"
+expect_error "unknown command" "did you mean 'shards'" "$P" shard --config "$work/run.yaml"
+expect_error "unknown option" "unknown option '--data.seqlen'" "$P" all --data.seqlen 8
+expect_error "missing config file" "cannot open config file" "$P" all --config "$work/none.yaml"
+expect_error "encode without --input" "encode needs --input" "$P" encode --vocab "$work/s1/vocab.txt"
+expect_error "error on 2 ranks is printed once" "does not exist" \
+  "${MPIRUN[@]}" -np 2 "$P" all --config "$work/run.yaml" --data.input "$work/nope"
+
+echo "== $failures failure(s)"
+[ "$failures" = 0 ]
