@@ -448,6 +448,22 @@ TEST_F(HfImportTest, LegacyGammaBetaNamesAreRenamedAsTransformersDoes) {
   EXPECT_TRUE(torch::equal(m->logits(ids, torch::ones_like(ids)), back->logits(ids, torch::ones_like(ids))));
 }
 
+TEST_F(HfImportTest, LegacyNameNextToItsModernNameIsRejected) {
+  auto m = make_model();
+  export_hf_model(out(), m->config(), m->hf_state_dict(), vocab_path(), true, "f32");
+  auto tensors = load_tensors(out() + "/model.safetensors");
+  std::vector<std::pair<std::string, torch::Tensor>> both(tensors.begin(), tensors.end());
+  both.emplace_back("bert.embeddings.LayerNorm.gamma", torch::ones({32}));
+  save_tensors(out() + "/model.safetensors", both, {{"format", "pt"}});
+  try {
+    load_hf_model_dir(out());
+    FAIL() << "gamma next to weight accepted";
+  } catch (const UsageError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("tensor 'bert.embeddings.LayerNorm.weight' appears twice"));
+    EXPECT_THAT(e.what(), HasSubstr("model.safetensors 'bert.embeddings.LayerNorm.gamma'"));
+  }
+}
+
 TEST_F(HfImportTest, ShardedCheckpointIsReadThroughItsIndex) {
   auto m = make_model();
   export_hf_model(out(), m->config(), m->hf_state_dict(), vocab_path(), true, "f32");

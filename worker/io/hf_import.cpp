@@ -30,10 +30,10 @@ bool ignorable(const std::string& name) {
          ends_with(name, "position_ids") || name == "bert.embeddings.token_type_ids";
 }
 
-// transformers' legacy renaming of TF-era names (LayerNorm.gamma/.beta).
+// transformers' renaming of TF-era names on load (LayerNorm.gamma/.beta, as in bert-base-uncased).
 std::string fix_legacy_name(const std::string& name) {
-  if (ends_with(name, ".gamma")) return name.substr(0, name.size() - 6) + ".weight";
-  if (ends_with(name, ".beta")) return name.substr(0, name.size() - 5) + ".bias";
+  if (ends_with(name, "LayerNorm.gamma")) return name.substr(0, name.size() - 5) + "weight";
+  if (ends_with(name, "LayerNorm.beta")) return name.substr(0, name.size() - 4) + "bias";
   return name;
 }
 
@@ -45,13 +45,16 @@ std::string list_names(const std::vector<std::string>& names, std::size_t limit 
 }
 
 void add_tensors(std::map<std::string, torch::Tensor> from, const std::string& file,
-                 std::map<std::string, torch::Tensor>& into) {
+                 std::map<std::string, torch::Tensor>& into, std::map<std::string, std::string>& origin) {
   for (auto& [name, tensor] : from) {
     const std::string fixed = fix_legacy_name(name);
-    if (!into.emplace(fixed, std::move(tensor)).second) {
-      throw UsageError(file + ": tensor '" + fixed + "' appears twice (in this file or another shard" +
-                       (fixed != name ? ", or as the legacy name '" + name + "'" : std::string()) + ")");
+    const std::string here = file + " '" + name + "'";
+    auto [it, inserted] = origin.emplace(fixed, here);
+    if (!inserted) {
+      throw UsageError("tensor '" + fixed + "' appears twice: as " + it->second + " and as " + here +
+                       " (LayerNorm.gamma/.beta are legacy names of .weight/.bias)");
     }
+    into.emplace(fixed, std::move(tensor));
   }
 }
 
@@ -70,10 +73,11 @@ LoadedHfModel load_hf_model_dir(const std::string& dir) {
   }
   out.config = model::from_hf_config_json(read_json_file(config_path.string()), config_path.string());
 
+  std::map<std::string, std::string> origin;  // final name -> where it came from, for duplicate errors
   const fs::path single = d / "model.safetensors";
   const fs::path index = d / "model.safetensors.index.json";
   if (fs::exists(single)) {
-    add_tensors(load_tensors(single.string()), single.string(), out.tensors);
+    add_tensors(load_tensors(single.string()), single.string(), out.tensors, origin);
     out.files.push_back(single.string());
   } else if (fs::exists(index)) {
     // Sharded checkpoint: {"metadata": {...}, "weight_map": {tensor: shard file}}.
@@ -100,7 +104,7 @@ LoadedHfModel load_hf_model_dir(const std::string& dir) {
       for (const auto& name : names) {
         if (!tensors.count(name)) throw UsageError(index.string() + ": tensor '" + name + "' is not in " + shard);
       }
-      add_tensors(std::move(tensors), shard, out.tensors);
+      add_tensors(std::move(tensors), shard, out.tensors, origin);
       out.files.push_back(shard);
     }
   } else if (fs::exists(d / "pytorch_model.bin")) {
