@@ -12,6 +12,8 @@
 #include "common/error.h"
 #include "common/io/sha256.h"
 
+#include <spdlog/spdlog.h>
+
 namespace mpibert::data {
 namespace {
 
@@ -256,7 +258,13 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
   agree(comm, [&] {
     std::vector<std::vector<std::string>> batch;
     const size_t batch_docs = size_t(256 * o.threads);
+    auto last_log = std::chrono::steady_clock::now();
     for_each_document(o.corpus, [&](const std::vector<std::string>& lines) {
+      // Progress on rank 0 for long corpora (time-based: it never affects the output).
+      if (rank == 0 && (num_docs & 1023) == 0 && seconds_since(last_log) > 30) {
+        last_log = std::chrono::steady_clock::now();
+        spdlog::info("tokenising: {} documents read, {} tokens on rank 0 so far", num_docs, local.ids.size());
+      }
       if (num_docs++ % world != rank) return;
       batch.push_back(lines);
       if (batch.size() >= batch_docs) {
@@ -320,7 +328,12 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
   std::vector<StreamLayout::Segment> segs;
   std::vector<int32_t> send, recv, shard;
   std::vector<int> recv_counts(static_cast<size_t>(world)), recv_displs(static_cast<size_t>(world));
+  auto last_log = std::chrono::steady_clock::now();
   for (const ShardPlan& plan : plans) {
+    if (rank == 0 && seconds_since(last_log) > 30) {
+      last_log = std::chrono::steady_clock::now();
+      spdlog::info("writing shards: {} of {} done", manifest.shards.size(), plans.size());
+    }
     send.clear();
     std::fill(recv_counts.begin(), recv_counts.end(), 0);
     for (int64_t s : plan.sequences) {

@@ -137,6 +137,13 @@ TEST(ShardRoundTrip, ReadsBackEverySequenceAcrossShardsInManifestOrder) {
   train.read_many(order, many.data());
   for (size_t i = 0; i < order.size(); ++i)
     for (int64_t p = 0; p < 8; ++p) ASSERT_EQ(many[i * 8 + p], fixture_id(order[i], p, 100));
+  // A training-sized random batch with repeats, as the sampler's indices look.
+  std::vector<int64_t> random_order;
+  for (int i = 0; i < 64; ++i) random_order.push_back((i * 37 + i / 5) % 8);
+  std::vector<int32_t> batch(random_order.size() * 8);
+  train.read_many(random_order, batch.data());
+  for (size_t i = 0; i < random_order.size(); ++i)
+    for (int64_t p = 0; p < 8; ++p) ASSERT_EQ(batch[i * 8 + p], fixture_id(random_order[i], p, 100)) << i;
   EXPECT_THROW(train.read(8, row.data()), std::out_of_range);
   EXPECT_THROW(train.read(-1, row.data()), std::out_of_range);
 
