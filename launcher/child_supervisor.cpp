@@ -71,24 +71,45 @@ SuperviseResult supervise_child(SuperviseOptions o) {
   } else {
     r.pid = spawn_process(o.spawn);
   }
-  if (o.on_started) o.on_started(r.pid);
   const pid_t target = o.spawn.new_process_group ? -r.pid : r.pid;
 
   constexpr double kNever = std::numeric_limits<double>::infinity();
   const double start = monotonic_seconds();
   const double deadline = o.timeout_s > 0 ? start + o.timeout_s : kNever;
-  double kill_at = kNever;
+  double soft_until = kNever, kill_at = kNever;
   double next_tick = o.on_tick ? start + o.tick_s : kNever;
-  bool stopping = false, exited = false;
-  auto begin_stop = [&](int sig) {
+  bool stopping = false;
+  auto hard_stop = [&](int sig) {
+    if (r.hard_stopped) return;
+    r.hard_stopped = true;
     kill(target, sig);
-    if (!stopping) kill_at = monotonic_seconds() + o.stop_grace_s;
+    kill_at = monotonic_seconds() + o.hard_grace_s;
+  };
+  auto soft_stop = [&](int sig) {
     stopping = true;
+    if (o.request_stop && o.request_stop(r.pid, sig)) {
+      soft_until = monotonic_seconds() + o.soft_grace_s;
+      return;
+    }
+    // Asking the child itself: the signal is the request; SIGKILL if it has not ended in time.
+    kill(target, sig);
+    kill_at = monotonic_seconds() + o.soft_grace_s;
+  };
+  auto on_stop_signal = [&](int sig) {
+    if (r.stop_signal == 0) {
+      r.stop_signal = sig;
+      say("got " + signal_name(sig) + ", passing it on to the job (send it again to kill the job at once)");
+      soft_stop(sig);
+    } else if (!r.killed) {
+      say("got " + signal_name(sig) + " again: killing the job");
+      kill(target, SIGKILL);
+      r.killed = true;
+    }
   };
 
-  while (!exited) {
+  for (;;) {
     const double now = monotonic_seconds();
-    double wake = std::min({deadline, kill_at, next_tick});
+    double wake = std::min({deadline, soft_until, kill_at, next_tick});
     int wait_ms = wake == kNever ? -1 : static_cast<int>(std::ceil(std::max(0.0, wake - now) * 1000));
     pollfd fds[3];
     int nfds = 0;
@@ -99,47 +120,40 @@ SuperviseResult supervise_child(SuperviseOptions o) {
 
     for (int sig : signals.drain()) {
       if (sig == SIGCHLD) continue;
-      if (sig == SIGUSR1 || sig == SIGUSR2) {
-        kill(target, sig);
-      } else if (r.stop_signal == 0) {
-        r.stop_signal = sig;
-        say("got " + signal_name(sig) + ", passing it on to the job (send it again to kill the job at once)");
-        begin_stop(sig);
-      } else if (!r.killed) {
-        say("got " + signal_name(sig) + " again: killing the job");
-        kill(target, SIGKILL);
-        r.killed = true;
-      }
+      if (sig == SIGUSR2 && o.on_usr2) on_stop_signal(o.on_usr2());
+      else if (sig == SIGUSR1 || sig == SIGUSR2) kill(target, sig);
+      else on_stop_signal(sig);
     }
     if (out_fd >= 0) pump(out_fd, 1, o.tee);
     if (err_fd >= 0) pump(err_fd, 2, o.tee);
 
     int st = 0;
-    pid_t w = waitpid(r.pid, &st, WNOHANG);
-    if (w == r.pid) {
+    if (waitpid(r.pid, &st, WNOHANG) == r.pid) {
       r.wait_status = st;
-      exited = true;
       break;
     }
     const double t = monotonic_seconds();
     if (!stopping && t >= deadline) {
       r.timed_out = true;
       say("error: the job ran past --timeout " + seconds_text(o.timeout_s) + " s; stopping it");
-      begin_stop(SIGTERM);
+      soft_stop(SIGTERM);
     }
     if (t >= next_tick) {
       next_tick = t + o.tick_s;
-      if (!stopping) {
-        std::string reason = o.on_tick();
-        if (!reason.empty()) {
-          r.stop_reason = reason;
-          say(reason + "; stopping the job");
-          begin_stop(SIGTERM);
-        }
+      std::string reason = r.hard_stopped ? "" : o.on_tick();
+      if (!reason.empty()) {
+        r.stop_reason = reason;
+        say(reason + "; stopping the job");
+        stopping = true;
+        hard_stop(SIGTERM);
       }
     }
+    if (t >= soft_until && !r.hard_stopped) {
+      say("the job did not end within " + seconds_text(o.soft_grace_s) + " s of being asked to stop: stopping it");
+      hard_stop(SIGTERM);
+    }
     if (t >= kill_at && !r.killed) {
-      say("the job did not stop within " + seconds_text(o.stop_grace_s) + " s of SIGTERM: killing it");
+      say("the job did not end in time: killing it");
       kill(target, SIGKILL);
       r.killed = true;
     }

@@ -136,8 +136,11 @@ Environment probe_environment(const LaunchOptions& options) {
     env.hostfile_text = text.str();
   }
 
-  // mpirun is only needed for more than one rank; an explicit --world_size 1 skips the probe.
-  if (options.world_size && *options.world_size == 1) return env;
+  // mpirun is only needed for more than one rank: not for --world_size 1, nor without hosts to take
+  // the rank count from.
+  const bool hosts_given = !options.hostfile.empty() || !options.hosts.empty() ||
+                           (env.vars.count("SLURM_JOB_ID") && !env.vars.at("SLURM_JOB_ID").empty());
+  if (options.world_size ? *options.world_size == 1 : !hosts_given) return env;
   if (!options.mpirun.empty()) {
     env.mpirun_path = join_path(env.cwd, options.mpirun);
     if (probe_file(env.mpirun_path) != FileKind::Executable)

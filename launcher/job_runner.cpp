@@ -57,8 +57,12 @@ std::vector<std::string> environment_with(const std::vector<std::pair<std::strin
 
 void report(const std::string& text) { std::fprintf(stderr, "gaudi_spawn: %s\n", text.c_str()); }
 
-// Shared ending: timeout and signals first, then the failing rank, then mpirun's own code.
-int conclude(const LaunchPlan& plan, const SuperviseResult& r, const std::optional<RankStatus>& failure) {
+// Shared ending. A timeout is 124. After a stop signal the job's own code counts when it ended by itself
+// once asked (run_mlm exits 75 after its checkpoint), else 128 + the signal. Otherwise the first rank that
+// failed on its own (not one stopped by the teardown), then mpirun's own code.
+int conclude(const LaunchPlan& plan, const SuperviseResult& r, const std::vector<RankStatus>& statuses) {
+  const int code = exit_code_of_wait_status(r.wait_status);
+  const std::optional<RankStatus> failure = first_failure(statuses);
   if (r.timed_out) {
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%g", plan.timeout_s);
@@ -66,11 +70,13 @@ int conclude(const LaunchPlan& plan, const SuperviseResult& r, const std::option
     return kExitTimeout;
   }
   if (r.stop_signal != 0) {
-    report("the job was stopped on " + signal_name(r.stop_signal));
-    return 128 + r.stop_signal;
+    const bool ended_by_itself = !r.hard_stopped && !r.killed;
+    const int job_code = failure ? failure->shell_code() : code;
+    report("the job was stopped on " + signal_name(r.stop_signal) +
+           (ended_by_itself ? " (exit code " + std::to_string(job_code) + ")" : ""));
+    return ended_by_itself ? job_code : 128 + r.stop_signal;
   }
-  const int code = exit_code_of_wait_status(r.wait_status);
-  if (failure) {
+  if (failure && !failure->stopped) {
     std::string log;
     if (!plan.log_dir.empty()) log = plan.log_dir + "/" + log_file_name(failure->rank);
     report("error: " + format_failure_report(*failure, log));
@@ -83,8 +89,8 @@ int conclude(const LaunchPlan& plan, const SuperviseResult& r, const std::option
                              "their logs)"
                            : "";
     report("error: " + std::string(plan.direct ? plan.argv[0] : "mpirun") + " exited with code " +
-           std::to_string(code) + (plan.direct ? "" : " and no rank reported a failure; see its messages above") +
-           hint);
+           std::to_string(code) +
+           (plan.direct ? "" : " and no rank reported a failure of its own; see mpirun's messages above") + hint);
   }
   return code;
 }
@@ -123,19 +129,15 @@ int run_direct(const LaunchPlan& plan) {
   if (log_fd >= 0) ::close(log_fd);
   if (!tee.log_error().empty()) report("warning: writing " + log_path + " failed: " + tee.log_error());
 
-  std::optional<RankStatus> failure;
-  const int code = exit_code_of_wait_status(r.wait_status);
-  if (code != 0) {
-    RankStatus s;
-    s.rank = 0;
-    s.host = plan.launch_host;
-    s.pid = r.pid;
-    if (WIFSIGNALED(r.wait_status)) s.signal = WTERMSIG(r.wait_status);
-    else s.exit_code = code;
-    if (so.capture_output) s.tail = tail.lines();
-    failure = s;
-  }
-  return conclude(plan, r, failure);
+  RankStatus s;
+  s.rank = 0;
+  s.host = plan.launch_host;
+  s.pid = r.pid;
+  if (WIFSIGNALED(r.wait_status)) s.signal = WTERMSIG(r.wait_status);
+  else s.exit_code = exit_code_of_wait_status(r.wait_status);
+  s.stopped = r.stop_signal != 0 || r.timed_out;
+  if (so.capture_output) s.tail = tail.lines();
+  return conclude(plan, r, {s});
 }
 
 int run_mpirun(const LaunchPlan& plan) {
@@ -153,6 +155,16 @@ int run_mpirun(const LaunchPlan& plan) {
   int in = job_stdin();
   so.spawn.stdin_fd = in;
   so.timeout_s = plan.timeout_s;
+  // mpirun's own SIGTERM handling kills the ranks within a second; SIGUSR2 it passes on at once, and the
+  // wrappers turn it into the signal named in the capture dir, so run_mlm can finish its step and save.
+  so.request_stop = [&](pid_t mpirun, int sig) {
+    try {
+      write_stop_request(plan.capture_dir, sig);
+    } catch (const std::exception& e) {
+      report(std::string("warning: ") + e.what() + "; the ranks get SIGTERM");
+    }
+    return kill(mpirun, SIGUSR2) == 0;
+  };
   // mpirun stops the job when a rank fails; should it not, stop it ourselves a little later.
   constexpr double kTeardownGrace = 5;
   double failure_seen_at = -1;
@@ -176,7 +188,7 @@ int run_mpirun(const LaunchPlan& plan) {
     throw;
   }
   close_fd(in);
-  const int code = conclude(plan, r, first_failure(read_rank_statuses(plan.capture_dir)));
+  const int code = conclude(plan, r, read_rank_statuses(plan.capture_dir));
   remove_rank_files(plan.capture_dir, temporary);
   if (temporary) rmdir(plan.capture_dir.c_str());
   return code;

@@ -43,10 +43,16 @@ void check_mpirun_args(const std::vector<std::string>& args) {
   }
 }
 
+bool is_launch_host(const std::string& name, const std::string& hostname) {
+  auto short_name = [](const std::string& n) { return n.substr(0, n.find('.')); };
+  return name == "localhost" || name == "127.0.0.1" || name == hostname || short_name(name) == short_name(hostname);
+}
+
 struct HostSource {
   std::vector<HostSlots> hosts;  // empty: the launch host only
   std::string name = "local";
   enum { Local, Hostfile, HostsOption, Slurm } kind = Local;
+  std::set<std::string> assumed_cores;  // hosts whose cores are a guess
 };
 
 HostSource host_source(const LaunchOptions& o, const Environment& env) {
@@ -65,8 +71,14 @@ HostSource host_source(const LaunchOptions& o, const Environment& env) {
     src.kind = HostSource::Slurm;
   }
   for (auto& h : src.hosts) {
-    // Open MPI gives a host without slots= as many slots as it has cores; we assume hosts alike.
-    if (!h.cores) h.cores = env.cores_per_host;
+    // Only the launch host's cores are known (Slurm tells the others'). Another host is assumed to be
+    // like this one, and to have at least as many cores as the slots it offers.
+    if (!h.cores && is_launch_host(h.name, env.hostname)) h.cores = env.cores_per_host;
+    if (!h.cores) {
+      h.cores = std::max(env.cores_per_host, h.slots.value_or(0));
+      src.assumed_cores.insert(h.name);
+    }
+    // Open MPI gives a host without slots= as many slots as it has cores.
     if (!h.slots) h.slots = *h.cores;
   }
   return src;
@@ -133,13 +145,13 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
 
   // Ranks fill each host's slots in order, as Open MPI's slot mapping does. One rank runs right here.
   if (src.hosts.empty() || plan.world_size == 1) {
-    plan.placement.push_back({env.hostname, 0, plan.world_size, env.cores_per_host});
+    plan.placement.push_back({env.hostname, 0, plan.world_size, env.cores_per_host, true});
   } else {
     int next = 0;
     for (const auto& h : src.hosts) {
       if (next == plan.world_size) break;
       int n = std::min(*h.slots, plan.world_size - next);
-      plan.placement.push_back({h.name, next, n, *h.cores});
+      plan.placement.push_back({h.name, next, n, *h.cores, src.assumed_cores.count(h.name) == 0});
       next += n;
     }
   }
@@ -288,6 +300,10 @@ std::string format_dry_run(const LaunchPlan& plan) {
   std::ostringstream s;
   s << "# gaudi_spawn --dry_run: " << describe_plan(plan) << "\n";
   s << "# hosts from: " << plan.host_source << "\n";
+  for (const auto& p : plan.placement)
+    if (!p.cores_known)
+      s << "# " << p.name << ": " << p.cores << " cores assumed (the launch host's count, at least its slots); "
+        << "--threads_per_rank overrides\n";
   s << "# environment added for every rank:\n";
   for (const auto& [k, v] : plan.env) s << k << "=" << shell_quote(v) << "\n";
   if (plan.direct) {

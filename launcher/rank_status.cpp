@@ -52,6 +52,28 @@ RankStatus rank_status_from_json(const std::string& text, const std::string& sou
   }
 }
 
+namespace {
+const char* const kStopRequestFile = ".stop-request";
+}
+
+void write_stop_request(const std::string& dir, int sig) {
+  const std::string path = dir + "/" + kStopRequestFile, tmp = path + ".tmp";
+  const std::string text = std::to_string(sig) + "\n";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = write_all(fd, text.data(), text.size());
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+}
+
+int read_stop_request(const std::string& dir) {
+  std::ifstream in(dir + "/" + kStopRequestFile);
+  int sig = 0;
+  if (!(in >> sig) || sig <= 0 || sig >= 65) return 0;
+  return sig;
+}
+
 void write_rank_status(const std::string& dir, const RankStatus& status) {
   const std::string path = dir + "/" + status_file_name(status.rank);
   const std::string tmp = path + ".tmp";
@@ -106,6 +128,8 @@ void remove_rank_files(const std::string& dir, bool remove_logs) {
   for_each_rank_file(dir, ".rank-", ".status", [&](const std::string& n, int) { names.push_back(n); });
   for_each_rank_file(dir, ".rank-", ".status.tmp", [&](const std::string& n, int) { names.push_back(n); });
   if (remove_logs) for_each_rank_file(dir, "rank-", ".log", [&](const std::string& n, int) { names.push_back(n); });
+  names.push_back(kStopRequestFile);
+  names.push_back(std::string(kStopRequestFile) + ".tmp");
   for (const auto& n : names) ::unlink((dir + "/" + n).c_str());
 }
 

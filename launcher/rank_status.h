@@ -30,11 +30,17 @@ std::string rank_status_to_json(const RankStatus& status);
 // Throws std::runtime_error naming `source` when the text is not a status.
 RankStatus rank_status_from_json(const std::string& text, const std::string& source);
 
+// A stop request: gaudi_spawn writes the signal here, then sends SIGUSR2 through mpirun (which passes
+// SIGUSR2 on to every rank at once, where its own SIGTERM handling would kill them within a second).
+// A wrapper that cannot read the file (another host, no shared filesystem) delivers SIGTERM.
+void write_stop_request(const std::string& dir, int sig);
+int read_stop_request(const std::string& dir);  // 0 when there is none
+
 // Writes via a temporary file and rename, so readers never see half a status.
 void write_rank_status(const std::string& dir, const RankStatus& status);
 // Every readable status in dir (unreadable or half-written files are skipped), sorted by rank.
 std::vector<RankStatus> read_rank_statuses(const std::string& dir);
-// Removes the status files (and, when remove_logs, the rank logs) gaudi_spawn created in dir.
+// Removes the status and stop-request files (and, when remove_logs, the rank logs) gaudi_spawn made in dir.
 void remove_rank_files(const std::string& dir, bool remove_logs);
 
 // The failure that brought the job down: the earliest failed rank that was not told to stop, else the

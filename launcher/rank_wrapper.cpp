@@ -70,6 +70,8 @@ int rank_from_environment(const std::map<std::string, std::string>& vars) {
 }
 
 int run_rank_wrapper(const RankWrapperArgs& a) {
+  // A stop request (SIGUSR2) that comes before the program runs must not kill the wrapper.
+  signal(SIGUSR2, SIG_IGN);
   // If mpirun (or its daemon) dies without stopping us, stop the program rather than orphan it.
   const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -112,6 +114,13 @@ int run_rank_wrapper(const RankWrapperArgs& a) {
   so.capture_output = true;
   so.tee = &tee;
   so.quiet = true;
+  // SIGUSR2 is gaudi_spawn's stop request; the signal it stands for is in the capture dir.
+  so.on_usr2 = [&] {
+    int sig = read_stop_request(a.capture_dir);
+    return sig != 0 ? sig : SIGTERM;
+  };
+  // Ending the job is up to gaudi_spawn and mpirun; this is only the fallback for a lost parent.
+  so.soft_grace_s = 60;
   try {
     SuperviseResult r = supervise_child(so);
     status.pid = r.pid;

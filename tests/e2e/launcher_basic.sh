@@ -9,7 +9,7 @@ src=$2
 source "$src/tests/e2e/helpers/launcher_lib.sh"
 G="$bin/gaudi_spawn"
 R="$src/tests/e2e/helpers/fake_rank.sh"
-work=$(mktemp -d)
+work=$(mktemp -d "${TMPDIR:-/tmp}/launcher_e2e.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "== two ranks, --log_dir, --env, arguments after PROGRAM untouched"

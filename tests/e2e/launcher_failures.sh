@@ -10,7 +10,7 @@ src=$2
 source "$src/tests/e2e/helpers/launcher_lib.sh"
 G="$bin/gaudi_spawn"
 R="$src/tests/e2e/helpers/fake_rank.sh"
-work=$(mktemp -d)
+work=$(mktemp -d "${TMPDIR:-/tmp}/launcher_e2e.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 tag="e2e-$$"
 
@@ -53,6 +53,24 @@ for sig in TERM INT; do
   expect_grep "got SIG$sig, passing it on to the job" "$work/err" "the signal is announced"
   no_leftovers "$tag-$sig"
 done
+
+echo "== a stop request reaches every rank's program, which may end cleanly (as run_mlm does: exit 75)"
+"$G" --world_size 2 --log_dir "$work/graceful" "$R" graceful "$tag-graceful" >"$work/out" 2>"$work/err" &
+pid=$!
+wait_for_grep '^rank 0: waiting for a stop request' "$work/out" || fail "rank 0 did not start"
+wait_for_grep '^rank 1: waiting for a stop request' "$work/graceful/rank-1.log" || fail "rank 1 did not start"
+kill -INT "$pid"
+wait "$pid"
+expect_code 75 $? "the ranks' own exit code after a clean stop"
+for r in 0 1; do
+  expect_grep "^rank $r: got SIGINT, stopping cleanly" "$work/graceful/rank-$r.log" "rank $r got SIGINT itself"
+done
+no_leftovers "$tag-graceful"
+
+"$G" --world_size 2 --timeout 2 --log_dir "$work/graceful-timeout" "$R" graceful "$tag-gtimeout" >"$work/out" 2>"$work/err"
+expect_code 124 $? "--timeout still exits 124 when the ranks stop cleanly"
+expect_grep '^rank 1: got SIGTERM, stopping cleanly' "$work/graceful-timeout/rank-1.log" "--timeout asks the ranks with SIGTERM"
+no_leftovers "$tag-gtimeout"
 
 echo "== SIGTERM with one rank (no mpirun)"
 "$G" "$R" sleep "$tag-direct" >"$work/out" 2>"$work/err" &

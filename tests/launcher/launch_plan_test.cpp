@@ -221,6 +221,29 @@ TEST(LaunchPlan, HostfileRanksFillSlotsInOrder) {
   EXPECT_EQ(count(plan.argv, "--mca"), 0);  // several hosts: shared memory settings left alone
 }
 
+TEST(LaunchPlan, OtherHostsHaveAtLeastTheirSlotsInCores) {
+  Environment env = fake_env();
+  env.cores_per_host = 2;  // a small login node launching onto big hosts
+  env.hostfile_text = "a slots=8\nb slots=8\n";
+  auto plan = plan_for({"--world_size", "16", "--hostfile", "h", "p"}, env);
+  EXPECT_FALSE(plan.oversubscribed);
+  EXPECT_EQ(plan.placement[0].cores, 8);
+  EXPECT_FALSE(plan.placement[0].cores_known);
+  EXPECT_EQ(after(plan.argv, "--map-by"), "slot:PE=1");
+  EXPECT_THAT(format_dry_run(plan), HasSubstr("# a: 8 cores assumed"));
+}
+
+TEST(LaunchPlan, TheLaunchHostInAHostListUsesItsRealCores) {
+  Environment env = fake_env();
+  env.cores_per_host = 2;
+  for (const std::string name : {"localhost", "node0", "node0.cluster.example"}) {
+    auto plan = plan_for({"--world_size", "4", "--hosts", name + ":4", "p"}, env);
+    EXPECT_TRUE(plan.oversubscribed) << name;
+    EXPECT_TRUE(plan.placement[0].cores_known) << name;
+    EXPECT_EQ(after(plan.argv, "--bind-to"), "none") << name;
+  }
+}
+
 TEST(LaunchPlan, WorldSizeDefaultsToAllSlotsOrOneRank) {
   Environment env = fake_env();
   env.hostfile_text = "a slots=2\nb\n";  // b: as many slots as cores (8)

@@ -81,6 +81,15 @@ TEST(RankStatus, ReportNamesRankHostCodeAndLastLines) {
   EXPECT_THAT(format_failure_report(status(2, 0, 9, false, 0), ""), HasSubstr("(it printed nothing)"));
 }
 
+TEST(RankStatus, StopRequestRoundTripsAndIsRemoved) {
+  TempDir dir;
+  EXPECT_EQ(read_stop_request(dir.path), 0);
+  write_stop_request(dir.path, 2);
+  EXPECT_EQ(read_stop_request(dir.path), 2);
+  remove_rank_files(dir.path, false);
+  EXPECT_EQ(read_stop_request(dir.path), 0);
+}
+
 TEST(RankStatus, FilesAreWrittenReadAndRemoved) {
   TempDir dir;
   write_rank_status(dir.path, status(1, 3, 0, false, 2));

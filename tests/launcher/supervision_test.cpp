@@ -109,7 +109,7 @@ TEST(DirectRun, TimeoutStopsTheJobWithExit124) {
 TEST(Supervisor, KillsAChildThatIgnoresSigtermAfterTheGracePeriod) {
   SuperviseOptions o = sh("trap '' TERM; sleep 60 & wait; sleep 60");
   o.timeout_s = 0.2;
-  o.stop_grace_s = 0.3;
+  o.soft_grace_s = 0.3;
   SuperviseResult r = supervise_child(o);
   EXPECT_TRUE(r.timed_out);
   EXPECT_TRUE(r.killed);
@@ -123,6 +123,34 @@ TEST(Supervisor, ForwardsSigtermItReceivesToTheJob) {
   EXPECT_EQ(r.stop_signal, SIGTERM);
   ASSERT_TRUE(WIFSIGNALED(r.wait_status));
   EXPECT_EQ(WTERMSIG(r.wait_status), SIGTERM);
+}
+
+TEST(Supervisor, SoftStopGoesThroughRequestStopThenHardStopsWhenTheJobIgnoresIt) {
+  SuperviseOptions o = sh("sleep 60");
+  int requested = 0;
+  o.request_stop = [&](pid_t, int sig) {
+    requested = sig;
+    return true;  // delivered elsewhere; this child never hears of it
+  };
+  o.timeout_s = 0.1;
+  o.soft_grace_s = 0.2;
+  SuperviseResult r = supervise_child(o);
+  EXPECT_EQ(requested, SIGTERM);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_TRUE(r.hard_stopped);
+  EXPECT_FALSE(r.killed);
+  ASSERT_TRUE(WIFSIGNALED(r.wait_status));
+  EXPECT_EQ(WTERMSIG(r.wait_status), SIGTERM);
+}
+
+TEST(Supervisor, JobThatEndsAfterASoftStopIsNotHardStopped) {
+  SuperviseOptions o = sh("trap 'exit 75' TERM; kill -TERM $PPID; while :; do sleep 0.05; done");
+  o.request_stop = [](pid_t child, int sig) { return kill(-child, sig) == 0; };
+  SuperviseResult r = supervise_child(o);
+  EXPECT_EQ(r.stop_signal, SIGTERM);
+  EXPECT_FALSE(r.hard_stopped);
+  ASSERT_TRUE(WIFEXITED(r.wait_status));
+  EXPECT_EQ(WEXITSTATUS(r.wait_status), 75);
 }
 
 TEST(Supervisor, TickCanStopTheJob) {
@@ -212,6 +240,26 @@ TEST(RankWrapper, ForwardsSigtermAndMarksTheRankAsStopped) {
   ASSERT_EQ(statuses.size(), 1u);
   EXPECT_TRUE(statuses[0].stopped);
   EXPECT_EQ(statuses[0].signal, SIGTERM);
+}
+
+TEST(RankWrapper, Sigusr2DeliversTheRequestedStopSignal) {
+  TempDir dir;
+  RankWrapperArgs a;
+  a.capture_dir = dir.path;
+  a.launch_host = hostname();
+  a.program = "/bin/sh";
+  a.program_args = {"-c", "trap 'echo got INT; exit 75' INT; echo started; while :; do sleep 0.05; done"};
+  pid_t pid = fork_wrapper(1, a);
+  for (int i = 0; i < 1000 && read_file(dir.path + "/rank-1.log").empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  write_stop_request(dir.path, SIGINT);
+  kill(pid, SIGUSR2);
+  EXPECT_EQ(wait_code(pid), 75);
+  EXPECT_EQ(read_file(dir.path + "/rank-1.log"), "started\ngot INT\n");
+  auto statuses = read_rank_statuses(dir.path);
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_TRUE(statuses[0].stopped);
+  EXPECT_EQ(statuses[0].exit_code, 75);
 }
 
 TEST(RankWrapper, OnAnotherHostWithoutLogDirItWritesNoFiles) {

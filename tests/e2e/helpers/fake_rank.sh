@@ -4,7 +4,9 @@
 #   exit RANK CODE TAG   rank RANK prints and exits CODE; the others sleep (the job must stop them)
 #   sigkill RANK TAG     rank RANK kills itself with SIGKILL; the others sleep
 #   sleep TAG            every rank prints and sleeps (timeouts, signal forwarding)
-# Sleeping ranks carry TAG in their process name, so a test can look for leftovers of its own.
+#   graceful TAG         every rank prints and waits; on SIGTERM/SIGINT it says so and exits 75, as
+#                        run_mlm does after writing its preemption checkpoint
+# Waiting ranks carry TAG in their command line, so a test can look for leftovers of its own.
 rank=${OMPI_COMM_WORLD_RANK:-0}
 size=${OMPI_COMM_WORLD_SIZE:-1}
 mode=$1
@@ -37,6 +39,12 @@ case "$mode" in
   sleep)
     echo "rank $rank: sleeping"
     exec -a "fake-rank-sleep-$1" sleep 300
+    ;;
+  graceful)
+    trap 'echo "rank $rank: got SIGTERM, stopping cleanly"; exit 75' TERM
+    trap 'echo "rank $rank: got SIGINT, stopping cleanly"; exit 75' INT
+    echo "rank $rank: waiting for a stop request"
+    while :; do sleep 0.1; done
     ;;
   *)
     echo "fake_rank.sh: unknown mode '$mode'" >&2

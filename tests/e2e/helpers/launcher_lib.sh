@@ -42,7 +42,7 @@ expect_lines() {
 no_leftovers() {
   local i pids
   for i in $(seq 1 50); do
-    pids=$(pgrep -f "fake-rank-sleep-$1" || true)
+    pids=$(pgrep -f -- "$1" || true)
     [ -z "$pids" ] && { pass "no processes left behind ($1)"; return; }
     sleep 0.2
   done
