@@ -160,16 +160,23 @@ class FillMask {
   std::vector<int32_t> special_;
 };
 
-nlohmann::json to_json(const std::vector<std::vector<Prediction>>& result) {
-  nlohmann::json masks = nlohmann::json::array();
+// The pipeline's output: per mask a list of {score, token, token_str, sequence} (in its key order);
+// one list for a single mask, a list of lists for several.
+nlohmann::ordered_json to_json(const std::vector<std::vector<Prediction>>& result) {
+  nlohmann::ordered_json masks = nlohmann::ordered_json::array();
   for (const auto& row : result) {
-    nlohmann::json r = nlohmann::json::array();
+    nlohmann::ordered_json r = nlohmann::ordered_json::array();
     for (const auto& p : row) {
-      r.push_back({{"score", p.score}, {"token", p.token}, {"token_str", p.token_str}, {"sequence", p.sequence}});
+      nlohmann::ordered_json item;
+      item["score"] = p.score;
+      item["token"] = p.token;
+      item["token_str"] = p.token_str;
+      item["sequence"] = p.sequence;
+      r.push_back(std::move(item));
     }
     masks.push_back(std::move(r));
   }
-  return result.size() == 1 ? masks[0] : masks;  // the pipeline's shape: a list, or a list per mask
+  return result.size() == 1 ? masks[0] : masks;
 }
 
 void print_text(const std::string& query, const std::vector<std::vector<Prediction>>& result) {
