@@ -120,9 +120,12 @@ SuperviseResult supervise_child(SuperviseOptions o) {
 
     for (int sig : signals.drain()) {
       if (sig == SIGCHLD) continue;
-      if (sig == SIGUSR2 && o.on_usr2) on_stop_signal(o.on_usr2());
-      else if (sig == SIGUSR1 || sig == SIGUSR2) kill(target, sig);
-      else on_stop_signal(sig);
+      if (sig == SIGUSR2 && o.on_usr2)
+        on_stop_signal(o.on_usr2());
+      else if (sig == SIGUSR1 || sig == SIGUSR2)
+        kill(target, sig);
+      else
+        on_stop_signal(sig);
     }
     if (out_fd >= 0) pump(out_fd, 1, o.tee);
     if (err_fd >= 0) pump(err_fd, 2, o.tee);

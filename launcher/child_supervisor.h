@@ -22,15 +22,15 @@ struct SuperviseOptions {
   SpawnSpec spawn;              // with capture_output, its stdout/stderr are replaced by pipes
   bool capture_output = false;  // pipe the child's stdout/stderr into `tee`
   OutputTee* tee = nullptr;
-  double timeout_s = 0;         // 0 = none
+  double timeout_s = 0;  // 0 = none
   // Soft stop: delivers `sig` to the job some other way; false = could not (the child is signalled).
   std::function<bool(pid_t child, int sig)> request_stop;
-  double soft_grace_s = 30;     // after a soft stop, before the hard stop
-  double hard_grace_s = 10;     // after the hard stop's SIGTERM, before SIGKILL
+  double soft_grace_s = 30;  // after a soft stop, before the hard stop
+  double hard_grace_s = 10;  // after the hard stop's SIGTERM, before SIGKILL
   // SIGUSR2: when set, returns the signal it stands for (treated as a received stop signal); when unset,
   // SIGUSR2 is passed on like SIGUSR1.
   std::function<int()> on_usr2;
-  double tick_s = 1;            // how often on_tick runs
+  double tick_s = 1;  // how often on_tick runs
   // Returns "" to continue, or the reason to stop the job hard (said on stderr).
   std::function<std::string()> on_tick;
   std::string name = "gaudi_spawn";  // prefix of messages
@@ -40,9 +40,9 @@ struct SuperviseOptions {
 struct SuperviseResult {
   pid_t pid = -1;
   int wait_status = 0;
-  int stop_signal = 0;      // first SIGINT/SIGTERM/SIGHUP received (and passed on), 0 = none
+  int stop_signal = 0;  // first SIGINT/SIGTERM/SIGHUP received (and passed on), 0 = none
   bool timed_out = false;
-  std::string stop_reason;  // from on_tick
+  std::string stop_reason;    // from on_tick
   bool hard_stopped = false;  // SIGTERM to the child's group (a soft stop ran out of time, or on_tick)
   bool killed = false;        // SIGKILL was sent
 };

@@ -61,8 +61,10 @@ std::string resolve_program(const std::string& program, const std::string& cwd, 
   FileKind kind = probe(given);
   if (kind == FileKind::Executable) return given;
   if (kind == FileKind::NotExecutable)
-    throw UsageError("program '" + program + "' (" + given + ") is not executable (chmod +x it, or name the "
-                     "interpreter as PROGRAM, e.g. python3 " + program + ")");
+    throw UsageError("program '" + program + "' (" + given +
+                     ") is not executable (chmod +x it, or name the "
+                     "interpreter as PROGRAM, e.g. python3 " +
+                     program + ")");
   std::string looked = given;
   if (program.find('/') == std::string::npos) {
     const std::string beside = join_path(self_dir, program);
@@ -125,8 +127,7 @@ Environment probe_environment(const LaunchOptions& options) {
   env.temp_dir = join_path(tmp, "gaudi_spawn." + std::to_string(getpid()));
 
   if (!options.program.empty())
-    env.program_path =
-        resolve_program(options.program, env.cwd, dir_of(env.self_exe), env.vars["PATH"], probe_file);
+    env.program_path = resolve_program(options.program, env.cwd, dir_of(env.self_exe), env.vars["PATH"], probe_file);
 
   if (!options.hostfile.empty()) {
     std::ifstream in(join_path(env.cwd, options.hostfile));
@@ -148,8 +149,9 @@ Environment probe_environment(const LaunchOptions& options) {
   } else {
     env.mpirun_path = search_path("mpirun", env.vars["PATH"], env.cwd, probe_file);
     if (env.mpirun_path.empty()) {
-      env.mpirun_problem = "mpirun not found on PATH (more than one rank needs Open MPI 4 or 5); install Open MPI "
-                           "or pass --mpirun PATH";
+      env.mpirun_problem =
+          "mpirun not found on PATH (more than one rank needs Open MPI 4 or 5); install Open MPI "
+          "or pass --mpirun PATH";
       return env;
     }
   }
@@ -167,8 +169,8 @@ Environment probe_environment(const LaunchOptions& options) {
     env.mpirun_problem = env.mpirun_path + " is not Open MPI's mpirun (`mpirun --version` says '" + first_line +
                          "'); gaudi_spawn needs Open MPI 4 or 5 (pass --mpirun PATH)";
   } else if (env.open_mpi_major < 3) {
-    env.mpirun_problem = env.mpirun_path + " is Open MPI " + std::to_string(env.open_mpi_major) +
-                         "; gaudi_spawn needs Open MPI 4 or 5";
+    env.mpirun_problem =
+        env.mpirun_path + " is Open MPI " + std::to_string(env.open_mpi_major) + "; gaudi_spawn needs Open MPI 4 or 5";
     env.open_mpi_major = 0;
   }
   return env;

@@ -10,18 +10,18 @@
 namespace mpibert::launcher {
 
 struct Environment {
-  int uid = 1000;                            // effective uid (root needs --allow-run-as-root)
-  std::string hostname = "localhost";        // the launch host
-  int cores_per_host = 1;                    // physical cores this process may use (other hosts: assumed equal)
-  int open_mpi_major = 0;                    // from `mpirun --version`; 0 = not probed or not usable
-  std::string mpirun_path;                   // absolute path of mpirun
-  std::string mpirun_problem;                // why mpirun is unusable (said only when it is needed)
-  std::string self_exe;                      // absolute path of this gaudi_spawn (runs as the rank wrapper)
-  std::string program_path;                  // PROGRAM resolved to an absolute path
+  int uid = 1000;                      // effective uid (root needs --allow-run-as-root)
+  std::string hostname = "localhost";  // the launch host
+  int cores_per_host = 1;              // physical cores this process may use (other hosts: assumed equal)
+  int open_mpi_major = 0;              // from `mpirun --version`; 0 = not probed or not usable
+  std::string mpirun_path;             // absolute path of mpirun
+  std::string mpirun_problem;          // why mpirun is unusable (said only when it is needed)
+  std::string self_exe;                // absolute path of this gaudi_spawn (runs as the rank wrapper)
+  std::string program_path;            // PROGRAM resolved to an absolute path
   std::string cwd;
-  std::string temp_dir;                      // where rank output is captured without --log_dir
+  std::string temp_dir;                     // where rank output is captured without --log_dir
   std::map<std::string, std::string> vars;  // gaudi_spawn's own environment (SLURM_*, --env KEY values)
-  std::string hostfile_text;                 // contents of --hostfile
+  std::string hostfile_text;                // contents of --hostfile
 };
 
 enum class FileKind { Missing, Directory, NotExecutable, Executable };

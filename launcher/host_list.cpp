@@ -31,8 +31,7 @@ int parse_count(const std::string& text, const std::string& where, int min) {
 bool valid_host_name(const std::string& name) {
   if (name.empty()) return false;
   for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_' && c != ':')
-      return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_' && c != ':') return false;
   return true;
 }
 
@@ -66,7 +65,8 @@ std::vector<HostSlots> parse_hostfile(const std::string& text, const std::string
     std::string word;
     if (!(words >> word)) continue;
     if (word.find('=') != std::string::npos)
-      throw UsageError(where + ": expected `host slots=K`, got '" + trim(line) + "' (the line must start with the host)");
+      throw UsageError(where + ": expected `host slots=K`, got '" + trim(line) +
+                       "' (the line must start with the host)");
     HostSlots host;
     host.name = word;
     check_host_name(host.name, where);
@@ -86,8 +86,8 @@ std::vector<HostSlots> parse_hostfile(const std::string& text, const std::string
       }
     }
     if (host.slots && max_slots && *host.slots > *max_slots)
-      throw UsageError(where + ": slots=" + std::to_string(*host.slots) + " exceeds max_slots=" +
-                       std::to_string(*max_slots));
+      throw UsageError(where + ": slots=" + std::to_string(*host.slots) +
+                       " exceeds max_slots=" + std::to_string(*max_slots));
     hosts.push_back(std::move(host));
     where_of.push_back(where);
   }
@@ -209,8 +209,9 @@ std::optional<std::vector<HostSlots>> hosts_from_slurm(const std::map<std::strin
   std::string nodelist = get("SLURM_JOB_NODELIST");
   if (nodelist.empty()) nodelist = get("SLURM_NODELIST");
   if (nodelist.empty())
-    throw UsageError("SLURM_JOB_ID is set but SLURM_JOB_NODELIST is not; run gaudi_spawn inside the allocation "
-                     "(sbatch/salloc) or pass --hosts/--hostfile");
+    throw UsageError(
+        "SLURM_JOB_ID is set but SLURM_JOB_NODELIST is not; run gaudi_spawn inside the allocation "
+        "(sbatch/salloc) or pass --hosts/--hostfile");
   std::vector<std::string> nodes = expand_slurm_nodelist(nodelist);
   std::string cpus_text = get("SLURM_JOB_CPUS_PER_NODE");
   std::string tasks_text = get("SLURM_TASKS_PER_NODE");
@@ -229,8 +230,10 @@ std::optional<std::vector<HostSlots>> hosts_from_slurm(const std::map<std::strin
     HostSlots h;
     h.name = nodes[i];
     if (!cpus.empty()) h.cores = cpus[i];
-    if (!tasks.empty()) h.slots = tasks[i];
-    else if (!cpus.empty()) h.slots = cpus[i];
+    if (!tasks.empty())
+      h.slots = tasks[i];
+    else if (!cpus.empty())
+      h.slots = cpus[i];
     hosts.push_back(std::move(h));
   }
   return hosts;

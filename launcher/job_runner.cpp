@@ -55,7 +55,9 @@ std::vector<std::string> environment_with(const std::vector<std::pair<std::strin
   return env;
 }
 
-void report(const std::string& text) { std::fprintf(stderr, "gaudi_spawn: %s\n", text.c_str()); }
+void report(const std::string& text) {
+  std::fprintf(stderr, "gaudi_spawn: %s\n", text.c_str());
+}
 
 // Shared ending. A timeout is 124. After a stop signal the job's own code counts when it ended by itself
 // once asked (run_mlm exits 75 after its checkpoint), else 128 + the signal. Otherwise the first rank that
@@ -133,8 +135,10 @@ int run_direct(const LaunchPlan& plan) {
   s.rank = 0;
   s.host = plan.launch_host;
   s.pid = r.pid;
-  if (WIFSIGNALED(r.wait_status)) s.signal = WTERMSIG(r.wait_status);
-  else s.exit_code = exit_code_of_wait_status(r.wait_status);
+  if (WIFSIGNALED(r.wait_status))
+    s.signal = WTERMSIG(r.wait_status);
+  else
+    s.exit_code = exit_code_of_wait_status(r.wait_status);
   s.stopped = r.stop_signal != 0 || r.timed_out;
   if (so.capture_output) s.tail = tail.lines();
   return conclude(plan, r, {s});
@@ -142,7 +146,8 @@ int run_direct(const LaunchPlan& plan) {
 
 int run_mpirun(const LaunchPlan& plan) {
   const bool temporary = plan.log_dir.empty();
-  if (temporary) make_private_dir(plan.capture_dir);
+  if (temporary)
+    make_private_dir(plan.capture_dir);
   else {
     make_log_dir(plan.capture_dir);
     remove_rank_files(plan.capture_dir, false);  // statuses of an earlier run must not be read as ours
@@ -196,6 +201,8 @@ int run_mpirun(const LaunchPlan& plan) {
 
 }  // namespace
 
-int run_launch_plan(const LaunchPlan& plan) { return plan.direct ? run_direct(plan) : run_mpirun(plan); }
+int run_launch_plan(const LaunchPlan& plan) {
+  return plan.direct ? run_direct(plan) : run_mpirun(plan);
+}
 
 }  // namespace mpibert::launcher

@@ -39,72 +39,99 @@ bool valid_env_key(const std::string& key) {
 
 const std::map<std::string, OptionSpec>& option_table() {
   static const std::map<std::string, OptionSpec> table = {
-      {"world_size", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                        o.world_size = parse_positive_int(n, v, 1 << 20);
-                      }}},
+      {"world_size",
+       {Kind::Value, [](LaunchOptions& o, const std::string& n,
+                        const std::string& v) { o.world_size = parse_positive_int(n, v, 1 << 20); }}},
       {"use_mpi", {Kind::Flag, [](LaunchOptions& o, const std::string&, const std::string&) { o.use_mpi = true; }}},
-      {"hostfile", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                      if (v.empty()) throw UsageError("--" + n + ": expected a file name");
-                      o.hostfile = v;
-                    }}},
-      {"hosts", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                   if (v.empty()) throw UsageError("--" + n + ": expected hosts like a:4,b:4");
-                   o.hosts = v;
-                 }}},
-      {"bind_to", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                     if (v == "core") o.bind_to = BindTo::Core;
-                     else if (v == "socket") o.bind_to = BindTo::Socket;
-                     else if (v == "none") o.bind_to = BindTo::None;
-                     else {
-                       std::string hint = config::nearest(v, {"core", "socket", "none"});
-                       throw UsageError("--" + n + ": '" + v + "' is not valid (expected core, socket or none)" +
-                                        (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
-                     }
-                   }}},
-      {"threads_per_rank", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                              o.threads_per_rank = parse_positive_int(n, v, 4096);
-                            }}},
-      {"env", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                 auto eq = v.find('=');
-                 EnvItem item{v.substr(0, eq), std::nullopt};
-                 if (eq != std::string::npos) item.value = v.substr(eq + 1);
-                 if (!valid_env_key(item.key))
-                   throw UsageError("--" + n + ": '" + v + "' is not valid (expected KEY=VALUE or KEY, KEY made of "
-                                    "letters, digits and _)");
-                 o.env.push_back(std::move(item));
-               }}},
-      {"log_dir", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                     if (v.empty()) throw UsageError("--" + n + ": expected a directory");
-                     o.log_dir = v;
-                   }}},
-      {"timeout", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                     errno = 0;
-                     char* end = nullptr;
-                     double s = std::strtod(v.c_str(), &end);
-                     if (v.empty() || *end != '\0' || errno != 0 || !std::isfinite(s) || s < 0)
-                       throw UsageError("--" + n + ": '" + v + "' is not valid (expected seconds >= 0; 0 = no limit)");
-                     o.timeout_s = s;
-                   }}},
-      {"mpirun", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string& v) {
-                    if (v.empty()) throw UsageError("--" + n + ": expected the path of Open MPI's mpirun");
-                    o.mpirun = v;
-                  }}},
-      {"mpirun_args", {Kind::Value, [](LaunchOptions& o, const std::string&, const std::string& v) {
-                         for (auto& w : split_words(v)) o.mpirun_args.push_back(std::move(w));
-                       }}},
+      {"hostfile",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string& v) {
+          if (v.empty()) throw UsageError("--" + n + ": expected a file name");
+          o.hostfile = v;
+        }}},
+      {"hosts",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string& v) {
+          if (v.empty()) throw UsageError("--" + n + ": expected hosts like a:4,b:4");
+          o.hosts = v;
+        }}},
+      {"bind_to",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string& v) {
+          if (v == "core")
+            o.bind_to = BindTo::Core;
+          else if (v == "socket")
+            o.bind_to = BindTo::Socket;
+          else if (v == "none")
+            o.bind_to = BindTo::None;
+          else {
+            std::string hint = config::nearest(v, {"core", "socket", "none"});
+            throw UsageError("--" + n + ": '" + v + "' is not valid (expected core, socket or none)" +
+                             (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+          }
+        }}},
+      {"threads_per_rank",
+       {Kind::Value, [](LaunchOptions& o, const std::string& n,
+                        const std::string& v) { o.threads_per_rank = parse_positive_int(n, v, 4096); }}},
+      {"env",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string& v) {
+          auto eq = v.find('=');
+          EnvItem item{v.substr(0, eq), std::nullopt};
+          if (eq != std::string::npos) item.value = v.substr(eq + 1);
+          if (!valid_env_key(item.key))
+            throw UsageError("--" + n + ": '" + v +
+                             "' is not valid (expected KEY=VALUE or KEY, KEY made of "
+                             "letters, digits and _)");
+          o.env.push_back(std::move(item));
+        }}},
+      {"log_dir",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string& v) {
+          if (v.empty()) throw UsageError("--" + n + ": expected a directory");
+          o.log_dir = v;
+        }}},
+      {"timeout",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string& v) {
+          errno = 0;
+          char* end = nullptr;
+          double s = std::strtod(v.c_str(), &end);
+          if (v.empty() || *end != '\0' || errno != 0 || !std::isfinite(s) || s < 0)
+            throw UsageError("--" + n + ": '" + v + "' is not valid (expected seconds >= 0; 0 = no limit)");
+          o.timeout_s = s;
+        }}},
+      {"mpirun",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string& v) {
+          if (v.empty()) throw UsageError("--" + n + ": expected the path of Open MPI's mpirun");
+          o.mpirun = v;
+        }}},
+      {"mpirun_args",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string&, const std::string& v) {
+          for (auto& w : split_words(v)) o.mpirun_args.push_back(std::move(w));
+        }}},
       {"dry_run", {Kind::Flag, [](LaunchOptions& o, const std::string&, const std::string&) { o.dry_run = true; }}},
       {"help", {Kind::Flag, [](LaunchOptions& o, const std::string&, const std::string&) { o.help = true; }}},
       // Hugging Face's launcher options that have no meaning here.
-      {"use_deepspeed", {Kind::Flag, [](LaunchOptions&, const std::string&, const std::string&) {
-                           throw UsageError("--use_deepspeed: DeepSpeed is not supported; gaudi_spawn launches "
-                                            "the ranks with MPI (drop the option or use --use_mpi)");
-                         }}},
-      {"main_process_ip", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string&) {
-                             o.notes.push_back("--" + n + " is ignored: MPI needs no rendezvous address");
-                           }}},
-      {"main_process_port", {Kind::Value, [](LaunchOptions& o, const std::string& n, const std::string&) {
-                               o.notes.push_back("--" + n + " is ignored: MPI needs no rendezvous port");
-                             }}},
+      {"use_deepspeed",
+       {Kind::Flag,
+        [](LaunchOptions&, const std::string&, const std::string&) {
+          throw UsageError(
+              "--use_deepspeed: DeepSpeed is not supported; gaudi_spawn launches "
+              "the ranks with MPI (drop the option or use --use_mpi)");
+        }}},
+      {"main_process_ip",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string&) {
+          o.notes.push_back("--" + n + " is ignored: MPI needs no rendezvous address");
+        }}},
+      {"main_process_port",
+       {Kind::Value,
+        [](LaunchOptions& o, const std::string& n, const std::string&) {
+          o.notes.push_back("--" + n + " is ignored: MPI needs no rendezvous port");
+        }}},
   };
   return table;
 }
@@ -118,10 +145,18 @@ std::vector<std::string> known_names() {
 // Hints for the launchers people come from.
 std::string foreign_option_hint(const std::string& arg) {
   static const std::map<std::string, std::string> hints = {
-      {"-np", "--world_size"},      {"-n", "--world_size"},      {"--np", "--world_size"},
-      {"-N", "--world_size"},       {"--nproc_per_node", "--world_size"}, {"-H", "--hosts"},
-      {"--host", "--hosts"},        {"-host", "--hosts"},        {"-hostfile", "--hostfile"},
-      {"--machinefile", "--hostfile"}, {"-x", "--env"},          {"--bind-to", "--bind_to"},
+      {"-np", "--world_size"},
+      {"-n", "--world_size"},
+      {"--np", "--world_size"},
+      {"-N", "--world_size"},
+      {"--nproc_per_node", "--world_size"},
+      {"-H", "--hosts"},
+      {"--host", "--hosts"},
+      {"-host", "--hosts"},
+      {"-hostfile", "--hostfile"},
+      {"--machinefile", "--hostfile"},
+      {"-x", "--env"},
+      {"--bind-to", "--bind_to"},
   };
   auto it = hints.find(arg);
   return it == hints.end() ? "" : it->second;
@@ -131,9 +166,12 @@ std::string foreign_option_hint(const std::string& arg) {
 
 const char* bind_to_name(BindTo bind) {
   switch (bind) {
-    case BindTo::Core: return "core";
-    case BindTo::Socket: return "socket";
-    case BindTo::None: return "none";
+    case BindTo::Core:
+      return "core";
+    case BindTo::Socket:
+      return "socket";
+    case BindTo::None:
+      return "none";
   }
   return "?";
 }
@@ -146,10 +184,12 @@ std::vector<std::string> split_words(const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (quote) {
-      if (c == quote) quote = 0;
+      if (c == quote)
+        quote = 0;
       else if (c == '\\' && quote == '"' && i + 1 < text.size() && (text[i + 1] == '"' || text[i + 1] == '\\'))
         cur += text[++i];
-      else cur += c;
+      else
+        cur += c;
     } else if (c == '\'' || c == '"') {
       quote = c;
       in_word = true;
@@ -224,8 +264,7 @@ LaunchOptions parse_launch_options(const std::vector<std::string>& args) {
   }
   if (!o.help && o.program.empty())
     throw UsageError("missing PROGRAM (usage: gaudi_spawn [options] PROGRAM [ARGS...]; see --help)");
-  if (!o.hostfile.empty() && !o.hosts.empty())
-    throw UsageError("--hostfile and --hosts both given; use one of them");
+  if (!o.hostfile.empty() && !o.hosts.empty()) throw UsageError("--hostfile and --hosts both given; use one of them");
   return o;
 }
 

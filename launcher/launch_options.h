@@ -18,10 +18,10 @@ struct EnvItem {
 };
 
 struct LaunchOptions {
-  std::optional<int> world_size;         // unset: slots of the hostfile/hosts/Slurm allocation, else 1
-  bool use_mpi = false;                  // accepted for compatibility; MPI is always the transport
-  std::string hostfile;                  // Open MPI format: `host [slots=K] [max_slots=M]`
-  std::string hosts;                     // "a:4,b:4"
+  std::optional<int> world_size;  // unset: slots of the hostfile/hosts/Slurm allocation, else 1
+  bool use_mpi = false;           // accepted for compatibility; MPI is always the transport
+  std::string hostfile;           // Open MPI format: `host [slots=K] [max_slots=M]`
+  std::string hosts;              // "a:4,b:4"
   BindTo bind_to = BindTo::Core;
   std::optional<int> threads_per_rank;   // unset: cores per host / ranks per host
   std::vector<EnvItem> env;              // in command-line order; the last one for a key wins
@@ -31,7 +31,7 @@ struct LaunchOptions {
   std::vector<std::string> mpirun_args;  // appended to mpirun's options (split like a shell, no expansion)
   bool dry_run = false;
   bool help = false;
-  std::vector<std::string> notes;        // things accepted but ignored, said once on stderr
+  std::vector<std::string> notes;  // things accepted but ignored, said once on stderr
   std::string program;
   std::vector<std::string> program_args;
 };

@@ -18,7 +18,9 @@ std::string absolute(const std::string& cwd, const std::string& path) {
   return cwd + (cwd.empty() || cwd.back() == '/' ? "" : "/") + path;
 }
 
-std::string option_name(const std::string& arg) { return arg.substr(0, arg.find('=')); }
+std::string option_name(const std::string& arg) {
+  return arg.substr(0, arg.find('='));
+}
 
 bool has_any(const std::vector<std::string>& args, const std::set<std::string>& names) {
   return std::any_of(args.begin(), args.end(), [&](const std::string& a) { return names.count(option_name(a)) > 0; });
@@ -30,15 +32,16 @@ bool mentions(const std::vector<std::string>& args, const std::string& text) {
 
 void check_mpirun_args(const std::vector<std::string>& args) {
   static const std::set<std::string> count = {"-np", "--np", "-n", "--n", "-c"};
-  static const std::set<std::string> hosts = {"-H",           "--host",         "-host",
-                                              "--hostfile",   "-hostfile",      "--machinefile",
-                                              "-machinefile", "--default-hostfile"};
+  static const std::set<std::string> hosts = {"-H",        "--host",        "-host",        "--hostfile",
+                                              "-hostfile", "--machinefile", "-machinefile", "--default-hostfile"};
   for (const auto& a : args) {
     if (count.count(option_name(a)))
-      throw UsageError("--mpirun_args: '" + a + "' conflicts with --world_size; set the number of ranks with "
+      throw UsageError("--mpirun_args: '" + a +
+                       "' conflicts with --world_size; set the number of ranks with "
                        "--world_size");
     if (hosts.count(option_name(a)))
-      throw UsageError("--mpirun_args: '" + a + "' conflicts with gaudi_spawn's host handling; use --hosts or "
+      throw UsageError("--mpirun_args: '" + a +
+                       "' conflicts with gaudi_spawn's host handling; use --hosts or "
                        "--hostfile");
   }
 }
@@ -113,8 +116,10 @@ std::vector<std::pair<std::string, std::string>> rank_environment(const LaunchOp
     }
     auto it = env.vars.find(item.key);
     if (it == env.vars.end())
-      throw UsageError("--env " + item.key + ": " + item.key + " is not set in gaudi_spawn's environment (give a "
-                       "value: --env " + item.key + "=VALUE)");
+      throw UsageError("--env " + item.key + ": " + item.key +
+                       " is not set in gaudi_spawn's environment (give a "
+                       "value: --env " +
+                       item.key + "=VALUE)");
     set(item.key, it->second);
     if (forwarded && std::find(forwarded->begin(), forwarded->end(), item.key) == forwarded->end())
       forwarded->push_back(item.key);
@@ -198,8 +203,8 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
       }
   }
   static const std::set<std::string> mapping_flags = {
-      "--map-by", "-map-by",    "--bind-to",  "-bind-to",      "--rank-by",       "-rank-by",
-      "-N",       "--npernode", "-npernode",  "--npersocket",  "--cpus-per-proc", "--cpus-per-rank"};
+      "--map-by", "-map-by",    "--bind-to", "-bind-to",     "--rank-by",       "-rank-by",
+      "-N",       "--npernode", "-npernode", "--npersocket", "--cpus-per-proc", "--cpus-per-rank"};
   const bool user_mapping = has_any(o.mpirun_args, mapping_flags);
   plan.binding = user_mapping ? "mpirun_args" : bind_to_name(bind);
 
@@ -215,8 +220,10 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
   if (!user_mapping) {
     const std::string pe = "PE=" + std::to_string(plan.threads_per_rank);
     if (plan.oversubscribed) {
-      if (v5) a.insert(a.end(), {"--map-by", "slot:OVERSUBSCRIBE", "--bind-to", "none"});
-      else a.insert(a.end(), {"--map-by", "slot", "--bind-to", "none"});
+      if (v5)
+        a.insert(a.end(), {"--map-by", "slot:OVERSUBSCRIBE", "--bind-to", "none"});
+      else
+        a.insert(a.end(), {"--map-by", "slot", "--bind-to", "none"});
     } else if (bind == BindTo::Core) {
       bool uniform = std::all_of(plan.placement.begin(), plan.placement.end(),
                                  [&](const HostPlacement& p) { return p.ranks == plan.placement.front().ranks; });
@@ -224,10 +231,13 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
       if (v5 && uniform)
         a.insert(a.end(), {"--map-by", "ppr:" + std::to_string(plan.placement.front().ranks) + ":node:" + pe,
                            "--bind-to", "core"});
-      else a.insert(a.end(), {"--map-by", "slot:" + pe, "--bind-to", "core"});
+      else
+        a.insert(a.end(), {"--map-by", "slot:" + pe, "--bind-to", "core"});
     } else if (bind == BindTo::Socket) {
-      if (v5) a.insert(a.end(), {"--map-by", "package", "--bind-to", "package"});
-      else a.insert(a.end(), {"--map-by", "socket", "--bind-to", "socket"});
+      if (v5)
+        a.insert(a.end(), {"--map-by", "package", "--bind-to", "package"});
+      else
+        a.insert(a.end(), {"--map-by", "socket", "--bind-to", "socket"});
     } else {
       a.insert(a.end(), {"--map-by", "slot", "--bind-to", "none"});
     }
@@ -286,11 +296,16 @@ std::string describe_plan(const LaunchPlan& plan) {
     if (p.ranks > 1) s << "-" << p.first_rank + p.ranks - 1;
   }
   s << "), " << plan.threads_per_rank << (plan.threads_per_rank == 1 ? " thread" : " threads") << " per rank";
-  if (plan.direct) s << ", run directly (no mpirun)";
-  else if (plan.binding == "core") s << ", each rank bound to " << plan.threads_per_rank << " core" << (plan.threads_per_rank == 1 ? "" : "s");
-  else if (plan.binding == "socket") s << ", bound to sockets";
-  else if (plan.binding == "none") s << ", not bound";
-  else s << ", mapping from --mpirun_args";
+  if (plan.direct)
+    s << ", run directly (no mpirun)";
+  else if (plan.binding == "core")
+    s << ", each rank bound to " << plan.threads_per_rank << " core" << (plan.threads_per_rank == 1 ? "" : "s");
+  else if (plan.binding == "socket")
+    s << ", bound to sockets";
+  else if (plan.binding == "none")
+    s << ", not bound";
+  else
+    s << ", mapping from --mpirun_args";
   if (plan.oversubscribed) s << ", oversubscribed";
   if (!plan.direct) s << "; Open MPI " << plan.open_mpi_major;
   return s.str();
@@ -307,10 +322,13 @@ std::string format_dry_run(const LaunchPlan& plan) {
   s << "# environment added for every rank:\n";
   for (const auto& [k, v] : plan.env) s << k << "=" << shell_quote(v) << "\n";
   if (plan.direct) {
-    if (plan.log_dir.empty()) s << "# output: console only (no --log_dir)\n";
-    else s << "# output: console and " << plan.log_dir << "/rank-0.log\n";
+    if (plan.log_dir.empty())
+      s << "# output: console only (no --log_dir)\n";
+    else
+      s << "# output: console and " << plan.log_dir << "/rank-0.log\n";
   } else if (plan.log_dir.empty()) {
-    s << "# rank output captured in " << plan.capture_dir << " (temporary; --log_dir keeps it); rank 0 on the console\n";
+    s << "# rank output captured in " << plan.capture_dir
+      << " (temporary; --log_dir keeps it); rank 0 on the console\n";
   } else {
     s << "# rank output: " << plan.log_dir << "/rank-N.log; rank 0 also on the console\n";
   }

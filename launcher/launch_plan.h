@@ -14,8 +14,8 @@ struct HostPlacement {
   std::string name;
   int first_rank = 0;
   int ranks = 0;
-  int cores = 0;             // cores on that host
-  bool cores_known = true;   // false: assumed (the launch host's count, at least the host's slots)
+  int cores = 0;            // cores on that host
+  bool cores_known = true;  // false: assumed (the launch host's count, at least the host's slots)
 };
 
 struct LaunchPlan {

@@ -32,8 +32,7 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGALRM})
-    signal(sig, SIG_DFL);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGALRM}) signal(sig, SIG_DFL);
   if (spec.new_process_group) setpgid(0, 0);
   if (spec.parent_death_signal != 0) {
     prctl(PR_SET_PDEATHSIG, spec.parent_death_signal);

@@ -10,11 +10,11 @@
 namespace mpibert::launcher {
 
 struct SpawnSpec {
-  std::vector<std::string> argv;  // argv[0] is the file executed (absolute path)
-  std::vector<std::string> env;   // complete environment, "KEY=VALUE"
-  int stdin_fd = -1;              // -1: inherit
-  int stdout_fd = -1;             // -1: inherit
-  int stderr_fd = -1;             // -1: inherit
+  std::vector<std::string> argv;   // argv[0] is the file executed (absolute path)
+  std::vector<std::string> env;    // complete environment, "KEY=VALUE"
+  int stdin_fd = -1;               // -1: inherit
+  int stdout_fd = -1;              // -1: inherit
+  int stderr_fd = -1;              // -1: inherit
   bool new_process_group = false;  // the child leads its own group, so signals reach its whole tree
   int parent_death_signal = 0;     // Linux: signal the child gets when this process dies (0 = none)
 };

@@ -22,13 +22,23 @@ int RankStatus::shell_code() const {
   return exit_code;
 }
 
-std::string status_file_name(int rank) { return ".rank-" + std::to_string(rank) + ".status"; }
-std::string log_file_name(int rank) { return "rank-" + std::to_string(rank) + ".log"; }
+std::string status_file_name(int rank) {
+  return ".rank-" + std::to_string(rank) + ".status";
+}
+std::string log_file_name(int rank) {
+  return "rank-" + std::to_string(rank) + ".log";
+}
 
 std::string rank_status_to_json(const RankStatus& s) {
-  nlohmann::json j = {{"rank", s.rank},       {"host", s.host},     {"pid", s.pid},
-                      {"exit_code", s.exit_code}, {"signal", s.signal}, {"stopped", s.stopped},
-                      {"start_error", s.start_error}, {"finished_at", s.finished_at}, {"tail", s.tail}};
+  nlohmann::json j = {{"rank", s.rank},
+                      {"host", s.host},
+                      {"pid", s.pid},
+                      {"exit_code", s.exit_code},
+                      {"signal", s.signal},
+                      {"stopped", s.stopped},
+                      {"start_error", s.start_error},
+                      {"finished_at", s.finished_at},
+                      {"tail", s.tail}};
   // Output of a program is arbitrary bytes: replace invalid UTF-8 rather than fail.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -149,7 +159,8 @@ std::optional<RankStatus> first_failure(const std::vector<RankStatus>& statuses)
 std::string describe_rank_end(const RankStatus& s) {
   std::string who = "rank " + std::to_string(s.rank) + " on host " + (s.host.empty() ? "?" : s.host);
   if (!s.start_error.empty()) return who + " could not start: " + s.start_error;
-  if (s.signal != 0) return who + " was killed by signal " + std::to_string(s.signal) + " (" + signal_name(s.signal) + ")";
+  if (s.signal != 0)
+    return who + " was killed by signal " + std::to_string(s.signal) + " (" + signal_name(s.signal) + ")";
   return who + " exited with code " + std::to_string(s.exit_code);
 }
 

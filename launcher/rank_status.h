@@ -11,11 +11,11 @@ struct RankStatus {
   int rank = -1;
   std::string host;
   long pid = 0;
-  int exit_code = 0;         // when signal == 0
-  int signal = 0;            // > 0: the program was killed by this signal
-  bool stopped = false;      // it ended because it was told to stop (job teardown): not a first failure
-  std::string start_error;   // the program could not be started
-  double finished_at = 0;    // wall-clock seconds, orders failures across ranks
+  int exit_code = 0;              // when signal == 0
+  int signal = 0;                 // > 0: the program was killed by this signal
+  bool stopped = false;           // it ended because it was told to stop (job teardown): not a first failure
+  std::string start_error;        // the program could not be started
+  double finished_at = 0;         // wall-clock seconds, orders failures across ranks
   std::vector<std::string> tail;  // last lines of its console output
 
   bool failed() const { return signal != 0 || exit_code != 0 || !start_error.empty(); }

@@ -21,8 +21,8 @@
 namespace mpibert::launcher {
 
 std::vector<std::string> rank_wrapper_argv(const std::string& self_exe, const RankWrapperArgs& a) {
-  std::vector<std::string> argv = {self_exe, kRankWrapperFlag, "--capture_dir", a.capture_dir, "--launch_host",
-                                   a.launch_host};
+  std::vector<std::string> argv = {self_exe,      kRankWrapperFlag, "--capture_dir",
+                                   a.capture_dir, "--launch_host",  a.launch_host};
   if (a.keep_logs) argv.push_back("--keep_logs");
   argv.push_back("--");
   argv.push_back(a.program);
@@ -43,10 +43,14 @@ RankWrapperArgs parse_rank_wrapper_args(const std::vector<std::string>& args) {
       ++i;
       break;
     }
-    if (arg == "--capture_dir") a.capture_dir = value(arg);
-    else if (arg == "--launch_host") a.launch_host = value(arg);
-    else if (arg == "--keep_logs") a.keep_logs = true;
-    else throw UsageError(std::string(kRankWrapperFlag) + ": unknown argument '" + arg + "'");
+    if (arg == "--capture_dir")
+      a.capture_dir = value(arg);
+    else if (arg == "--launch_host")
+      a.launch_host = value(arg);
+    else if (arg == "--keep_logs")
+      a.keep_logs = true;
+    else
+      throw UsageError(std::string(kRankWrapperFlag) + ": unknown argument '" + arg + "'");
   }
   if (i >= args.size()) throw UsageError(std::string(kRankWrapperFlag) + ": missing -- PROGRAM");
   if (a.capture_dir.empty()) throw UsageError(std::string(kRankWrapperFlag) + ": missing --capture_dir");
@@ -124,16 +128,17 @@ int run_rank_wrapper(const RankWrapperArgs& a) {
   try {
     SuperviseResult r = supervise_child(so);
     status.pid = r.pid;
-    if (WIFSIGNALED(r.wait_status)) status.signal = WTERMSIG(r.wait_status);
-    else status.exit_code = exit_code_of_wait_status(r.wait_status);
+    if (WIFSIGNALED(r.wait_status))
+      status.signal = WTERMSIG(r.wait_status);
+    else
+      status.exit_code = exit_code_of_wait_status(r.wait_status);
     status.stopped = r.stop_signal != 0;
   } catch (const std::runtime_error& e) {
     status.start_error = e.what();
     status.exit_code = 127;
   }
   if (log_fd >= 0) ::close(log_fd);
-  status.finished_at =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  status.finished_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   status.tail = tail.lines();
   if (!tee.log_error().empty())
     std::fprintf(stderr, "gaudi_spawn: %s: writing its log failed: %s\n", where.c_str(), tee.log_error().c_str());

@@ -67,9 +67,12 @@ TEST(ResolveProgram, DirectoriesAreSkipped) {
 }
 
 TEST(OpenMpiVersion, ParsesMajorFromMpirunVersion) {
-  EXPECT_EQ(parse_open_mpi_major("mpirun (Open MPI) 4.1.4\n\nReport bugs to http://www.open-mpi.org/community/help/\n"), 4);
+  EXPECT_EQ(parse_open_mpi_major("mpirun (Open MPI) 4.1.4\n\nReport bugs to http://www.open-mpi.org/community/help/\n"),
+            4);
   EXPECT_EQ(parse_open_mpi_major("mpirun (Open MPI) 5.0.3\n"), 5);
   EXPECT_EQ(parse_open_mpi_major("HYDRA build details:\n    Version: 4.0.2\n"), 0);
 }
 
-TEST(UsableCores, AtLeastOne) { EXPECT_GE(count_usable_cores(), 1); }
+TEST(UsableCores, AtLeastOne) {
+  EXPECT_GE(count_usable_cores(), 1);
+}

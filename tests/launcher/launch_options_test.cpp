@@ -12,7 +12,9 @@ using ::testing::HasSubstr;
 
 namespace {
 
-LaunchOptions parse(std::vector<std::string> args) { return parse_launch_options(args); }
+LaunchOptions parse(std::vector<std::string> args) {
+  return parse_launch_options(args);
+}
 
 std::string usage_error_of(std::vector<std::string> args) {
   try {
@@ -32,9 +34,27 @@ TEST(LaunchOptions, AcceptsSpaceAndEqualsSpellings) {
 }
 
 TEST(LaunchOptions, ParsesEveryPublishedOption) {
-  auto o = parse({"--world_size", "8", "--use_mpi", "--hosts", "a:4,b:4", "--bind_to", "socket",
-                  "--threads_per_rank=3", "--env", "A=1", "--env=B", "--log_dir", "logs", "--timeout", "90.5",
-                  "--mpirun", "/opt/ompi/bin/mpirun", "--mpirun_args", "--mca btl tcp,self", "--dry_run", "run_mlm"});
+  auto o = parse({"--world_size",
+                  "8",
+                  "--use_mpi",
+                  "--hosts",
+                  "a:4,b:4",
+                  "--bind_to",
+                  "socket",
+                  "--threads_per_rank=3",
+                  "--env",
+                  "A=1",
+                  "--env=B",
+                  "--log_dir",
+                  "logs",
+                  "--timeout",
+                  "90.5",
+                  "--mpirun",
+                  "/opt/ompi/bin/mpirun",
+                  "--mpirun_args",
+                  "--mca btl tcp,self",
+                  "--dry_run",
+                  "run_mlm"});
   EXPECT_EQ(o.world_size, 8);
   EXPECT_TRUE(o.use_mpi);
   EXPECT_EQ(o.hosts, "a:4,b:4");

@@ -44,7 +44,9 @@ std::string after(const Argv& argv, const std::string& flag, int nth = 0) {
   return "";
 }
 
-long count(const Argv& argv, const std::string& word) { return std::count(argv.begin(), argv.end(), word); }
+long count(const Argv& argv, const std::string& word) {
+  return std::count(argv.begin(), argv.end(), word);
+}
 
 // The mpirun options: everything before the wrapper.
 Argv mpirun_part(const Argv& argv) {
@@ -193,9 +195,9 @@ TEST(LaunchPlan, BindToSocketAndNone) {
 TEST(LaunchPlan, UserEnvironmentIsExportedAndOverridesThreadVariables) {
   Environment env = fake_env();
   env.vars["WANDB_KEY"] = "secret";
-  auto plan = plan_for({"--world_size", "2", "--env", "OMP_NUM_THREADS=1", "--env", "A=x y", "--env", "A=z",
-                        "--env", "WANDB_KEY", "p"},
-                       env);
+  auto plan = plan_for(
+      {"--world_size", "2", "--env", "OMP_NUM_THREADS=1", "--env", "A=x y", "--env", "A=z", "--env", "WANDB_KEY", "p"},
+      env);
   EXPECT_THAT(exported(plan.argv), ElementsAre("OPENBLAS_NUM_THREADS=4", "MPIBERT_THREADS_PER_RANK=4",
                                                "OMP_NUM_THREADS=1", "A=z", "WANDB_KEY"));
   // The plan carries the forwarded value too (for direct runs and --dry_run).
@@ -203,7 +205,9 @@ TEST(LaunchPlan, UserEnvironmentIsExportedAndOverridesThreadVariables) {
 }
 
 TEST(LaunchPlan, ForwardingAnUnsetVariableIsAUsageError) {
-  EXPECT_THAT(usage_error_of([] { plan_for({"--world_size", "2", "--env", "NOPE", "p"}); }),
+  EXPECT_THAT(usage_error_of([] {
+                plan_for({"--world_size", "2", "--env", "NOPE", "p"});
+              }),
               HasSubstr("--env NOPE: NOPE is not set"));
 }
 
@@ -254,14 +258,18 @@ TEST(LaunchPlan, WorldSizeDefaultsToAllSlotsOrOneRank) {
 TEST(LaunchPlan, TooFewSlotsIsAUsageErrorNamingTheCounts) {
   Environment env = fake_env();
   env.hostfile_text = "a slots=4\nb slots=2\n";
-  EXPECT_THAT(usage_error_of([&] { plan_for({"--world_size", "8", "--hostfile", "h", "p"}, env); }),
+  EXPECT_THAT(usage_error_of([&] {
+                plan_for({"--world_size", "8", "--hostfile", "h", "p"}, env);
+              }),
               HasSubstr("--world_size 8 needs 8 slots but hostfile h offers 6 (a:4,b:2)"));
 }
 
 TEST(LaunchPlan, BadHostfileIsAUsageError) {
   Environment env = fake_env();
   env.hostfile_text = "a slots=4\na slots=2\n";
-  EXPECT_THAT(usage_error_of([&] { plan_for({"--world_size", "2", "--hostfile", "h", "p"}, env); }),
+  EXPECT_THAT(usage_error_of([&] {
+                plan_for({"--world_size", "2", "--hostfile", "h", "p"}, env);
+              }),
               HasSubstr("listed twice"));
 }
 
@@ -325,9 +333,13 @@ TEST(LaunchPlan, MpirunArgsComeAfterOursAndTheirMappingWins) {
 }
 
 TEST(LaunchPlan, MpirunArgsMayNotSetRanksOrHosts) {
-  EXPECT_THAT(usage_error_of([] { plan_for({"--world_size", "2", "--mpirun_args", "-np 4", "p"}); }),
+  EXPECT_THAT(usage_error_of([] {
+                plan_for({"--world_size", "2", "--mpirun_args", "-np 4", "p"});
+              }),
               HasSubstr("set the number of ranks with --world_size"));
-  EXPECT_THAT(usage_error_of([] { plan_for({"--world_size", "2", "--mpirun_args", "--host a", "p"}); }),
+  EXPECT_THAT(usage_error_of([] {
+                plan_for({"--world_size", "2", "--mpirun_args", "--host a", "p"});
+              }),
               HasSubstr("use --hosts or --hostfile"));
 }
 

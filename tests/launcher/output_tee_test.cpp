@@ -13,7 +13,9 @@ using ::testing::ElementsAre;
 
 namespace {
 
-void feed(TailBuffer& t, int stream, const std::string& s) { t.append(stream, s.data(), s.size()); }
+void feed(TailBuffer& t, int stream, const std::string& s) {
+  t.append(stream, s.data(), s.size());
+}
 
 }  // namespace
 

@@ -59,8 +59,8 @@ TEST(RankStatus, ShellCodeIsExitCodeOr128PlusSignal) {
 }
 
 TEST(RankStatus, FirstFailureIsTheEarliestRankNotToldToStop) {
-  std::vector<RankStatus> all = {status(0, 0, 15, true, 1.0), status(1, 3, 0, false, 2.0),
-                                 status(2, 4, 0, false, 3.0), status(3, 0, 0, false, 0.5)};
+  std::vector<RankStatus> all = {status(0, 0, 15, true, 1.0), status(1, 3, 0, false, 2.0), status(2, 4, 0, false, 3.0),
+                                 status(3, 0, 0, false, 0.5)};
   auto f = first_failure(all);
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->rank, 1);
