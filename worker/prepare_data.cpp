@@ -93,6 +93,19 @@ void bcast_string(std::string& s, int root = 0) {
     MPI_Bcast(s.data() + off, int(std::min<long long>(INT_MAX / 2, n - off)), MPI_CHAR, root, MPI_COMM_WORLD);
 }
 
+// Waits for a nonblocking collective without spinning (sleeps 50 us .. 2 ms between tests): ranks
+// waiting for rank 0 (training the vocabulary, writing files) leave it the cores.
+void wait_idle(MPI_Request* request) {
+  int done = 0;
+  auto pause = std::chrono::microseconds(50);
+  for (;;) {
+    MPI_Test(request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(2000));
+  }
+}
+
 // Runs body on rank 0 only (root_only) or on every rank; if it throws anywhere, every rank throws
 // AgreedError with the lowest failing rank's message and exit code.
 template <class F>
@@ -114,7 +127,9 @@ void agreed(const Mpi& mpi, bool root_only, F&& body) {
     }
   }
   int key = code ? mpi.rank : INT_MAX, first = INT_MAX;
-  MPI_Allreduce(&key, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Iallreduce(&key, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request);
+  wait_idle(&request);
   if (first == INT_MAX) return;
   MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
   bcast_string(message, first);
@@ -298,7 +313,10 @@ std::vector<std::string> train_vocabulary(const Mpi& mpi, const DataConfig& d, i
     if (total > INT_MAX) throw std::runtime_error("word counts exceed 2 GiB in total; not supported");
   });
   std::string all(mpi.root() ? size_t(total) : 0, '\0');
-  MPI_Gatherv(blob.data(), mine, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Igatherv(blob.data(), mine, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD,
+               &request);
+  wait_idle(&request);
   std::vector<std::string> tokens;
   agreed(mpi, true, [&] {
     data::WordCounter merged(d.lowercase);
@@ -353,7 +371,10 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
         throw UsageError("vocab mismatch: " + vocab + " differs from data.vocab_file " + d.vocab_file +
                          " (shards made with one cannot be read with the other); pass --overwrite to replace it, "
                          "or choose another data.shards_dir");
-      action = Copy;
+      const json record = read_record(dir);
+      const bool same = fs::exists(vocab) && fs::exists(tok_config) && io::sha256_file(vocab) == source_sha &&
+                        record.contains("tokenizer") && record["tokenizer"].value("settings", json()) == settings;
+      action = same ? UpToDate : Copy;
       return;
     }
     inputs = input_fingerprint(d);

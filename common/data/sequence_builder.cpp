@@ -25,6 +25,20 @@ void mpi_check(int rc, const char* what) {
   throw std::runtime_error(std::string("build_shards: ") + what + " failed: " + std::string(text, size_t(len)));
 }
 
+// Waits for a nonblocking MPI operation without spinning: a rank waiting for rank 0 (which writes
+// every shard) must not take a core from it when ranks share cores. Sleeps from 50 us up to 2 ms
+// between tests, so the added latency is small next to the work being waited for.
+void wait_idle(MPI_Request* request, const char* what) {
+  int done = 0;
+  auto pause = std::chrono::microseconds(50);
+  for (;;) {
+    mpi_check(MPI_Test(request, &done, MPI_STATUS_IGNORE), what);
+    if (done) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(2000));
+  }
+}
+
 // A private duplicate of the caller's communicator that reports errors instead of aborting, so
 // mpi_check can name the operation.
 class DupComm {
@@ -63,7 +77,9 @@ void agree(const DupComm& comm, F&& body) {
     message = e.what();
   }
   int key = kind ? comm.rank() : INT_MAX, first = INT_MAX;
-  mpi_check(MPI_Allreduce(&key, &first, 1, MPI_INT, MPI_MIN, comm.get()), "MPI_Allreduce(error flag)");
+  MPI_Request request;
+  mpi_check(MPI_Iallreduce(&key, &first, 1, MPI_INT, MPI_MIN, comm.get(), &request), "MPI_Iallreduce(error flag)");
+  wait_idle(&request, "MPI_Iallreduce(error flag)");
   if (first == INT_MAX) return;
   int header[2] = {kind, int(message.size())};
   mpi_check(MPI_Bcast(header, 2, MPI_INT, first, comm.get()), "MPI_Bcast(error)");
@@ -277,7 +293,12 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
 
   // 2. Every rank learns every document's piece length.
   int64_t doc_range[2] = {-num_docs, num_docs};
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, doc_range, 2, MPI_INT64_T, MPI_MAX, comm.get()), "MPI_Allreduce(documents)");
+  {  // ranks finish tokenising at different times: wait without spinning
+    MPI_Request request;
+    mpi_check(MPI_Iallreduce(MPI_IN_PLACE, doc_range, 2, MPI_INT64_T, MPI_MAX, comm.get(), &request),
+              "MPI_Iallreduce(documents)");
+    wait_idle(&request, "MPI_Iallreduce(documents)");
+  }
   if (-doc_range[0] != doc_range[1])
     throw std::runtime_error("build_shards: ranks read different numbers of documents (" +
                              std::to_string(-doc_range[0]) + " to " + std::to_string(doc_range[1]) +
@@ -349,9 +370,11 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
       total += recv_counts[size_t(r)];
     }
     if (rank == 0) recv.resize(size_t(total));
-    mpi_check(MPI_Gatherv(send.data(), int(send.size()), MPI_INT32_T, recv.data(), recv_counts.data(),
-                          recv_displs.data(), MPI_INT32_T, 0, comm.get()),
-              "MPI_Gatherv(shard tokens)");
+    MPI_Request request;
+    mpi_check(MPI_Igatherv(send.data(), int(send.size()), MPI_INT32_T, recv.data(), recv_counts.data(),
+                           recv_displs.data(), MPI_INT32_T, 0, comm.get(), &request),
+              "MPI_Igatherv(shard tokens)");
+    wait_idle(&request, "MPI_Igatherv(shard tokens)");
     agree(comm, [&] {
       if (rank != 0) return;
       // Reassemble in sequence order: each owner's tokens arrive in the order it walked the segments.

@@ -123,6 +123,12 @@ echo "== data.vocab_file: the same vocabulary copied gives the same shards"
   >"$work/out" 2>"$work/err"
 expect_code 0 $? "shards with data.vocab_file"
 same_files "$work/s1" "$work/s4" "vocab_file copy vs trained"
+before=$(sha256sum "$work"/s4/* | sha256sum)
+"$P" all --config "$work/run.yaml" --data.vocab_file "$work/s1/vocab.txt" --data.shards_dir "$work/s4" \
+  >"$work/out" 2>"$work/err"
+expect_code 0 $? "rerun with the same data.vocab_file"
+[ "$(grep -c 'up to date' "$work/err")" = 2 ] && [ "$(sha256sum "$work"/s4/* | sha256sum)" = "$before" ] &&
+  pass "vocabulary and shards up to date, files untouched" || fail "rerun with data.vocab_file redid work"
 
 echo "== line_by_line: one padded sequence per line, 1 rank vs 2 ranks"
 for np in 1 2; do
