@@ -5,13 +5,13 @@
 //   fill_mask --model DIR < queries.txt      (one query per line; blank lines are skipped)
 //
 // DIR is a Hugging Face model directory (run_mlm's export, or a Hub BERT converted to safetensors).
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -44,9 +44,16 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 // transformers' clean_up_tokenization (clean_up_tokenization_spaces=True in our tokenizer_config).
 std::string clean_up_tokenization(std::string s) {
-  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-           {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"},
-           {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}}) {
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{" .", "."},
+                                                                                 {" ?", "?"},
+                                                                                 {" !", "!"},
+                                                                                 {" ,", ","},
+                                                                                 {" ' ", "'"},
+                                                                                 {" n't", "n't"},
+                                                                                 {" 'm", "'m"},
+                                                                                 {" 's", "'s"},
+                                                                                 {" 've", "'ve"},
+                                                                                 {" 're", "'re"}}) {
     s = replace_all(std::move(s), from, to);
   }
   return s;
@@ -70,8 +77,8 @@ class FillMask {
                        " tokens but config.json's vocab_size is " + std::to_string(cfg.vocab_size));
     }
     const auto ids = tokenizer_->special_ids();
-    for (const auto& [id, name] : {std::pair<int32_t, const char*>{ids.cls, "[CLS]"}, {ids.sep, "[SEP]"},
-                                   {ids.mask, kMaskToken}}) {
+    for (const auto& [id, name] :
+         {std::pair<int32_t, const char*>{ids.cls, "[CLS]"}, {ids.sep, "[SEP]"}, {ids.mask, kMaskToken}}) {
       if (id < 0) throw UsageError(vocab.string() + " has no " + name + " token");
     }
     special_ = {ids.pad, ids.unk, ids.cls, ids.sep, ids.mask};
@@ -85,7 +92,8 @@ class FillMask {
     std::size_t start = 0;
     while (true) {
       const std::size_t at = text.find(kMaskToken, start);
-      for (int32_t id : tokenizer_->encode(std::string_view(text).substr(start, at == std::string::npos ? std::string::npos : at - start))) {
+      for (int32_t id : tokenizer_->encode(
+               std::string_view(text).substr(start, at == std::string::npos ? std::string::npos : at - start))) {
         ids.push_back(id);
       }
       if (at == std::string::npos) break;
@@ -97,8 +105,9 @@ class FillMask {
     if (masks.empty()) throw UsageError("no [MASK] in the text \"" + text + "\"");
     const int64_t max_len = model_->config().max_position_embeddings;
     if (static_cast<int64_t>(ids.size()) > max_len) {
-      throw UsageError("the text is " + std::to_string(ids.size()) + " tokens long with [CLS] and [SEP]; the model takes at most " +
-                       std::to_string(max_len) + " (max_position_embeddings)");
+      throw UsageError("the text is " + std::to_string(ids.size()) +
+                       " tokens long with [CLS] and [SEP]; the model takes at most " + std::to_string(max_len) +
+                       " (max_position_embeddings)");
     }
 
     torch::NoGradGuard no_grad;
@@ -194,8 +203,9 @@ void print_text(const std::string& query, const std::vector<std::vector<Predicti
 
 int main(int argc, char** argv) {
   return mpibert::run_main("fill_mask", [&]() -> int {
-    CLI::App app{"Top-k predictions for each [MASK] of a text, like Hugging Face's fill-mask pipeline.\n"
-                 "With no TEXT, reads one query per line from stdin."};
+    CLI::App app{
+        "Top-k predictions for each [MASK] of a text, like Hugging Face's fill-mask pipeline.\n"
+        "With no TEXT, reads one query per line from stdin."};
     std::string model_dir;
     int top_k = 5;
     bool as_json = false, verbose = false;

@@ -1,11 +1,10 @@
 #include "common/io/hf_tokenizer_files.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
 
@@ -43,8 +42,7 @@ SpecialIds special_ids(const std::vector<std::string>& vocab, const HfSpecialTok
     }
     return it->second;
   };
-  return {id_of(s.pad, "pad"), id_of(s.unk, "unk"), id_of(s.cls, "cls"), id_of(s.sep, "sep"),
-          id_of(s.mask, "mask")};
+  return {id_of(s.pad, "pad"), id_of(s.unk, "unk"), id_of(s.cls, "cls"), id_of(s.sep, "sep"), id_of(s.mask, "mask")};
 }
 
 // The specials as (id, content), in id order, as the tokenizers library lists added_tokens.
@@ -195,8 +193,8 @@ std::string hf_tokenizer_config_text(const std::vector<std::string>& vocab, bool
 }
 
 std::string hf_special_tokens_map_text(const HfSpecialTokens& s) {
-  json map = {{"cls_token", s.cls}, {"mask_token", s.mask}, {"pad_token", s.pad}, {"sep_token", s.sep},
-              {"unk_token", s.unk}};
+  json map = {
+      {"cls_token", s.cls}, {"mask_token", s.mask}, {"pad_token", s.pad}, {"sep_token", s.sep}, {"unk_token", s.unk}};
   return map.dump(2) + "\n";
 }
 

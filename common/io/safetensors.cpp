@@ -3,14 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -34,7 +33,7 @@ struct DtypeRow {
 // alignment_rank follows huggingface/safetensors' `enum Dtype` (BOOL, U8, I8, F8_E5M2, F8_E4M3, I16,
 // U16, F16, BF16, I32, U32, F32, F64, I64, U64): its writer orders tensors by descending rank.
 constexpr DtypeRow kDtypes[] = {
-    {StDtype::F64, "F64", 8, 12}, {StDtype::F32, "F32", 4, 11}, {StDtype::F16, "F16", 2, 7},
+    {StDtype::F64, "F64", 8, 12},  {StDtype::F32, "F32", 4, 11}, {StDtype::F16, "F16", 2, 7},
     {StDtype::BF16, "BF16", 2, 8}, {StDtype::I64, "I64", 8, 13}, {StDtype::I32, "I32", 4, 9},
     {StDtype::I16, "I16", 2, 5},   {StDtype::I8, "I8", 1, 2},    {StDtype::U8, "U8", 1, 1},
     {StDtype::BOOL, "BOOL", 1, 0},
@@ -156,17 +155,20 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
   const std::string dtype_name = dtype.get<std::string>();
   if (!parse_st_dtype(dtype_name, &info.dtype)) {
     if (kUnsupportedDtypes.count(dtype_name)) {
-      fail_tensor(path, name, "dtype " + dtype_name + " is valid safetensors but not supported by mpibert (supported: " +
-                                  supported_dtype_list() + ")");
+      fail_tensor(path, name,
+                  "dtype " + dtype_name +
+                      " is valid safetensors but not supported by mpibert (supported: " + supported_dtype_list() + ")");
     }
     fail_tensor(path, name, "unknown dtype '" + dtype_name + "' (supported: " + supported_dtype_list() + ")");
   }
   const json& shape = entry.at("shape");
   if (!shape.is_array()) fail_tensor(path, name, "shape must be an array of integers, found " + json_kind(shape));
   for (const json& d : shape) {
-    if (!d.is_number_integer()) fail_tensor(path, name, "shape holds " + json_kind(d) + "; dimensions must be integers");
-    if (d.is_number_unsigned() ? d.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int64_t>::max())
-                               : d.get<int64_t>() < 0) {
+    if (!d.is_number_integer())
+      fail_tensor(path, name, "shape holds " + json_kind(d) + "; dimensions must be integers");
+    if (d.is_number_unsigned()
+            ? d.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int64_t>::max())
+            : d.get<int64_t>() < 0) {
       fail_tensor(path, name, "shape dimension " + d.dump() + " is out of range (must be 0..2^63-1)");
     }
     info.shape.push_back(d.get<int64_t>());
@@ -218,9 +220,11 @@ std::ifstream open_for_read(const std::string& path, std::uint64_t* size) {
 }
 
 SafetensorsHeader read_header_from(std::ifstream& in, std::uint64_t file_size, const std::string& path) {
-  if (file_size < 8) fail(path, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+  if (file_size < 8)
+    fail(path, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
   unsigned char len_bytes[8];
-  if (!in.read(reinterpret_cast<char*>(len_bytes), 8)) throw std::runtime_error("safetensors file " + path + ": read failed");
+  if (!in.read(reinterpret_cast<char*>(len_bytes), 8))
+    throw std::runtime_error("safetensors file " + path + ": read failed");
   SafetensorsHeader header;
   header.header_bytes = read_le_u64(len_bytes);
   if (header.header_bytes > kMaxSafetensorsHeaderBytes) {
@@ -242,7 +246,8 @@ SafetensorsHeader read_header_from(std::ifstream& in, std::uint64_t file_size, c
 
   for (const auto& item : root.items()) {
     if (item.key() == "__metadata__") {
-      if (!item.value().is_object()) fail(path, "__metadata__ must be an object of strings, found " + json_kind(item.value()));
+      if (!item.value().is_object())
+        fail(path, "__metadata__ must be an object of strings, found " + json_kind(item.value()));
       for (const auto& m : item.value().items()) {
         if (!m.value().is_string()) {
           fail(path, "__metadata__ key '" + m.key() + "' holds " + json_kind(m.value()) + "; values must be strings");
@@ -356,8 +361,12 @@ class StreamingFile {
 
 }  // namespace
 
-const char* st_dtype_name(StDtype dtype) { return row(dtype).name; }
-std::size_t st_dtype_size(StDtype dtype) { return row(dtype).size; }
+const char* st_dtype_name(StDtype dtype) {
+  return row(dtype).name;
+}
+std::size_t st_dtype_size(StDtype dtype) {
+  return row(dtype).size;
+}
 
 bool parse_st_dtype(const std::string& name, StDtype* out) {
   for (const auto& r : kDtypes) {
@@ -415,7 +424,8 @@ void write_safetensors(const std::string& path, const std::map<std::string, std:
     if (!seen.insert(name).second) throw UsageError("safetensors file " + path + ": tensor '" + name + "' given twice");
     std::uint64_t bytes = 0;
     if (!byte_size(source.shape, st_dtype_size(source.dtype), &bytes)) {
-      throw UsageError("safetensors file " + path + ": tensor '" + name + "' has an invalid shape " + shape_text(source.shape));
+      throw UsageError("safetensors file " + path + ": tensor '" + name + "' has an invalid shape " +
+                       shape_text(source.shape));
     }
     if (!source.write) throw std::logic_error("safetensors writer: tensor '" + name + "' has no data source");
     plan.push_back({&name, &source, bytes});

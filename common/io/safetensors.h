@@ -21,8 +21,8 @@ namespace mpibert::io {
 // The dtypes mpibert reads and writes (the safetensors dtypes libtorch 1.13 can hold).
 enum class StDtype { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
-const char* st_dtype_name(StDtype dtype);          // "F32", ...
-std::size_t st_dtype_size(StDtype dtype);          // bytes per element
+const char* st_dtype_name(StDtype dtype);                    // "F32", ...
+std::size_t st_dtype_size(StDtype dtype);                    // bytes per element
 bool parse_st_dtype(const std::string& name, StDtype* out);  // false when unknown
 
 // Hard limit on the JSON header, as in the reference implementation (guards against huge headers).

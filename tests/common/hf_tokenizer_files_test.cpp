@@ -4,11 +4,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.h"
@@ -24,9 +24,8 @@ using ::testing::HasSubstr;
 class HfTokenizerFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mpibert_tok_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("mpibert_tok_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -95,9 +94,11 @@ TEST_F(HfTokenizerFilesTest, TokenizerJsonFollowsTheTokenizersSchema) {
     EXPECT_EQ(t["rstrip"], false);
   }
 
-  EXPECT_EQ(tok["normalizer"],
-            (json{{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
-                  {"strip_accents", nullptr}, {"lowercase", true}}));
+  EXPECT_EQ(tok["normalizer"], (json{{"type", "BertNormalizer"},
+                                     {"clean_text", true},
+                                     {"handle_chinese_chars", true},
+                                     {"strip_accents", nullptr},
+                                     {"lowercase", true}}));
   EXPECT_EQ(tok["pre_tokenizer"], (json{{"type", "BertPreTokenizer"}}));
 
   const json& post = tok["post_processor"];
@@ -158,8 +159,11 @@ TEST_F(HfTokenizerFilesTest, TokenizerConfigMatchesTransformersKeys) {
   EXPECT_EQ(config["added_tokens_decoder"].size(), 5u);
 
   const json map = json::parse(hf_special_tokens_map_text());
-  EXPECT_EQ(map, (json{{"cls_token", "[CLS]"}, {"mask_token", "[MASK]"}, {"pad_token", "[PAD]"},
-                       {"sep_token", "[SEP]"}, {"unk_token", "[UNK]"}}));
+  EXPECT_EQ(map, (json{{"cls_token", "[CLS]"},
+                       {"mask_token", "[MASK]"},
+                       {"pad_token", "[PAD]"},
+                       {"sep_token", "[SEP]"},
+                       {"unk_token", "[UNK]"}}));
 }
 
 TEST_F(HfTokenizerFilesTest, WritesTheFourFilesWithVocabCopiedByteForByte) {

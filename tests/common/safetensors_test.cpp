@@ -9,8 +9,8 @@
 
 #include <cstring>
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/error.h"
@@ -24,9 +24,8 @@ using ::testing::HasSubstr;
 class SafetensorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mpibert_st_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("mpibert_st_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -124,8 +123,8 @@ TEST_F(SafetensorsTest, OrdersTensorsByDescendingDtypeAlignmentThenName) {
   file.tensors["half"] = {StDtype::BF16, {1}, std::string(2, 'h')};
   write_safetensors(path("o.safetensors"), file);
   const SafetensorsHeader h = read_safetensors_header(path("o.safetensors"));
-  EXPECT_EQ(h.tensors.at("step").begin, 0u);   // I64 first
-  EXPECT_EQ(h.tensors.at("a").begin, 8u);      // then F32, by name
+  EXPECT_EQ(h.tensors.at("step").begin, 0u);  // I64 first
+  EXPECT_EQ(h.tensors.at("a").begin, 8u);     // then F32, by name
   EXPECT_EQ(h.tensors.at("b").begin, 12u);
   EXPECT_EQ(h.tensors.at("half").begin, 16u);  // BF16
   EXPECT_EQ(h.tensors.at("flag").begin, 18u);  // BOOL last
@@ -269,8 +268,7 @@ TEST_F(SafetensorsTest, RejectsDuplicateTensorNames) {
 }
 
 TEST_F(SafetensorsTest, RejectsDuplicateKeysInsideAnEntry) {
-  const std::string e =
-      read_error(craft(R"({"w":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1));
+  const std::string e = read_error(craft(R"({"w":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1));
   EXPECT_THAT(e, HasSubstr("duplicate key 'dtype' inside 'w'"));
 }
 

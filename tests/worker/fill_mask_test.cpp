@@ -2,13 +2,13 @@
 // must predict each sentence's masked word first, in the pipeline's output shape; bad input exits 2.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/data/wordpiece.h"
@@ -144,9 +144,8 @@ TEST_F(FillMaskTest, ContextDecidesThePrediction) {
 }
 
 TEST_F(FillMaskTest, ReadsOneQueryPerStdinLineSkippingBlankLines) {
-  const RunResult r =
-      run("--model " + quote(model_dir_) + " --json --top_k 1",
-          "The capital of France is [MASK].\n\n   \nThe capital of Italy is [MASK].\n");
+  const RunResult r = run("--model " + quote(model_dir_) + " --json --top_k 1",
+                          "The capital of France is [MASK].\n\n   \nThe capital of Italy is [MASK].\n");
   ASSERT_EQ(r.code, 0) << r.err;
   std::istringstream lines(r.out);
   std::string a, b, c;

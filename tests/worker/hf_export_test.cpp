@@ -1,18 +1,19 @@
 // at::Tensor <-> safetensors, Hugging Face export (layout, names, dtypes) and import (round trip,
 // rejected directories and tensors).
+#include "worker/io/hf_export.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.h"
 #include "common/io/safetensors.h"
-#include "worker/io/hf_export.h"
 #include "worker/io/hf_import.h"
 #include "worker/io/tensor_io.h"
 #include "worker/model/bert.h"
@@ -24,8 +25,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
-const std::vector<std::string> kWords = {"the", "capital", "of", "france", "italy", "is", "paris", "rome",
-                                         ".",   "a",       "##s", "city",   "big"};
+const std::vector<std::string> kWords = {"the",  "capital", "of", "france", "italy", "is", "paris",
+                                         "rome", ".",       "a",  "##s",    "city",  "big"};
 
 model::BertConfig tiny_config(int64_t vocab_size) {
   model::BertConfig c;
@@ -43,9 +44,8 @@ model::BertConfig tiny_config(int64_t vocab_size) {
 class HfExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mpibert_hf_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("mpibert_hf_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     std::ofstream vocab(vocab_path());
@@ -144,9 +144,9 @@ TEST_F(HfExportTest, ExportWritesTheHuggingFaceLayout) {
   EXPECT_EQ(config["hidden_size"], 32);
   EXPECT_EQ(config["num_hidden_layers"], 2);
   EXPECT_EQ(config["hidden_act"], "gelu");
-  for (const char* key : {"num_attention_heads", "intermediate_size", "max_position_embeddings", "type_vocab_size",
-                          "layer_norm_eps", "pad_token_id", "hidden_dropout_prob", "attention_probs_dropout_prob",
-                          "initializer_range"}) {
+  for (const char* key :
+       {"num_attention_heads", "intermediate_size", "max_position_embeddings", "type_vocab_size", "layer_norm_eps",
+        "pad_token_id", "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range"}) {
     EXPECT_TRUE(config.contains(key)) << key;
   }
 
@@ -247,7 +247,8 @@ class HfLayoutCheck : public HfExportTest {
     auto back = load_hf_model(out());  // bf16: the logits of the weights as stored
     torch::NoGradGuard no_grad;
     const torch::Tensor ids = sample_ids();
-    save_tensors(out("reference.safetensors"), {{"input_ids", ids}, {"logits", back->logits(ids, torch::ones_like(ids))}});
+    save_tensors(out("reference.safetensors"),
+                 {{"input_ids", ids}, {"logits", back->logits(ids, torch::ones_like(ids))}});
     const std::string log = out("check.log");
     const std::string cmd = "/usr/bin/python3 " + std::string(MPIBERT_SOURCE_DIR) + "/tests/e2e/hf_layout_check.py " +
                             out() + " --reference " + out("reference.safetensors") + " > " + log + " 2>&1";
@@ -336,7 +337,8 @@ TEST_F(HfImportTest, PytorchBinOnlyDirectoryGetsTheConversionCommand) {
   } catch (const UsageError& e) {
     const std::string d = out();
     EXPECT_EQ(std::string(e.what()),
-              d + " has pytorch_model.bin but no model.safetensors: mpibert reads safetensors only; convert it with "
+              d +
+                  " has pytorch_model.bin but no model.safetensors: mpibert reads safetensors only; convert it with "
                   "`python -c \"from transformers import BertForMaskedLM; BertForMaskedLM.from_pretrained('" +
                   d + "').save_pretrained('" + d + "', safe_serialization=True)\"`");
   }

@@ -22,7 +22,9 @@ const std::map<std::string, std::string> kTiedAliases = {
     {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
     {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
 
-std::string shape_text(const std::vector<int64_t>& shape) { return c10::str(c10::IntArrayRef(shape)); }
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return c10::str(c10::IntArrayRef(shape));
+}
 
 }  // namespace
 

@@ -21,7 +21,9 @@ const std::map<std::string, std::string> kTiedAliases = {
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
 
 // Tensors BertForMaskedLM has no use for that Hub checkpoints carry (BertForPreTraining's pooler and
 // next-sentence head, the position_ids buffer older transformers saved).
@@ -87,7 +89,8 @@ LoadedHfModel load_hf_model_dir(const std::string& dir) {
     }
     std::map<std::string, std::set<std::string>> by_file;
     for (const auto& item : j["weight_map"].items()) {
-      if (!item.value().is_string()) throw UsageError(index.string() + ": weight_map['" + item.key() + "'] is not a file name");
+      if (!item.value().is_string())
+        throw UsageError(index.string() + ": weight_map['" + item.key() + "'] is not a file name");
       const std::string file = item.value().get<std::string>();
       if (file.find('/') != std::string::npos || file == "." || file == "..") {
         throw UsageError(index.string() + ": shard name '" + file + "' must be a file in the same directory");
@@ -108,10 +111,11 @@ LoadedHfModel load_hf_model_dir(const std::string& dir) {
       out.files.push_back(shard);
     }
   } else if (fs::exists(d / "pytorch_model.bin")) {
-    throw UsageError(dir + " has pytorch_model.bin but no model.safetensors: mpibert reads safetensors only; "
-                           "convert it with `python -c \"from transformers import BertForMaskedLM; "
-                           "BertForMaskedLM.from_pretrained('" + dir + "').save_pretrained('" + dir +
-                     "', safe_serialization=True)\"`");
+    throw UsageError(dir +
+                     " has pytorch_model.bin but no model.safetensors: mpibert reads safetensors only; "
+                     "convert it with `python -c \"from transformers import BertForMaskedLM; "
+                     "BertForMaskedLM.from_pretrained('" +
+                     dir + "').save_pretrained('" + dir + "', safe_serialization=True)\"`");
   } else {
     throw UsageError("model directory " + dir + " has no model.safetensors (nor model.safetensors.index.json)");
   }
@@ -150,10 +154,11 @@ LoadReport load_into(model::BertForMaskedLM& model, const std::map<std::string, 
   if (!missing.empty()) {
     bool any_head = false;
     for (const auto& [name, t] : tensors) any_head = any_head || starts_with(name, "cls.predictions.");
-    throw UsageError(source + ": missing " + std::to_string(missing.size()) + " model tensor(s): " +
-                     list_names(missing) +
-                     (any_head ? std::string() : " (no cls.predictions.* at all: is this a BertModel without the "
-                                                 "masked-LM head?)"));
+    throw UsageError(source + ": missing " + std::to_string(missing.size()) +
+                     " model tensor(s): " + list_names(missing) +
+                     (any_head ? std::string()
+                               : " (no cls.predictions.* at all: is this a BertModel without the "
+                                 "masked-LM head?)"));
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, tensor] : tensors) {

@@ -15,9 +15,9 @@ namespace mpibert::io {
 
 struct LoadedHfModel {
   std::string dir;
-  model::BertConfig config;                       // from config.json
-  std::map<std::string, torch::Tensor> tensors;   // as stored (any float dtype), legacy names fixed
-  std::vector<std::string> files;                 // the safetensors files read
+  model::BertConfig config;                      // from config.json
+  std::map<std::string, torch::Tensor> tensors;  // as stored (any float dtype), legacy names fixed
+  std::vector<std::string> files;                // the safetensors files read
 };
 
 // Reads DIR/config.json and the weights. Errors (UsageError, one line naming the directory or file):
@@ -29,8 +29,8 @@ LoadedHfModel load_hf_model_dir(const std::string& dir);
 
 // What load_into did besides copying the parameters.
 struct LoadReport {
-  std::vector<std::string> ignored;   // known-ignorable tensors left out (pooler, NSP head, position_ids)
-  std::vector<std::string> aliases;   // tied aliases present in the file (checked equal to their primaries)
+  std::vector<std::string> ignored;  // known-ignorable tensors left out (pooler, NSP head, position_ids)
+  std::vector<std::string> aliases;  // tied aliases present in the file (checked equal to their primaries)
 };
 
 // Copies `tensors` into the model's parameters, converting any float dtype (bf16/f16/f64) to the

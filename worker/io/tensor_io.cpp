@@ -14,16 +14,26 @@ namespace mpibert::io {
 
 StDtype st_dtype_of(torch::ScalarType type) {
   switch (type) {
-    case torch::kFloat64: return StDtype::F64;
-    case torch::kFloat32: return StDtype::F32;
-    case torch::kFloat16: return StDtype::F16;
-    case torch::kBFloat16: return StDtype::BF16;
-    case torch::kInt64: return StDtype::I64;
-    case torch::kInt32: return StDtype::I32;
-    case torch::kInt16: return StDtype::I16;
-    case torch::kInt8: return StDtype::I8;
-    case torch::kUInt8: return StDtype::U8;
-    case torch::kBool: return StDtype::BOOL;
+    case torch::kFloat64:
+      return StDtype::F64;
+    case torch::kFloat32:
+      return StDtype::F32;
+    case torch::kFloat16:
+      return StDtype::F16;
+    case torch::kBFloat16:
+      return StDtype::BF16;
+    case torch::kInt64:
+      return StDtype::I64;
+    case torch::kInt32:
+      return StDtype::I32;
+    case torch::kInt16:
+      return StDtype::I16;
+    case torch::kInt8:
+      return StDtype::I8;
+    case torch::kUInt8:
+      return StDtype::U8;
+    case torch::kBool:
+      return StDtype::BOOL;
     default:
       throw UsageError(std::string("safetensors cannot store torch dtype ") + c10::toString(type));
   }
@@ -31,16 +41,26 @@ StDtype st_dtype_of(torch::ScalarType type) {
 
 torch::ScalarType scalar_type_of(StDtype dtype) {
   switch (dtype) {
-    case StDtype::F64: return torch::kFloat64;
-    case StDtype::F32: return torch::kFloat32;
-    case StDtype::F16: return torch::kFloat16;
-    case StDtype::BF16: return torch::kBFloat16;
-    case StDtype::I64: return torch::kInt64;
-    case StDtype::I32: return torch::kInt32;
-    case StDtype::I16: return torch::kInt16;
-    case StDtype::I8: return torch::kInt8;
-    case StDtype::U8: return torch::kUInt8;
-    case StDtype::BOOL: return torch::kBool;
+    case StDtype::F64:
+      return torch::kFloat64;
+    case StDtype::F32:
+      return torch::kFloat32;
+    case StDtype::F16:
+      return torch::kFloat16;
+    case StDtype::BF16:
+      return torch::kBFloat16;
+    case StDtype::I64:
+      return torch::kInt64;
+    case StDtype::I32:
+      return torch::kInt32;
+    case StDtype::I16:
+      return torch::kInt16;
+    case StDtype::I8:
+      return torch::kInt8;
+    case StDtype::U8:
+      return torch::kUInt8;
+    case StDtype::BOOL:
+      return torch::kBool;
   }
   throw std::logic_error("scalar_type_of: unknown StDtype");
 }
@@ -94,6 +114,8 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path,
   return out;
 }
 
-std::map<std::string, torch::Tensor> load_tensors(const std::string& path) { return load_tensors(path, nullptr); }
+std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
+  return load_tensors(path, nullptr);
+}
 
 }  // namespace mpibert::io
