@@ -12,11 +12,11 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <cstring>
-#include <optional>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -172,7 +172,9 @@ std::optional<bool> recorded_lowercase(const std::string& dir) {
   return io::read_hf_do_lower_case(dir);
 }
 
-int64_t tokenizer_max_length(const DataConfig& d) { return std::max<int64_t>(512, d.seq_len); }
+int64_t tokenizer_max_length(const DataConfig& d) {
+  return std::max<int64_t>(512, d.seq_len);
+}
 
 // Tokens per rank on this node share the cores.
 int default_threads() {
@@ -205,7 +207,7 @@ int parse_threads(const std::map<std::string, std::string>& extras, int fallback
 json input_fingerprint(const DataConfig& d) {
   json files = json::array();
   for (const auto& path : data::list_corpus_files(corpus_options(d))) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw UsageError(path + ": cannot stat corpus file");
     files.push_back({{"path", path},
                      {"size", int64_t(st.st_size)},
@@ -358,13 +360,12 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
     fs::create_directories(dir);
     settings = tokenizer_settings(d);
     if (!d.vocab_file.empty()) {
-      if (!fs::is_regular_file(d.vocab_file))
-        throw UsageError("data.vocab_file = " + d.vocab_file + ": no such file");
+      if (!fs::is_regular_file(d.vocab_file)) throw UsageError("data.vocab_file = " + d.vocab_file + ": no such file");
       const std::string src_dir = fs::path(d.vocab_file).parent_path().string();
       if (auto lower = recorded_lowercase(src_dir.empty() ? "." : src_dir); lower && *lower != d.lowercase)
-        throw UsageError("vocab mismatch: " + data::join_path(src_dir, "tokenizer_config.json") + " says do_lower_case=" +
-                         (*lower ? "true" : "false") + " but data.lowercase is " + (d.lowercase ? "true" : "false") +
-                         "; set data.lowercase to match the vocabulary");
+        throw UsageError("vocab mismatch: " + data::join_path(src_dir, "tokenizer_config.json") +
+                         " says do_lower_case=" + (*lower ? "true" : "false") + " but data.lowercase is " +
+                         (d.lowercase ? "true" : "false") + "; set data.lowercase to match the vocabulary");
       const std::string source_sha = io::sha256_file(d.vocab_file);
       settings["vocab_file_sha256"] = source_sha;
       if (fs::exists(vocab) && !overwrite && io::sha256_file(vocab) != source_sha)
@@ -383,8 +384,8 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
       return;
     }
     const json record = read_record(dir);
-    const bool ours = record.contains("tokenizer") && record["tokenizer"].value("vocab_sha256", "") ==
-                                                          io::sha256_file(vocab);
+    const bool ours =
+        record.contains("tokenizer") && record["tokenizer"].value("vocab_sha256", "") == io::sha256_file(vocab);
     if (ours) {
       const json& before = record["tokenizer"]["settings"];
       if (before != settings)
@@ -395,7 +396,8 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
       return;
     }
     if (mode == VocabMode::Command)
-      throw UsageError(vocab + " already exists and was not trained by prepare_data with this configuration; "
+      throw UsageError(vocab +
+                       " already exists and was not trained by prepare_data with this configuration; "
                        "pass --overwrite to replace it, or run `prepare_data shards` to use it");
     action = UseExisting;
   });
@@ -414,8 +416,8 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
       io::write_file_atomic(vocab, read_file_bytes(d.vocab_file));
       // Check it loads and has what BERT needs before anything is built on it.
       auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
-      const std::string src_config = data::join_path(fs::path(d.vocab_file).parent_path().string(),
-                                                     data::kTokenizerConfigFileName);
+      const std::string src_config =
+          data::join_path(fs::path(d.vocab_file).parent_path().string(), data::kTokenizerConfigFileName);
       if (fs::exists(src_config) && fs::path(src_config) != fs::path(tok_config))
         io::write_file_atomic(tok_config, read_file_bytes(src_config));
       else
@@ -472,8 +474,9 @@ void build_shard_directory(const Mpi& mpi, const DataConfig& d, bool overwrite, 
   int action = 0;  // 0 up to date, 1 build
   agreed(mpi, true, [&] {
     if (!fs::exists(vocab))
-      throw UsageError(vocab + ": missing: run `prepare_data train-tokenizer` (or `all`) first, or set "
-                               "data.vocab_file to an existing BERT vocab.txt");
+      throw UsageError(vocab +
+                       ": missing: run `prepare_data train-tokenizer` (or `all`) first, or set "
+                       "data.vocab_file to an existing BERT vocab.txt");
     if (auto lower = recorded_lowercase(dir); lower && *lower != d.lowercase)
       throw UsageError("vocab mismatch: " + data::join_path(dir, data::kTokenizerConfigFileName) +
                        " says do_lower_case=" + (*lower ? "true" : "false") + " but data.lowercase is " +
@@ -551,14 +554,16 @@ void build_shard_directory(const Mpi& mpi, const DataConfig& d, bool overwrite, 
     throw AgreedError(kExitFailure, e.what());
   }
   agreed(mpi, true, [&] { write_record_part(dir, "shards", {{"settings", settings}, {"derived", derived}}); });
-  spdlog::info("tokenised {} documents ({} skipped without tokens, {} truncated) into {} tokens in {:.1f} s "
-               "({:.0f} tokens/s)",
-               st.documents, st.skipped_documents, st.truncated_documents, st.tokens, st.tokenize_seconds,
-               double(st.tokens) / std::max(st.tokenize_seconds, 1e-9));
-  spdlog::info("wrote {} train + {} validation sequences of {} tokens in {} shard(s) to {} in {:.1f} s ({} tokens "
-               "of the last partial sequence dropped)",
-               st.train_sequences, st.validation_sequences, d.seq_len, manifest.shards.size(), dir, st.write_seconds,
-               st.dropped_tokens);
+  spdlog::info(
+      "tokenised {} documents ({} skipped without tokens, {} truncated) into {} tokens in {:.1f} s "
+      "({:.0f} tokens/s)",
+      st.documents, st.skipped_documents, st.truncated_documents, st.tokens, st.tokenize_seconds,
+      double(st.tokens) / std::max(st.tokenize_seconds, 1e-9));
+  spdlog::info(
+      "wrote {} train + {} validation sequences of {} tokens in {} shard(s) to {} in {:.1f} s ({} tokens "
+      "of the last partial sequence dropped)",
+      st.train_sequences, st.validation_sequences, d.seq_len, manifest.shards.size(), dir, st.write_seconds,
+      st.dropped_tokens);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,8 +577,8 @@ void encode_command(const Mpi& mpi, const RunConfig& cfg, const config::ParsedAr
   if (input.empty() || output.empty())
     throw UsageError("encode needs --input TEXT and --output IDS (see prepare_data --help)");
   if (vocab.empty())
-    vocab = cfg.data.vocab_file.empty() ? data::join_path(cfg.data.shards_dir, data::kVocabFileName)
-                                        : cfg.data.vocab_file;
+    vocab =
+        cfg.data.vocab_file.empty() ? data::join_path(cfg.data.shards_dir, data::kVocabFileName) : cfg.data.vocab_file;
   bool lowercase = cfg.data.lowercase;
   std::string lowercase_from = "data.lowercase";
   if (ex.count("lowercase")) {
@@ -598,9 +603,8 @@ void encode_command(const Mpi& mpi, const RunConfig& cfg, const config::ParsedAr
     const double mb = double(st.bytes) / 1e6;
     std::fprintf(stderr,
                  "prepare_data encode: %llu lines, %.2f MB, %llu tokens in %.3f s (%.2f MB/s, %.0f tokens/s) -> %s\n",
-                 static_cast<unsigned long long>(st.lines), mb, static_cast<unsigned long long>(st.tokens),
-                 st.seconds, mb / std::max(st.seconds, 1e-9), double(st.tokens) / std::max(st.seconds, 1e-9),
-                 output.c_str());
+                 static_cast<unsigned long long>(st.lines), mb, static_cast<unsigned long long>(st.tokens), st.seconds,
+                 mb / std::max(st.seconds, 1e-9), double(st.tokens) / std::max(st.seconds, 1e-9), output.c_str());
   });
 }
 
@@ -629,8 +633,10 @@ int prepare_data_main(const Mpi& mpi, int argc, char** argv) {
     if (parsed.positionals.size() > 1)
       throw UsageError("unexpected argument '" + parsed.positionals[1] + "' after the command " + command);
     if (command != "encode") {
-      const std::map<std::string, std::string> instead = {
-          {"vocab", "data.vocab_file"}, {"input", "data.input"}, {"output", "data.shards_dir"}, {"lowercase", "data.lowercase"}};
+      const std::map<std::string, std::string> instead = {{"vocab", "data.vocab_file"},
+                                                          {"input", "data.input"},
+                                                          {"output", "data.shards_dir"},
+                                                          {"lowercase", "data.lowercase"}};
       for (const auto& [flag, key] : instead)
         if (parsed.extras.count(flag))
           throw UsageError("--" + flag + " is an option of encode; for " + command + " use --" + key +

@@ -69,7 +69,10 @@ struct GlobalBatchSampler::Cache {
 };
 
 GlobalBatchSampler::GlobalBatchSampler(int64_t num_sequences, int64_t global_batch, uint64_t seed, bool drop_last)
-    : num_sequences_(num_sequences), global_batch_(global_batch), seed_(seed), drop_last_(drop_last),
+    : num_sequences_(num_sequences),
+      global_batch_(global_batch),
+      seed_(seed),
+      drop_last_(drop_last),
       cache_(std::make_unique<Cache>()) {
   if (num_sequences <= 0)
     throw UsageError("batch sampler: the split holds no sequences (num_sequences = " + std::to_string(num_sequences) +
@@ -125,7 +128,9 @@ std::vector<int64_t> GlobalBatchSampler::sequences(int64_t position, int64_t cou
   return out;
 }
 
-int64_t GlobalBatchSampler::index_at(int64_t position) const { return sequences(position, 1)[0]; }
+int64_t GlobalBatchSampler::index_at(int64_t position) const {
+  return sequences(position, 1)[0];
+}
 
 std::vector<int64_t> GlobalBatchSampler::global_batch(int64_t step) const {
   return sequences(position(step, 0), batch_size_of_step(step));

@@ -1,5 +1,7 @@
 #include "common/data/sequence_builder.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -11,8 +13,6 @@
 #include "common/data/shard_writer.h"
 #include "common/error.h"
 #include "common/io/sha256.h"
-
-#include <spdlog/spdlog.h>
 
 namespace mpibert::data {
 namespace {
@@ -230,7 +230,8 @@ std::vector<ShardPlan> plan_shards(int64_t n, double validation_fraction, uint64
   const int64_t n_train = n - n_validation;
   if (n_train < 1)
     throw UsageError("the corpus gives only " + std::to_string(n) + " sequence(s), none left for training after " +
-                     std::to_string(n_validation) + " for validation: add text, lower data.seq_len or "
+                     std::to_string(n_validation) +
+                     " for validation: add text, lower data.seq_len or "
                      "data.validation_fraction");
   const std::vector<int64_t> order = shuffled_range(n, seed, kShardShuffleStream);
   std::vector<ShardPlan> plans;
@@ -260,8 +261,8 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
   agree(comm, [&] {
     check_sequence_options(seq, vocab_path);
     if (o.sequences_per_shard < 1 || o.sequences_per_shard > INT_MAX / L)
-      throw UsageError("data.sequences_per_shard = " + std::to_string(o.sequences_per_shard) +
-                       " must be in [1, " + std::to_string(INT_MAX / L) + "] for data.seq_len " + std::to_string(L) +
+      throw UsageError("data.sequences_per_shard = " + std::to_string(o.sequences_per_shard) + " must be in [1, " +
+                       std::to_string(INT_MAX / L) + "] for data.seq_len " + std::to_string(L) +
                        " (a shard holds at most 2^31-1 tokens)");
     if (o.threads < 1) throw UsageError("threads must be >= 1, got " + std::to_string(o.threads));
     if (rank == 0) vocab_sha = io::sha256_file(vocab_path);
@@ -301,8 +302,8 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
   }
   if (-doc_range[0] != doc_range[1])
     throw std::runtime_error("build_shards: ranks read different numbers of documents (" +
-                             std::to_string(-doc_range[0]) + " to " + std::to_string(doc_range[1]) +
-                             ") from " + o.corpus.input + ": is the corpus changing while it is read?");
+                             std::to_string(-doc_range[0]) + " to " + std::to_string(doc_range[1]) + ") from " +
+                             o.corpus.input + ": is the corpus changing while it is read?");
   if (num_docs > INT_MAX) throw UsageError(o.corpus.input + ": more than 2^31-1 documents are not supported");
   std::vector<int> counts(static_cast<size_t>(world)), displs(static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) {
@@ -310,8 +311,8 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
     displs[size_t(r)] = r == 0 ? 0 : displs[size_t(r - 1)] + counts[size_t(r - 1)];
   }
   std::vector<int64_t> gathered(static_cast<size_t>(num_docs));
-  mpi_check(MPI_Allgatherv(local.lengths.data(), int(local.lengths.size()), MPI_INT64_T, gathered.data(),
-                           counts.data(), displs.data(), MPI_INT64_T, comm.get()),
+  mpi_check(MPI_Allgatherv(local.lengths.data(), int(local.lengths.size()), MPI_INT64_T, gathered.data(), counts.data(),
+                           displs.data(), MPI_INT64_T, comm.get()),
             "MPI_Allgatherv(document lengths)");
   std::vector<int64_t> lengths(static_cast<size_t>(num_docs));
   for (int64_t d = 0; d < num_docs; ++d) lengths[size_t(d)] = gathered[size_t(displs[size_t(d % world)] + d / world)];
@@ -360,7 +361,8 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
     for (int64_t s : plan.sequences) {
       layout.segments(s, segs);
       for (const auto& g : segs) {
-        if (g.rank == rank) send.insert(send.end(), local.ids.begin() + g.offset, local.ids.begin() + g.offset + g.length);
+        if (g.rank == rank)
+          send.insert(send.end(), local.ids.begin() + g.offset, local.ids.begin() + g.offset + g.length);
         recv_counts[size_t(g.rank)] += int(g.length);
       }
     }

@@ -45,8 +45,8 @@ void check_sequence_options(const SequenceOptions& options, const std::string& v
 // Appends the stream piece of one document, given its WordPiece ids (no special tokens), to `out`
 // and returns its length (0 for a document without ids). `truncated` (optional) is set when a
 // line-by-line document was cut.
-int64_t append_document(const std::vector<int32_t>& word_ids, const SequenceOptions& options,
-                        std::vector<int32_t>& out, bool* truncated = nullptr);
+int64_t append_document(const std::vector<int32_t>& word_ids, const SequenceOptions& options, std::vector<int32_t>& out,
+                        bool* truncated = nullptr);
 
 // Where the tokens of each sequence live when documents are spread round-robin over ranks.
 class StreamLayout {
@@ -75,8 +75,8 @@ class StreamLayout {
 };
 
 struct ShardPlan {
-  std::string split;  // "train" | "validation"
-  std::string file;   // shard_file_name(split, k)
+  std::string split;               // "train" | "validation"
+  std::string file;                // shard_file_name(split, k)
   std::vector<int64_t> sequences;  // global sequence numbers, in the order written
 };
 
@@ -86,7 +86,7 @@ std::vector<ShardPlan> plan_shards(int64_t num_sequences, double validation_frac
 
 struct ShardBuildOptions {
   CorpusOptions corpus;
-  std::string shards_dir;  // must exist; vocab.txt is expected there already
+  std::string shards_dir;    // must exist; vocab.txt is expected there already
   SequenceOptions sequence;  // special_ids are taken from the tokenizer
   double validation_fraction = 0.05;
   uint64_t shuffle_seed = 34;

@@ -1,8 +1,9 @@
 #include "common/data/shard_format.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <set>
-#include <sys/stat.h>
 
 #include "common/error.h"
 #include "common/io/atomic_file.h"
@@ -133,8 +134,10 @@ Manifest read_manifest(const std::string& dir) {
   const std::string path = join_path(dir, kManifestFileName);
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw UsageError(dir + ": shard directory does not exist; run `prepare_data all` (or train-tokenizer, then "
-                           "shards) with data.shards_dir=" + dir + " first");
+    throw UsageError(dir +
+                     ": shard directory does not exist; run `prepare_data all` (or train-tokenizer, then "
+                     "shards) with data.shards_dir=" +
+                     dir + " first");
   if (::stat(path.c_str(), &st) != 0)
     throw UsageError(path + ": missing: " + dir + " holds no finished shards; run `prepare_data shards` first");
   return manifest_from_json(io::read_json_file(path), path);

@@ -7,10 +7,9 @@
 //   train-00000.h5 ...     dataset input_ids [n, L] (uint16 if V <= 65536 else int32), chunked,
 //   validation-00000.h5    with the attributes listed in ShardAttributes.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/data/wordpiece.h"
 
@@ -35,7 +34,9 @@ inline constexpr const char* kRerunHint = "rerun prepare_data shards";
 // "train-00003.h5" for ("train", 3).
 std::string shard_file_name(const std::string& split, int64_t index);
 // True when ids are stored as uint16 (vocab_size <= 65536), else int32.
-inline bool shard_ids_are_uint16(int64_t vocab_size) { return vocab_size <= kMaxUint16VocabSize; }
+inline bool shard_ids_are_uint16(int64_t vocab_size) {
+  return vocab_size <= kMaxUint16VocabSize;
+}
 // Throws UsageError unless split is "train" or "validation".
 void check_split_name(const std::string& split, const std::string& where);
 
@@ -47,7 +48,7 @@ struct ShardAttributes {
   std::string vocab_sha256;  // SHA-256 of the vocab.txt the ids refer to
   SpecialIds special_ids{};
   bool lowercase = true;
-  std::string source;        // where the text came from (data.input)
+  std::string source;  // where the text came from (data.input)
 };
 
 struct ManifestShard {

@@ -42,8 +42,8 @@ H5Id open_attribute(hid_t loc, const char* name, H5T_class_t cls, const std::str
   const bool scalar = H5Sget_simple_extent_type(space.get()) == H5S_SCALAR ||
                       (H5Sget_simple_extent_ndims(space.get()) == 1 && H5Sget_simple_extent_npoints(space.get()) == 1);
   if (H5Tget_class(type.get()) != cls || !scalar)
-    bad(path, std::string("attribute \"") + name + "\" must be a scalar " +
-                  (cls == H5T_INTEGER ? "integer" : "string"));
+    bad(path,
+        std::string("attribute \"") + name + "\" must be a scalar " + (cls == H5T_INTEGER ? "integer" : "string"));
   return attr;
 }
 
@@ -146,15 +146,16 @@ void validate_shard(OpenShard& s, const ManifestShard& entry, const Manifest& ma
   const H5T_sign_t sign = H5Tget_sign(type.get());
   const bool ok = is_int && (want_u16 ? (size == 2 && sign == H5T_SGN_NONE) : (size == 4 && sign == H5T_SGN_2));
   if (!ok) {
-    std::string got = is_int ? std::string(sign == H5T_SGN_NONE ? "uint" : "int") + std::to_string(size * 8)
-                             : "a non-integer type";
+    std::string got =
+        is_int ? std::string(sign == H5T_SGN_NONE ? "uint" : "int") + std::to_string(size * 8) : "a non-integer type";
     bad(path, std::string("input_ids has dtype ") + got + ", expected " + (want_u16 ? "uint16" : "int32") +
                   " for vocab_size " + std::to_string(manifest.vocab_size));
   }
   s.file_space = H5Id(H5Dget_space(s.dataset.get()), path + ": H5Dget_space");
   hsize_t dims[2] = {0, 0};
   const int rank = H5Sget_simple_extent_ndims(s.file_space.get());
-  if (rank != 2) bad(path, "input_ids has " + std::to_string(rank) + " dimensions, expected 2 [num_sequences, seq_len]");
+  if (rank != 2)
+    bad(path, "input_ids has " + std::to_string(rank) + " dimensions, expected 2 [num_sequences, seq_len]");
   H5Sget_simple_extent_dims(s.file_space.get(), dims, nullptr);
   if (int64_t(dims[0]) != entry.num_sequences || int64_t(dims[1]) != manifest.seq_len)
     bad(path, "input_ids has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + "], expected [" +
@@ -239,19 +240,43 @@ ShardDataset ShardDataset::open(const std::string& dir, const std::string& split
   return ShardDataset(std::move(st));
 }
 
-const std::string& ShardDataset::dir() const { return state_->dir; }
-const std::string& ShardDataset::split() const { return state_->split; }
-int64_t ShardDataset::num_sequences() const { return state_->num_sequences; }
-int64_t ShardDataset::seq_len() const { return state_->manifest.seq_len; }
-int64_t ShardDataset::vocab_size() const { return state_->manifest.vocab_size; }
-SpecialIds ShardDataset::special_ids() const { return state_->attrs.special_ids; }
-bool ShardDataset::lowercase() const { return state_->attrs.lowercase; }
-const std::string& ShardDataset::source() const { return state_->attrs.source; }
-const std::string& ShardDataset::vocab_sha256() const { return state_->attrs.vocab_sha256; }
-std::string ShardDataset::vocab_path() const { return join_path(state_->dir, kVocabFileName); }
-const Manifest& ShardDataset::manifest() const { return state_->manifest; }
+const std::string& ShardDataset::dir() const {
+  return state_->dir;
+}
+const std::string& ShardDataset::split() const {
+  return state_->split;
+}
+int64_t ShardDataset::num_sequences() const {
+  return state_->num_sequences;
+}
+int64_t ShardDataset::seq_len() const {
+  return state_->manifest.seq_len;
+}
+int64_t ShardDataset::vocab_size() const {
+  return state_->manifest.vocab_size;
+}
+SpecialIds ShardDataset::special_ids() const {
+  return state_->attrs.special_ids;
+}
+bool ShardDataset::lowercase() const {
+  return state_->attrs.lowercase;
+}
+const std::string& ShardDataset::source() const {
+  return state_->attrs.source;
+}
+const std::string& ShardDataset::vocab_sha256() const {
+  return state_->attrs.vocab_sha256;
+}
+std::string ShardDataset::vocab_path() const {
+  return join_path(state_->dir, kVocabFileName);
+}
+const Manifest& ShardDataset::manifest() const {
+  return state_->manifest;
+}
 
-void ShardDataset::read(int64_t index, int32_t* out) const { read_many({index}, out); }
+void ShardDataset::read(int64_t index, int32_t* out) const {
+  read_many({index}, out);
+}
 
 void ShardDataset::read_many(const std::vector<int64_t>& indices, int32_t* out) const {
   State& st = *state_;
@@ -289,8 +314,7 @@ void ShardDataset::read_many(const std::vector<int64_t>& indices, int32_t* out) 
       int64_t last = wants[j].row;
       while (e < wants.size() && wants[e].row <= last + 1) last = wants[e++].row;
       const hsize_t start[2] = {hsize_t(wants[j].row), 0}, count[2] = {hsize_t(last - wants[j].row + 1), hsize_t(L)};
-      hdf5_check(H5Sselect_hyperslab(s.file_space.get(), op, start, nullptr, count, nullptr),
-                 s.path + ": select rows");
+      hdf5_check(H5Sselect_hyperslab(s.file_space.get(), op, start, nullptr, count, nullptr), s.path + ": select rows");
       op = H5S_SELECT_OR;
       unique += last - wants[j].row + 1;
       j = e;

@@ -68,16 +68,16 @@ void write_file(const std::string& tmp, const std::string& path, const ShardAttr
   if (shard_ids_are_uint16(a.vocab_size)) {
     std::vector<uint16_t> narrow(count);
     for (size_t i = 0; i < count; ++i) narrow[i] = static_cast<uint16_t>(ids[i]);
-    H5Id dset(H5Dcreate2(file.get(), kInputIdsDataset, H5T_STD_U16LE, space.get(), H5P_DEFAULT, dcpl.get(),
-                         H5P_DEFAULT),
-              path + ": create dataset input_ids");
+    H5Id dset(
+        H5Dcreate2(file.get(), kInputIdsDataset, H5T_STD_U16LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+        path + ": create dataset input_ids");
     hdf5_check(H5Dwrite(dset.get(), H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, narrow.data()),
                path + ": write input_ids");
     dset.close(path + ": close input_ids");
   } else {
-    H5Id dset(H5Dcreate2(file.get(), kInputIdsDataset, H5T_STD_I32LE, space.get(), H5P_DEFAULT, dcpl.get(),
-                         H5P_DEFAULT),
-              path + ": create dataset input_ids");
+    H5Id dset(
+        H5Dcreate2(file.get(), kInputIdsDataset, H5T_STD_I32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+        path + ": create dataset input_ids");
     hdf5_check(H5Dwrite(dset.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids), path + ": write input_ids");
     dset.close(path + ": close input_ids");
   }

@@ -12,7 +12,9 @@
 namespace mpibert::io {
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 std::string parent_directory(const std::string& path) {
   auto slash = path.find_last_of('/');

@@ -2,7 +2,6 @@
 // JSON files with errors that name the file: reading reports where the text is malformed, writing is
 // atomic (see atomic_file.h).
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 namespace mpibert::io {

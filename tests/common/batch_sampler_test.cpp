@@ -1,11 +1,12 @@
 // The global data order: a fixed PRNG, one permutation per epoch, the same order for any split of
 // the global batch across ranks and micro-steps, and exact resumption.
+#include "common/data/batch_sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
-#include "common/data/batch_sampler.h"
 #include "common/error.h"
 
 namespace mpibert::data {

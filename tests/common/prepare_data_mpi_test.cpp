@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 
 #include "common/data/batch_sampler.h"
 #include "common/data/sequence_builder.h"
@@ -53,9 +53,10 @@ std::string read_bytes(const std::string& path) {
 // Synthetic text: documents of 1-4 lines separated by blank lines, mixed case and punctuation,
 // some very short documents so packed sequences span many documents (and ranks).
 std::string synthetic_text(uint64_t seed, int documents) {
-  static const char* words[] = {"The", "cat", "sat", "on", "a", "mat", "while", "distributed", "training", "ran",
-                                "across", "eight", "ranks", "Tokenizers", "split", "words", "into", "pieces",
-                                "résumé", "naïve", "data", "shards", "are", "shuffled", "globally", "每", "日"};
+  static const char* words[] = {"The",         "cat",      "sat",      "on",       "a",      "mat",   "while",
+                                "distributed", "training", "ran",      "across",   "eight",  "ranks", "Tokenizers",
+                                "split",       "words",    "into",     "pieces",   "résumé", "naïve", "data",
+                                "shards",      "are",      "shuffled", "globally", "每",     "日"};
   Xoshiro256 rng(seed, 0);
   std::string text;
   for (int d = 0; d < documents; ++d) {
@@ -88,7 +89,8 @@ struct Corpus {
       std::vector<std::string> lines;
       CorpusOptions c;
       c.input = dir + "/text";
-      for_each_document(c, [&](const std::vector<std::string>& doc) { lines.insert(lines.end(), doc.begin(), doc.end()); });
+      for_each_document(
+          c, [&](const std::vector<std::string>& doc) { lines.insert(lines.end(), doc.begin(), doc.end()); });
       WordPieceTrainerOptions t;
       t.vocab_size = 150;
       t.min_frequency = 2;

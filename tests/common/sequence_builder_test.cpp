@@ -1,12 +1,13 @@
 // Documents -> sequences: packing with [CLS]/[SEP], line-by-line truncation and padding, the layout
 // of the token stream over ranks, and the shuffle/split/shard plan.
+#include "common/data/sequence_builder.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
 #include "common/data/batch_sampler.h"
-#include "common/data/sequence_builder.h"
 #include "common/error.h"
 
 namespace mpibert::data {
@@ -125,7 +126,8 @@ TEST(StreamLayout, SequencesFromRankBuffersEqualCuttingTheConcatenation) {
 }
 
 TEST(StreamLayout, LeadingAndTrailingEmptyDocumentsAndMoreRanksThanDocuments) {
-  expect_layout_matches_concatenation({{}, {}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {}, {10, 11, 12, 13, 14, 15, 16}, {}}, 4, 8);
+  expect_layout_matches_concatenation({{}, {}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {}, {10, 11, 12, 13, 14, 15, 16}, {}}, 4,
+                                      8);
   expect_layout_matches_concatenation({{1, 2, 3, 4, 5, 6, 7, 8}}, 3, 8);
   StreamLayout empty({}, 2, 8);
   EXPECT_EQ(empty.num_sequences(), 0);

@@ -5,8 +5,8 @@
 
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "common/data/hdf5_check.h"
@@ -41,7 +41,9 @@ std::string read_bytes(const std::string& path) {
 }
 
 // Deterministic ids for sequence `seq` of a fixture: distinct per sequence so mix-ups show.
-int32_t fixture_id(int64_t seq, int64_t pos, int64_t vocab) { return int32_t((seq * 131 + pos * 7 + 5) % vocab); }
+int32_t fixture_id(int64_t seq, int64_t pos, int64_t vocab) {
+  return int32_t((seq * 131 + pos * 7 + 5) % vocab);
+}
 
 // A shard directory: vocab.txt with `vocab` lines, train shards of the given sizes, one validation shard.
 struct Fixture {
@@ -54,7 +56,8 @@ struct Fixture {
 
   explicit Fixture(const std::string& name, int64_t vocab_size = 100) : dir(fresh_dir(name)), vocab(vocab_size) {
     std::string v;
-    for (int64_t i = 0; i < vocab; ++i) v += (i < 5 ? std::string("[S") + char('0' + i) + "]" : "w" + std::to_string(i)) + "\n";
+    for (int64_t i = 0; i < vocab; ++i)
+      v += (i < 5 ? std::string("[S") + char('0' + i) + "]" : "w" + std::to_string(i)) + "\n";
     write_text(dir + "/vocab.txt", v);
     attrs.seq_len = seq_len;
     attrs.vocab_size = vocab;
@@ -350,10 +353,12 @@ TEST(ShardReader, MalformedManifestsAreRejectedWithTheKey) {
   edit([](auto& j) { j["shards"][1]["file"] = "train-00000.h5"; }, "listed twice");
   edit([](auto& j) { j["shards"][0]["sha256"] = "abc"; }, "not 64 lower-case hex digits");
   edit([](auto& j) { j["shards"][0]["split"] = "test"; }, "split \"test\" is not train or validation");
-  edit([&good](auto& j) {
-    j["shards"] = nlohmann::ordered_json::array();
-    j["shards"].push_back(good["shards"][2]);
-  }, "lists no train shards");
+  edit(
+      [&good](auto& j) {
+        j["shards"] = nlohmann::ordered_json::array();
+        j["shards"].push_back(good["shards"][2]);
+      },
+      "lists no train shards");
 }
 
 TEST(ShardReader, NoValidationShardsHintsAtValidationFraction) {
