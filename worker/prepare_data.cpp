@@ -373,8 +373,12 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
                          " (shards made with one cannot be read with the other); pass --overwrite to replace it, "
                          "or choose another data.shards_dir");
       const json record = read_record(dir);
+      // Up to date when the copy is already there: recorded with these settings, or (copied by `shards`,
+      // which records nothing for the tokenizer) byte-identical with its tokenizer_config.json beside it.
+      const bool recorded_other =
+          record.contains("tokenizer") && record["tokenizer"].value("settings", json()) != settings;
       const bool same = fs::exists(vocab) && fs::exists(tok_config) && io::sha256_file(vocab) == source_sha &&
-                        record.contains("tokenizer") && record["tokenizer"].value("settings", json()) == settings;
+                        !recorded_other;
       action = same ? UpToDate : Copy;
       return;
     }

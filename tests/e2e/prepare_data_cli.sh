@@ -39,12 +39,12 @@ same_files() {  # dir_a dir_b what: vocab, tokenizer config, manifest and every 
 }
 manifest_key() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
-# MPI flags as CTest passes them (a CMake list). CTest's ENVIRONMENT property splits that list at ';'
-# so only its first word may arrive: then use the same defaults as cmake/mpibert_helpers.cmake.
+# MPI flags as CTest passes them (space-separated); without CTest, the defaults of
+# cmake/mpibert_helpers.cmake.
 mpi_flags=${MPIBERT_MPIRUN_FLAGS:-}
 [[ "$mpi_flags" == *--mca* ]] ||
-  mpi_flags="--oversubscribe;--bind-to;none;--mca;btl_vader_single_copy_mechanism;none;--mca;btl;^openib"
-IFS=';' read -r -a mpi_flags <<<"$mpi_flags"
+  mpi_flags="--oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none --mca btl ^openib"
+read -r -a mpi_flags <<<"${mpi_flags//;/ }"
 [ "$(id -u)" = 0 ] && [[ " ${mpi_flags[*]} " != *" --allow-run-as-root "* ]] && mpi_flags+=(--allow-run-as-root)
 MPIRUN=(mpirun "${mpi_flags[@]}")
 
