@@ -244,6 +244,33 @@ TEST(GradClip, NonFiniteNormLeavesGradientsUntouched) {
   EXPECT_EQ(a.grad()[1].item<float>(), 1.0f);
 }
 
+TEST(GradClip, ClipAndStepEqualsClipGradNormThenStep) {
+  torch::manual_seed(4);
+  for (std::string type : {"adamw", "lamb"}) {
+    OptimizerOptions o;
+    o.type = type;
+    o.weight_decay = 0.01;
+    auto init = torch::randn({5000});
+    auto p = init.clone().set_requires_grad(true), q = init.clone().set_requires_grad(true);
+    Optimizer a({{"w", p}}, o), b({{"w", q}}, o);
+    for (int i = 0; i < 3; ++i) {
+      auto g = torch::randn({5000}) * 0.1;  // norm ~7: clipped to 1
+      p.mutable_grad() = g.clone();
+      q.mutable_grad() = g.clone();
+      const double n1 = clip_grad_norm({p}, 1.0);
+      a.step(1e-3);
+      const double n2 = b.clip_and_step(1e-3, 1.0);
+      EXPECT_EQ(n1, n2);
+      EXPECT_TRUE(torch::equal(q.grad(), g)) << "clip_and_step must not modify the gradients";
+    }
+    EXPECT_TRUE(torch::allclose(p.detach(), q.detach(), 1e-6, 1e-9)) << type;
+    q.mutable_grad() = torch::full({5000}, NAN);
+    EXPECT_TRUE(std::isnan(b.clip_and_step(1e-3, 1.0)));
+    EXPECT_EQ(b.step_count(), 3);  // non-finite norm: no update
+    EXPECT_FALSE(torch::isnan(q.detach()).any().item<bool>());
+  }
+}
+
 TEST(GradClip, NormDoesNotDependOnThreadCount) {
   torch::manual_seed(9);
   auto a = torch::zeros({3000001}).set_requires_grad(true);

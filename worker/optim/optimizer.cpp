@@ -19,12 +19,12 @@ namespace {
 // (no FMA), so the AVX-512, AVX2 and scalar versions give identical bits.
 // ---------------------------------------------------------------------------------------------
 struct AdamCoeffs {
-  float b1, one_minus_b1, b2, one_minus_b2, decay, neg_step_size, bc2_sqrt, eps;
+  float gscale, b1, one_minus_b1, b2, one_minus_b2, decay, neg_step_size, bc2_sqrt, eps;
 };
 
 inline void adamw_scalar(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end, const AdamCoeffs& c) {
   for (int64_t i = begin; i < end; ++i) {
-    const float gi = g[i];
+    const float gi = g[i] * c.gscale;
     const float mi = m[i] * c.b1 + gi * c.one_minus_b1;
     const float vi = v[i] * c.b2 + c.one_minus_b2 * gi * gi;
     m[i] = mi;
@@ -37,13 +37,14 @@ inline void adamw_scalar(float* p, const float* g, float* m, float* v, int64_t b
 
 __attribute__((target("avx512f"))) void adamw_avx512(float* p, const float* g, float* m, float* v, int64_t begin,
                                                        int64_t end, const AdamCoeffs& c) {
+  const __m512 gs = _mm512_set1_ps(c.gscale);
   const __m512 b1 = _mm512_set1_ps(c.b1), omb1 = _mm512_set1_ps(c.one_minus_b1);
   const __m512 b2 = _mm512_set1_ps(c.b2), omb2 = _mm512_set1_ps(c.one_minus_b2);
   const __m512 decay = _mm512_set1_ps(c.decay), nss = _mm512_set1_ps(c.neg_step_size);
   const __m512 bc2 = _mm512_set1_ps(c.bc2_sqrt), eps = _mm512_set1_ps(c.eps);
   int64_t i = begin;
   for (; i + 16 <= end; i += 16) {
-    const __m512 gi = _mm512_loadu_ps(g + i);
+    const __m512 gi = _mm512_mul_ps(_mm512_loadu_ps(g + i), gs);
     const __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(m + i), b1), _mm512_mul_ps(gi, omb1));
     const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), b2), _mm512_mul_ps(_mm512_mul_ps(omb2, gi), gi));
     _mm512_storeu_ps(m + i, mi);
@@ -57,13 +58,14 @@ __attribute__((target("avx512f"))) void adamw_avx512(float* p, const float* g, f
 
 __attribute__((target("avx2"))) void adamw_avx2(float* p, const float* g, float* m, float* v, int64_t begin,
                                                   int64_t end, const AdamCoeffs& c) {
+  const __m256 gs = _mm256_set1_ps(c.gscale);
   const __m256 b1 = _mm256_set1_ps(c.b1), omb1 = _mm256_set1_ps(c.one_minus_b1);
   const __m256 b2 = _mm256_set1_ps(c.b2), omb2 = _mm256_set1_ps(c.one_minus_b2);
   const __m256 decay = _mm256_set1_ps(c.decay), nss = _mm256_set1_ps(c.neg_step_size);
   const __m256 bc2 = _mm256_set1_ps(c.bc2_sqrt), eps = _mm256_set1_ps(c.eps);
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
-    const __m256 gi = _mm256_loadu_ps(g + i);
+    const __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), gs);
     const __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), b1), _mm256_mul_ps(gi, omb1));
     const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(omb2, gi), gi));
     _mm256_storeu_ps(m + i, mi);
@@ -158,25 +160,33 @@ std::vector<torch::Tensor> Optimizer::parameters() const {
   return out;
 }
 
-void Optimizer::step(double lr) {
+void Optimizer::step(double lr, double grad_scale) {
   torch::NoGradGuard no_grad;
   ++step_count_;
   for (auto& e : entries_) {
     if (!e.param.grad().defined()) continue;
     check_fp32(e.param.grad(), "gradient of '" + e.name + "'");
     if (lamb_) {
-      lamb_step(e, lr);
+      lamb_step(e, lr, grad_scale);
     } else {
-      adamw_step(e, lr);
+      adamw_step(e, lr, grad_scale);
     }
   }
 }
 
-void Optimizer::adamw_step(Entry& e, double lr) {
+double Optimizer::clip_and_step(double lr, double max_grad_norm) {
+  const double norm = grad_norm(parameters());
+  if (!std::isfinite(norm)) return norm;
+  step(lr, clip_coefficient(norm, max_grad_norm));
+  return norm;
+}
+
+void Optimizer::adamw_step(Entry& e, double lr, double grad_scale) {
   static const AdamKernel kernel = pick_adam_kernel();
   const double t = static_cast<double>(step_count_);
   const double wd = e.decay ? options_.weight_decay : 0.0;
   AdamCoeffs c;
+  c.gscale = static_cast<float>(grad_scale);
   c.b1 = static_cast<float>(options_.beta1);
   c.one_minus_b1 = static_cast<float>(1.0 - options_.beta1);
   c.b2 = static_cast<float>(options_.beta2);
@@ -192,7 +202,7 @@ void Optimizer::adamw_step(Entry& e, double lr) {
   at::parallel_for(0, e.param.numel(), 1 << 15, [&](int64_t b, int64_t end) { kernel(p, g, m, v, b, end, c); });
 }
 
-void Optimizer::lamb_step(Entry& e, double lr) {
+void Optimizer::lamb_step(Entry& e, double lr, double grad_scale) {
   const double t = static_cast<double>(step_count_);
   const double wd = e.decay ? options_.weight_decay : 0.0;
   const float b1 = static_cast<float>(options_.beta1), omb1 = static_cast<float>(1.0 - options_.beta1);
@@ -200,6 +210,7 @@ void Optimizer::lamb_step(Entry& e, double lr) {
   const float inv_bc1 = static_cast<float>(1.0 / (1.0 - std::pow(options_.beta1, t)));
   const float inv_bc2 = static_cast<float>(1.0 / (1.0 - std::pow(options_.beta2, t)));
   const float eps = static_cast<float>(options_.eps), wdf = static_cast<float>(wd);
+  const float gs = static_cast<float>(grad_scale);
   float* p = e.param.data_ptr<float>();
   const float* g = e.param.grad().data_ptr<float>();
   float* m = e.exp_avg.data_ptr<float>();
@@ -214,8 +225,9 @@ void Optimizer::lamb_step(Entry& e, double lr) {
     for (int64_t b = b0; b < b1_; ++b) {
       double ps = 0, us = 0;
       for (int64_t i = b * kBlock, hi = std::min(n, (b + 1) * kBlock); i < hi; ++i) {
-        m[i] = m[i] * b1 + g[i] * omb1;
-        v[i] = v[i] * b2 + omb2 * g[i] * g[i];
+        const float gi = g[i] * gs;
+        m[i] = m[i] * b1 + gi * omb1;
+        v[i] = v[i] * b2 + omb2 * gi * gi;
         const double u = update(i);
         ps += static_cast<double>(p[i]) * p[i];
         us += u * u;
@@ -295,10 +307,15 @@ double grad_norm(const std::vector<torch::Tensor>& params) {
   return std::sqrt(total);
 }
 
+double clip_coefficient(double norm, double max_norm) {
+  if (!std::isfinite(norm) || max_norm <= 0 || norm <= max_norm) return 1.0;
+  return max_norm / (norm + 1e-6);
+}
+
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   const double norm = grad_norm(params);
-  if (!std::isfinite(norm) || max_norm <= 0 || norm <= max_norm) return norm;
-  const double coef = max_norm / (norm + 1e-6);
+  const double coef = clip_coefficient(norm, max_norm);
+  if (coef == 1.0) return norm;
   torch::NoGradGuard no_grad;
   for (const auto& p : params) {
     if (p.grad().defined()) p.grad().mul_(coef);

@@ -40,7 +40,12 @@ class Optimizer {
 
   // One update with learning rate lr; parameters whose grad is undefined are skipped (their state
   // is untouched, as torch does). Increments step_count() first (bias correction uses the new count).
-  void step(double lr);
+  // grad_scale multiplies every gradient inside the fused kernel (clipping without an extra pass).
+  void step(double lr, double grad_scale = 1.0);
+  // = clip_grad_norm + step in one pass less: computes the gradient norm, steps with the gradients
+  // scaled by clip_coefficient(norm, max_grad_norm) (the gradient tensors are not modified), returns
+  // the norm before clipping. A non-finite norm skips the update (step_count unchanged).
+  double clip_and_step(double lr, double max_grad_norm);
   // set_to_none (default, as HF/torch>=2) drops the grads; otherwise zeroes them in place.
   void zero_grad(bool set_to_none = true);
 
@@ -63,8 +68,8 @@ class Optimizer {
     torch::Tensor param, exp_avg, exp_avg_sq;
     bool decay = false;
   };
-  void adamw_step(Entry& e, double lr);
-  void lamb_step(Entry& e, double lr);
+  void adamw_step(Entry& e, double lr, double grad_scale);
+  void lamb_step(Entry& e, double lr, double grad_scale);
 
   OptimizerOptions options_;
   bool lamb_ = false;
@@ -75,6 +80,9 @@ class Optimizer {
 // L2 norm of all gradients together (undefined grads skipped), accumulated in fp64 over fixed
 // blocks, so the result does not depend on the thread count.
 double grad_norm(const std::vector<torch::Tensor>& params);
+
+// max_norm / (norm + 1e-6) when max_norm > 0 and a finite norm exceeds it, else 1.
+double clip_coefficient(double norm, double max_norm);
 
 // As torch.nn.utils.clip_grad_norm_: returns the total norm before clipping and, when max_norm > 0
 // and the norm exceeds it, scales every gradient by max_norm / (norm + 1e-6). A non-finite norm is
