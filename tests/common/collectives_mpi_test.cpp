@@ -50,7 +50,7 @@ double load(const void* buf, size_t i, DataType d) {
     case DataType::F16: return f16_to_f32(static_cast<const uint16_t*>(buf)[i]);
     case DataType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(buf)[i]);
     case DataType::I32: return static_cast<const int32_t*>(buf)[i];
-    case DataType::I64: return static_cast<const double>(static_cast<const int64_t*>(buf)[i]);
+    case DataType::I64: return static_cast<double>(static_cast<const int64_t*>(buf)[i]);
     case DataType::U8: return static_cast<const uint8_t*>(buf)[i];
   }
   return 0;
@@ -107,7 +107,9 @@ TEST(Collectives, AllReduceEveryOpDtypeAndSizeMatchesLocalComputation) {
         }
         EXPECT_EQ(bad, 0u) << label(d, op, n) << " on rank " << rank;
         // The sender's buffer is untouched by an out-of-place op.
-        if (n > 0) EXPECT_EQ(load(send.data(), n - 1, d), input_value(rank, n - 1, op)) << label(d, op, n);
+        if (n > 0) {
+          EXPECT_EQ(load(send.data(), n - 1, d), input_value(rank, n - 1, op)) << label(d, op, n);
+        }
       }
     }
 }
@@ -166,7 +168,9 @@ TEST(Collectives, ReduceScatterGivesEachRankItsReducedBlock) {
         for (size_t i = 0; i < n; ++i) {
           double e = expected(rank * n + i, d, op, size);
           bad += load(recv.data(), i, d) != e;
-          if (!(d == DataType::F16 || d == DataType::BF16)) bad += load(inplace.data(), i, d) != e;
+          if (!(d == DataType::F16 || d == DataType::BF16)) {
+            bad += load(inplace.data(), i, d) != e;
+          }
         }
         EXPECT_EQ(bad, 0u) << label(d, op, n) << " on rank " << rank;
       }

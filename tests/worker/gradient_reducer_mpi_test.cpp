@@ -61,7 +61,9 @@ void check_reduced_gradients(bool overlap, int accumulation) {
     (loss_sum(p, R, m) / total).backward();
   }
   reducer.finish();
-  if (overlap && W > 1) EXPECT_GT(reducer.launched_in_backward(), 0u);
+  if (overlap && W > 1) {
+    EXPECT_GT(reducer.launched_in_backward(), 0u);
+  }
 
   // Reference: this rank computes every rank's micro-batches itself, with plain autograd.
   TinyParams q = make_params();

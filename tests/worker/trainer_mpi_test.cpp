@@ -241,7 +241,9 @@ TEST(Trainer, NonEmptyOutputDirWithoutCheckpointIsRefused) {
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("already exists and is not empty"), std::string::npos) << e.what();
   }
-  if (world_rank() == 0) EXPECT_TRUE(fs::exists(out + "/notes.txt"));  // nothing lost
+  if (world_rank() == 0) {
+    EXPECT_TRUE(fs::exists(out + "/notes.txt"));  // nothing lost
+  }
   MPI_Barrier(MPI_COMM_WORLD);
 }
 

@@ -467,7 +467,7 @@ struct Trainer::Impl {
 
   int train() {
     const auto& t = cfg.train;
-    const int64_t accum = t.gradient_accumulation_steps, b = t.per_device_train_batch_size;
+    const int64_t accum = t.gradient_accumulation_steps;
     if (rank == 0) metrics.open((out_dir / "metrics.jsonl").string());
     model->train();
     const int64_t first_step = step;
