@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/usage_error_of.h"
+
 #include "common/error.h"
 
 using mpibert::UsageError;
@@ -12,15 +14,7 @@ using ::testing::HasSubstr;
 
 namespace {
 
-template <class F>
-std::string usage_error_of(F f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using mpibert::testing::usage_error_of;
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/usage_error_of.h"
+
 #include <algorithm>
 
 #include "common/error.h"
@@ -62,15 +64,7 @@ Argv exported(const Argv& argv) {
   return out;
 }
 
-template <class F>
-std::string usage_error_of(F f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using mpibert::testing::usage_error_of;
 
 }  // namespace
 

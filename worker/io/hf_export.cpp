@@ -13,14 +13,18 @@
 #include "worker/io/tensor_io.h"
 
 namespace mpibert::io {
+
+const std::map<std::string, std::string>& hf_tied_aliases() {
+  static const std::map<std::string, std::string> aliases = {
+      {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
+      {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
+  return aliases;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
 
-// Tied aliases in HF's state_dict -> the tensor save_pretrained keeps.
-const std::map<std::string, std::string> kTiedAliases = {
-    {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
-    {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   return c10::str(c10::IntArrayRef(shape));
@@ -90,7 +94,7 @@ void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
   for (auto& [name, tensor] : hf_state) {
     if (!by_name.emplace(name, tensor).second) throw std::runtime_error("export: tensor '" + name + "' given twice");
   }
-  for (const auto& [alias, primary] : kTiedAliases) {
+  for (const auto& [alias, primary] : hf_tied_aliases()) {
     auto it = by_name.find(alias);
     if (it == by_name.end()) continue;
     auto p = by_name.find(primary);

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,10 @@
 #include "worker/model/bert_config.h"
 
 namespace mpibert::io {
+
+// Tied aliases in Hugging Face's BertForMaskedLM state_dict -> the tensor save_pretrained keeps
+// (from_pretrained re-ties them). Export drops the aliases, import accepts either name.
+const std::map<std::string, std::string>& hf_tied_aliases();
 
 // The tensors model.safetensors holds for BertForMaskedLM, in HF's state_dict order, with their
 // shapes: what transformers' save_pretrained(safe_serialization=True) writes. The tied

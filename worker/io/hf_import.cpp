@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/io/json_file.h"
+#include "worker/io/hf_export.h"
 #include "worker/io/tensor_io.h"
 
 namespace mpibert::io {
@@ -14,9 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::map<std::string, std::string> kTiedAliases = {
-    {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
-    {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -131,7 +129,7 @@ LoadReport load_into(model::BertForMaskedLM& model, const std::map<std::string, 
     const std::string& name = item.key();
     auto it = tensors.find(name);
     if (it == tensors.end()) {
-      for (const auto& [alias, primary] : kTiedAliases) {
+      for (const auto& [alias, primary] : hf_tied_aliases()) {
         if (primary == name && tensors.count(alias)) it = tensors.find(alias);
       }
     }
@@ -163,8 +161,8 @@ LoadReport load_into(model::BertForMaskedLM& model, const std::map<std::string, 
   std::vector<std::string> unexpected;
   for (const auto& [name, tensor] : tensors) {
     if (used.count(name)) continue;
-    auto alias = kTiedAliases.find(name);
-    if (alias != kTiedAliases.end()) {
+    auto alias = hf_tied_aliases().find(name);
+    if (alias != hf_tied_aliases().end()) {
       const torch::Tensor& primary = tensors.at(alias->second);
       if (primary.sizes() != tensor.sizes() || !primary.to(torch::kFloat).equal(tensor.to(torch::kFloat))) {
         throw UsageError(source + ": '" + name + "' differs from its tied weight '" + alias->second +
