@@ -16,8 +16,10 @@
 
 #include "common/config/run_config.h"
 #include "common/error.h"
+#include "worker/model/attention.h"
 #include "worker/model/bert.h"
 #include "worker/model/bert_config.h"
+#include "worker/model/fused_ops.h"
 #include "worker/model/precision.h"
 #include "worker/optim/optimizer.h"
 
@@ -305,6 +307,39 @@ TEST(BertModel, FusedQkvEqualsSeparateProjections) {
   EXPECT_LT(max_grad_rel_diff(grads_of(m), g_ref), 1e-5);
 }
 
+TEST(BertModel, FusedAttentionKernelEqualsAtenAttentionWithMaskAndDropout) {
+  ASSERT_TRUE(fused_attention_available());
+  const int64_t V = 300;
+  BertConfig c = tiny(V, 0.1);
+  c.num_attention_heads = 4;
+  BertForMaskedLM m(c, 6);
+  auto b = make_batch(3, 24, V, 7);
+  b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
+  b.mask.index_put_({1}, 0);  // an all-padding sequence: uniform attention, as HF
+  m->set_fused_attention(false);
+  m->set_dropout_seed(3);
+  auto ref = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  ref.loss_sum.backward();
+  auto g_ref = grads_of(m);
+  m->zero_grad();
+  m->set_fused_attention(true);
+  m->set_dropout_seed(3);
+  auto fused = m->forward_mlm(b.ids, b.mask, b.labels, true);
+  fused.loss_sum.backward();
+  EXPECT_NEAR(fused.loss_sum.item<double>() / ref.loss_sum.item<double>(), 1.0, 1e-5);
+  EXPECT_LT(max_grad_rel_diff(grads_of(m), g_ref), 1e-5);
+  // Thread count does not change the result.
+  const int before = at::get_num_threads();
+  at::set_num_threads(1);
+  m->set_dropout_seed(3);
+  const float one = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>();
+  at::set_num_threads(2);
+  m->set_dropout_seed(3);
+  const float two = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum.item<float>();
+  at::set_num_threads(before);
+  EXPECT_EQ(one, two);
+}
+
 TEST(BertModel, NoMaskedTokenGivesZeroLossAndZeroGradients) {
   BertForMaskedLM m(tiny(100), 1);
   auto b = make_batch(2, 8, 100, 1);
@@ -381,6 +416,57 @@ TEST(SeededDropout, DropsPAndScalesAndBackwardUsesTheSameMask) {
   EXPECT_TRUE(torch::equal(yb.ne(0), y1.ne(0)));
   EXPECT_FALSE(torch::equal(seeded_dropout(x.detach(), 0.1, 43), y1));
   EXPECT_TRUE(torch::equal(seeded_dropout(x.detach(), 0.0, 43), x.detach()));
+}
+
+TEST(FusedOps, CrossEntropySumMatchesAtenLossGradientAndArgmax) {
+  torch::manual_seed(1);
+  const int64_t rows = 37, V = 1003;
+  auto logits = (torch::randn({rows, V}) * 3).set_requires_grad(true);
+  auto targets = torch::randint(0, V, {rows}, torch::kLong);
+  targets.index_put_({torch::indexing::Slice(0, 5)}, -100);          // ignored rows
+  targets[7] = logits[7].argmax().item<int64_t>();                   // a surely correct row
+  auto [loss, correct] = fused_cross_entropy_sum(logits, targets);
+  (loss * 0.5).backward();
+  auto ref_logits = logits.detach().clone().set_requires_grad(true);
+  auto ref = at::cross_entropy_loss(ref_logits, targets, {}, at::Reduction::Sum, -100);
+  (ref * 0.5).backward();
+  EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-5 * ref.item<double>());
+  EXPECT_TRUE(torch::allclose(logits.grad(), ref_logits.grad(), 1e-5, 1e-7));
+  auto valid = targets.ne(-100);
+  EXPECT_EQ(correct.item<int64_t>(), (logits.detach().argmax(1).eq(targets) & valid).sum().item<int64_t>());
+  EXPECT_GE(correct.item<int64_t>(), 1);
+  // bf16 logits: fp32 math on the same values, gradient in bf16.
+  auto lb = logits.detach().to(torch::kBFloat16).set_requires_grad(true);
+  auto [loss_b, correct_b] = fused_cross_entropy_sum(lb, targets);
+  loss_b.backward();
+  auto lb32 = lb.detach().to(torch::kFloat).set_requires_grad(true);
+  auto ref_b = at::cross_entropy_loss(lb32, targets, {}, at::Reduction::Sum, -100);
+  ref_b.backward();
+  EXPECT_EQ(loss_b.scalar_type(), torch::kFloat);
+  EXPECT_NEAR(loss_b.item<double>(), ref_b.item<double>(), 1e-5 * ref_b.item<double>());
+  EXPECT_EQ(lb.grad().scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(lb.grad().to(torch::kFloat), lb32.grad(), 1e-2, 1e-4));
+  auto bad = targets.clone();
+  bad[9] = V;
+  EXPECT_THROW(fused_cross_entropy_sum(logits, bad), std::out_of_range);
+  auto [empty_loss, empty_correct] = fused_cross_entropy_sum(torch::zeros({0, V}), torch::zeros({0}, torch::kLong));
+  EXPECT_EQ(empty_loss.item<float>(), 0.0f);
+}
+
+TEST(FusedOps, GeluErfGradientMatchesAten) {
+  auto x = torch::linspace(-12, 12, 100001).set_requires_grad(true);
+  auto g = torch::randn({100001});
+  auto y = gelu_erf(x);
+  (y * g).sum().backward();
+  auto xr = x.detach().clone().set_requires_grad(true);
+  auto yr = at::gelu(xr);
+  (yr * g).sum().backward();
+  EXPECT_TRUE(torch::equal(y.detach(), yr.detach()));
+  EXPECT_LT((x.grad() - xr.grad()).abs().max().item<float>(), 1e-6 * g.abs().max().item<float>() * 4);
+  auto xb = x.detach().to(torch::kBFloat16).set_requires_grad(true);
+  (gelu_erf(xb).to(torch::kFloat) * g).sum().backward();
+  EXPECT_EQ(xb.grad().scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(xb.grad().to(torch::kFloat), xr.grad(), 2e-2, 2e-2));
 }
 
 TEST(BertModel, Bf16AutocastLossIsCloseToFp32AndGradientsStayFp32) {

@@ -11,6 +11,10 @@
 #include <set>
 #include <stdexcept>
 
+#include "worker/model/attention.h"
+#include "worker/model/counter_rng.h"
+#include "worker/model/fused_ops.h"
+
 namespace mpibert::model {
 
 // ---------------------------------------------------------------------------------------------
@@ -20,13 +24,8 @@ namespace mpibert::model {
 // ---------------------------------------------------------------------------------------------
 namespace {
 
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
-
-inline uint64_t splitmix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using rng::kGolden;
+using rng::splitmix64;
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void dropout_f32(
     const float* __restrict in, float* __restrict out, int64_t begin, int64_t end, uint64_t key, uint32_t threshold,
@@ -57,7 +56,7 @@ torch::Tensor apply_dropout_mask(const torch::Tensor& x_in, double p, uint64_t k
   torch::Tensor x = x_in.contiguous();
   torch::Tensor out = torch::empty_like(x, at::MemoryFormat::Contiguous);
   const int64_t n = x.numel();
-  const auto threshold = static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0));
+  const uint32_t threshold = rng::drop_threshold(p);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
   constexpr int64_t kGrain = 32768;
   if (x.scalar_type() == at::kFloat) {
@@ -249,7 +248,7 @@ namespace {
 const float kMaskValue = -std::ldexp(255.0f / 128.0f, 127);  // bf16 lowest, exact in fp32
 
 torch::Tensor activation(const torch::Tensor& x, const std::string& act) {
-  if (act == "gelu") return at::gelu(x);
+  if (act == "gelu") return gelu_erf(x);
   if (act == "relu") return at::relu(x);
   return at::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh (validated in the config)
 }
@@ -287,43 +286,46 @@ torch::Tensor BertForMaskedLMImpl::encode_flat(const torch::Tensor& input_ids_in
   x = x + (w.position.narrow(0, 0, L) + w.token_type.select(0, 0));
   x = dropout(layer_norm(x, w.emb_norm, cfg_.layer_norm_eps), p_hidden).reshape({N, H});
 
-  // Additive key mask [B*heads, 1, L]: 0 for tokens, a huge negative for padding (HF uses fp32's
-  // lowest; bf16's lowest is used so that the value survives autocast's cast to bf16 instead of
-  // becoming -inf, which would turn an all-padding row into NaN).
-  torch::Tensor key_mask;
+  // Additive key mask [B, L]: 0 for tokens, a huge negative for padding (HF uses fp32's lowest;
+  // bf16's lowest is used so that the value survives autocast's cast to bf16 instead of becoming
+  // -inf, which would turn an all-padding row into NaN).
+  torch::Tensor key_mask, key_mask_bh;
   if (attention_mask.defined()) {
     torch::NoGradGuard no_grad;
     const torch::Tensor keep = attention_mask.to(at::kFloat);
-    if (!keep.eq(1.0f).all().item<bool>()) {
-      key_mask = (1.0f - keep) * kMaskValue;
-      key_mask = key_mask.view({B, 1, 1, L}).expand({B, heads, 1, L}).reshape({B * heads, 1, L});
-    }
+    if (!keep.eq(1.0f).all().item<bool>()) key_mask = ((1.0f - keep) * kMaskValue).contiguous();
   }
-  const torch::Tensor no_mask = torch::zeros({1, 1, 1});
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
 
   for (const Layer& l : w.layers) {
-    // [B*heads, L, d] views of Q, K, V.
-    torch::Tensor q, k, v;
+    // Q | K | V as [N, 3H]: one GEMM on weights concatenated at forward time, or three (as HF).
+    torch::Tensor qkv;
     if (fused_qkv_) {
       const torch::Tensor wqkv = at::cat({l.query.weight, l.key.weight, l.value.weight}, 0);
       const torch::Tensor bqkv = at::cat({l.query.bias, l.key.bias, l.value.bias}, 0);
-      const torch::Tensor qkv = at::addmm(bqkv, x, wqkv.t()).view({B, L, 3, heads, d});
-      q = qkv.select(2, 0).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
-      k = qkv.select(2, 1).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
-      v = qkv.select(2, 2).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
+      qkv = at::addmm(bqkv, x, wqkv.t());
     } else {
-      auto split = [&](const torch::Tensor& t) { return t.view({B, L, heads, d}).permute({0, 2, 1, 3}).reshape({B * heads, L, d}); };
-      q = split(linear(x, l.query));
-      k = split(linear(x, l.key));
-      v = split(linear(x, l.value));
+      qkv = at::cat({linear(x, l.query), linear(x, l.key), linear(x, l.value)}, 1);
     }
-    // scores = Q K^T / sqrt(d) + mask in one GEMM; softmax in fp32.
-    torch::Tensor scores = key_mask.defined() ? at::baddbmm(key_mask, q, k.transpose(1, 2), 1.0, scale)
-                                              : at::baddbmm(no_mask, q, k.transpose(1, 2), 0.0, scale);
-    if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
-    torch::Tensor probs = dropout(at::softmax(scores, -1), p_attn);
-    torch::Tensor ctx = at::bmm(probs, v).view({B, heads, L, d}).permute({0, 2, 1, 3}).reshape({N, H});
+    torch::Tensor ctx;
+    if (fused_attention_ && qkv.scalar_type() == at::kFloat && fused_attention_available()) {
+      // fp32: (batch, head) tiles in parallel on strided views (attention.h).
+      ctx = ::mpibert::model::fused_attention(qkv, key_mask, B, L, heads, scale, p_attn, p_attn > 0 ? next_dropout_key() : 0);
+    } else {
+      // bf16 (oneDNN's batched matmul is fast there) or no sgemm: ATen ops on [B*heads, L, d] copies.
+      const torch::Tensor qkv5 = qkv.view({B, L, 3, heads, d});
+      const torch::Tensor q = qkv5.select(2, 0).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
+      const torch::Tensor k = qkv5.select(2, 1).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
+      const torch::Tensor v = qkv5.select(2, 2).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
+      if (key_mask.defined() && !key_mask_bh.defined())
+        key_mask_bh = key_mask.view({B, 1, 1, L}).expand({B, heads, 1, L}).reshape({B * heads, 1, L});
+      // scores = Q K^T / sqrt(d) + mask in one GEMM; softmax in fp32.
+      torch::Tensor scores = key_mask_bh.defined() ? at::baddbmm(key_mask_bh, q, k.transpose(1, 2), 1.0, scale)
+                                                   : at::baddbmm(torch::zeros({1, 1, 1}), q, k.transpose(1, 2), 0.0, scale);
+      if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+      const torch::Tensor probs = dropout(at::softmax(scores, -1), p_attn);
+      ctx = at::bmm(probs, v).view({B, heads, L, d}).permute({0, 2, 1, 3}).reshape({N, H});
+    }
     torch::Tensor attn = dropout(linear(ctx, l.attn_out), p_hidden);
     x = layer_norm(attn + x, l.attn_norm, cfg_.layer_norm_eps);
 
@@ -335,11 +337,11 @@ torch::Tensor BertForMaskedLMImpl::encode_flat(const torch::Tensor& input_ids_in
 }
 
 torch::Tensor BertForMaskedLMImpl::head_transform(const torch::Tensor& rows) {
+  // Logits in the matmul's dtype (bf16 under autocast): the fused cross-entropy reads them as they are.
   const Weights& w = *w_;
   torch::Tensor t = activation(linear(rows, w.transform), cfg_.hidden_act);
   t = layer_norm(t, w.transform_norm, cfg_.layer_norm_eps);
-  torch::Tensor logits = at::addmm(w.decoder_bias, t, w.word.t());
-  return logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+  return at::addmm(w.decoder_bias, t, w.word.t());
 }
 
 torch::Tensor BertForMaskedLMImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
@@ -348,7 +350,7 @@ torch::Tensor BertForMaskedLMImpl::encode(const torch::Tensor& input_ids, const 
 
 torch::Tensor BertForMaskedLMImpl::logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
   const torch::Tensor x = encode_flat(input_ids, attention_mask);
-  return head_transform(x).view({input_ids.size(0), input_ids.size(1), cfg_.vocab_size});
+  return head_transform(x).to(at::kFloat).view({input_ids.size(0), input_ids.size(1), cfg_.vocab_size});
 }
 
 MlmOutput BertForMaskedLMImpl::forward_mlm(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
@@ -364,20 +366,16 @@ MlmOutput BertForMaskedLMImpl::forward_mlm(const torch::Tensor& input_ids, const
     torch::NoGradGuard no_grad;
     masked_rows = labels.ne(-100).nonzero().squeeze(1);
   }
-  const torch::Tensor targets = labels.index_select(0, masked_rows);
-  torch::Tensor logits_masked;
+  // Cross-entropy (and the argmax for accuracy) in one fp32 pass over the logits (fused_ops.h).
+  std::pair<torch::Tensor, torch::Tensor> ce;
   if (sparse_head) {
-    logits_masked = head_transform(x.index_select(0, masked_rows));
-    out.loss_sum = at::cross_entropy_loss(logits_masked, targets, {}, at::Reduction::Sum, -100);
+    ce = fused_cross_entropy_sum(head_transform(x.index_select(0, masked_rows)), labels.index_select(0, masked_rows));
   } else {
-    const torch::Tensor logits = head_transform(x);
-    out.loss_sum = at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum, -100);
-    logits_masked = logits.index_select(0, masked_rows);
+    ce = fused_cross_entropy_sum(head_transform(x), labels);
   }
-  torch::NoGradGuard no_grad;
+  out.loss_sum = ce.first;
+  out.num_correct = ce.second;
   out.num_masked = torch::scalar_tensor(masked_rows.size(0), at::kLong);
-  out.num_correct = masked_rows.size(0) > 0 ? logits_masked.argmax(1).eq(targets).sum()
-                                            : torch::scalar_tensor(0, at::kLong);
   return out;
 }
 

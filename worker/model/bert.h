@@ -67,6 +67,11 @@ class BertForMaskedLMImpl : public torch::nn::Module {
   void set_fused_qkv(bool on) { fused_qkv_ = on; }
   bool fused_qkv() const { return fused_qkv_; }
 
+  // fp32 attention through the fused (batch, head)-parallel kernel of attention.h (default on);
+  // off = ATen batched matmuls + softmax, as Hugging Face computes it. bf16 always uses the latter.
+  void set_fused_attention(bool on) { fused_attention_ = on; }
+  bool fused_attention() const { return fused_attention_; }
+
   struct Weights;  // the parameter tensors, grouped per layer (defined in bert.cpp)
 
  private:
@@ -77,6 +82,7 @@ class BertForMaskedLMImpl : public torch::nn::Module {
   BertConfig cfg_;
   std::shared_ptr<Weights> w_;
   bool fused_qkv_ = true;
+  bool fused_attention_ = true;
   uint64_t dropout_seed_ = 0;
   uint64_t dropout_counter_ = 0;
 };

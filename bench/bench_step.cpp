@@ -1,0 +1,331 @@
+// bench_step: training throughput of one rank's step (forward_mlm with the sparse head + backward +
+// clip + fused AdamW) against the Python baseline users run today (bench/baseline_step.py: eager
+// PyTorch BertForMaskedLM as HF computes it, dense head, CrossEntropyLoss, torch.optim.AdamW),
+// on the same batch, in the same run. Also measures the GEMM peak of each precision for MFU.
+//
+//   bench_step [--models mini,small] [--precisions fp32,bf16] [--batch 32] [--seq_len 128]
+//              [--threads 2] [--steps 5] [--warmup 2] [--vocab 30522] [--no_baseline]
+//              [--python /usr/bin/python3] [--baseline_script PATH] [--fused_qkv 1] [--gemm_n 2048]
+//
+// One JSON object per line: {"bench":"gemm",...} per precision, then {"bench":"step",...} per
+// (model, precision) with tokens/s of both, the ratio, both losses, MFU and the phase split.
+#include <dlfcn.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "worker/model/bert.h"
+#include "worker/model/bert_config.h"
+#include "worker/model/precision.h"
+#include "worker/optim/optimizer.h"
+#include "worker/train/masking.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+using mpibert::UsageError;
+using namespace mpibert;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+struct Args {
+  std::vector<std::string> models = {"mini", "small"};
+  std::vector<std::string> precisions = {"fp32", "bf16"};
+  int64_t batch = 32, seq_len = 128, threads = 2, steps = 5, warmup = 2, vocab = 30522, gemm_n = 2048;
+  bool baseline = true, fused_qkv = true, fused_attention = true, sparse = true;
+  double lr = 1e-4, weight_decay = 0.01, max_grad_norm = 1.0;
+  std::string python = "/usr/bin/python3";
+  std::string profile;  // chrome trace of one timed step of ours ("" = none)
+  std::string baseline_script = (fs::path(__FILE__).parent_path() / "baseline_step.py").string();
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError("bench_step: " + k + " needs a value");
+      return argv[++i];
+    };
+    auto integer = [&]() { return std::stoll(value()); };
+    if (k == "--models") a.models = split(value());
+    else if (k == "--precisions") a.precisions = split(value());
+    else if (k == "--batch") a.batch = integer();
+    else if (k == "--seq_len") a.seq_len = integer();
+    else if (k == "--threads") a.threads = integer();
+    else if (k == "--steps") a.steps = integer();
+    else if (k == "--warmup") a.warmup = integer();
+    else if (k == "--vocab") a.vocab = integer();
+    else if (k == "--gemm_n") a.gemm_n = integer();
+    else if (k == "--fused_qkv") a.fused_qkv = integer() != 0;
+    else if (k == "--sparse") a.sparse = integer() != 0;
+    else if (k == "--fused_attention") a.fused_attention = integer() != 0;
+    else if (k == "--no_baseline") a.baseline = false;
+    else if (k == "--python") a.python = value();
+    else if (k == "--baseline_script") a.baseline_script = value();
+    else if (k == "--profile") a.profile = value();
+    else if (k == "--help" || k == "-h") {
+      std::cout << "bench_step [--models mini,small] [--precisions fp32,bf16] [--batch 32] [--seq_len 128] "
+                   "[--threads 2] [--steps 5] [--warmup 2] [--vocab 30522] [--no_baseline] [--python P] "
+                   "[--baseline_script S] [--fused_qkv 0|1] [--fused_attention 0|1] [--sparse 0|1] [--gemm_n 2048] [--profile TRACE_PREFIX]\n";
+      std::exit(0);
+    } else {
+      throw UsageError("bench_step: unknown flag " + k + " (see --help)");
+    }
+  }
+  if (a.steps <= 0 || a.batch <= 0 || a.seq_len <= 1 || a.threads <= 0)
+    throw UsageError("bench_step: steps, batch, threads must be > 0 and seq_len > 1");
+  for (const auto& p : a.precisions)
+    if (p != "fp32" && p != "bf16") throw UsageError("bench_step: precision '" + p + "' is not fp32 or bf16");
+  return a;
+}
+
+// Which BLAS is really loaded, asked at run time (torch's build string says "generic").
+std::string blas_info(int threads) {
+  using GetConfig = char* (*)();
+  using SetThreads = void (*)(int);
+  auto get_config = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  auto get_core = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  auto set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (!get_config) return "not OpenBLAS";
+  if (set_threads) set_threads(threads);  // the env var is read at load time; make sure
+  Dl_info info{};
+  std::string lib = dladdr(reinterpret_cast<void*>(get_config), &info) && info.dli_fname ? info.dli_fname : "?";
+  return std::string(get_config()) + " core " + (get_core ? get_core() : "?") + " (" + lib + ")";
+}
+
+double gemm_gflops(int64_t n, at::ScalarType dtype) {
+  auto a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
+  auto c = torch::mm(a, b);
+  int64_t iters = 0;
+  const auto t0 = Clock::now();
+  double elapsed = 0;
+  while (elapsed < 1.5 || iters < 3) {
+    torch::mm_out(c, a, b);
+    ++iters;
+    elapsed = seconds_since(t0);
+  }
+  return 2.0 * n * n * n * iters / elapsed / 1e9;
+}
+
+// One packed pre-training batch: [CLS] random non-special tokens [SEP], no padding, masked at 15%.
+struct Batch {
+  torch::Tensor ids, labels;
+  int64_t masked = 0;
+};
+Batch make_batch(const Args& a) {
+  const int64_t B = a.batch, L = a.seq_len;
+  std::vector<int32_t> raw(static_cast<size_t>(B * L));
+  uint64_t s = 12345;
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t j = 0; j < L; ++j) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      int32_t id = static_cast<int32_t>(1000 + (s >> 33) % static_cast<uint64_t>(a.vocab - 1000));
+      if (j == 0) id = 101;
+      if (j == L - 1) id = 102;
+      raw[static_cast<size_t>(r * L + j)] = id;
+    }
+  train::MaskingOptions mo;
+  mo.vocab_size = a.vocab;
+  mo.pad_id = 0;
+  mo.mask_id = 103;
+  mo.special_ids = {0, 100, 101, 102, 103};
+  train::MlmMasker masker(mo);
+  Batch b;
+  b.ids = torch::empty({B, L}, torch::kLong);
+  b.labels = torch::empty({B, L}, torch::kLong);
+  std::vector<int64_t> index(static_cast<size_t>(B));
+  for (int64_t r = 0; r < B; ++r) index[static_cast<size_t>(r)] = r;
+  b.masked = masker.mask_batch(raw.data(), B, L, index.data(), 34, 0, b.ids.data_ptr<int64_t>(),
+                               b.labels.data_ptr<int64_t>());
+  return b;
+}
+
+void write_raw(const fs::path& p, const torch::Tensor& t) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+  if (!out) throw std::runtime_error("bench_step: cannot write " + p.string());
+}
+
+struct OursResult {
+  double tokens_per_second = 0, loss_first = 0, loss_last = 0;
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;  // per step, means over the timed steps
+  std::vector<double> step_seconds;
+};
+
+std::string cfg_name(const model::BertConfig& c) {
+  return std::to_string(c.num_hidden_layers) + "x" + std::to_string(c.hidden_size);
+}
+
+OursResult run_ours(const Args& a, const model::BertConfig& cfg, const Batch& batch, bool bf16) {
+  model::BertForMaskedLM m(cfg, 0);
+  m->train();
+  m->set_fused_qkv(a.fused_qkv);
+  m->set_fused_attention(a.fused_attention);
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
+  optim::OptimizerOptions oo;
+  oo.weight_decay = a.weight_decay;
+  optim::Optimizer opt(named, oo);
+  OursResult r;
+  double fwd = 0, bwd = 0, upd = 0, total = 0;
+  for (int64_t step = 0; step < a.warmup + a.steps; ++step) {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
+    if (!a.profile.empty() && step == a.warmup)
+      profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(
+          a.profile + "-" + cfg_name(cfg) + (bf16 ? "-bf16" : "-fp32") + ".trace.json");
+    const auto t0 = Clock::now();
+    opt.zero_grad();
+    m->set_dropout_seed(static_cast<uint64_t>(step));
+    model::MlmOutput out;
+    torch::Tensor loss;
+    {
+      model::AutocastGuard guard(bf16);
+      out = m->forward_mlm(batch.ids, torch::Tensor(), batch.labels, a.sparse);
+      loss = out.loss_sum / out.num_masked.to(torch::kFloat);
+    }
+    const auto t1 = Clock::now();
+    loss.backward();
+    const auto t2 = Clock::now();
+    opt.clip_and_step(a.lr, a.max_grad_norm);
+    const double value = loss.item<double>();
+    const auto t3 = Clock::now();
+    if (step == 0) r.loss_first = value;
+    r.loss_last = value;
+    if (step >= a.warmup) {
+      fwd += std::chrono::duration<double>(t1 - t0).count();
+      bwd += std::chrono::duration<double>(t2 - t1).count();
+      upd += std::chrono::duration<double>(t3 - t2).count();
+      r.step_seconds.push_back(std::chrono::duration<double>(t3 - t0).count());
+      total += r.step_seconds.back();
+    }
+  }
+  r.tokens_per_second = static_cast<double>(a.batch * a.seq_len * a.steps) / total;
+  r.forward_s = fwd / a.steps;
+  r.backward_s = bwd / a.steps;
+  r.optimizer_s = upd / a.steps;
+  return r;
+}
+
+nlohmann::json run_baseline(const Args& a, const std::string& preset, const std::string& precision,
+                            const fs::path& dir) {
+  std::ostringstream cmd;
+  cmd << "OMP_NUM_THREADS=" << a.threads << " OPENBLAS_NUM_THREADS=" << a.threads << " " << a.python << " "
+      << a.baseline_script << " bench --preset " << preset << " --vocab " << a.vocab << " --batch " << a.batch
+      << " --seq_len " << a.seq_len << " --batch_dir " << dir.string() << " --precision " << precision
+      << " --threads " << a.threads << " --steps " << a.steps << " --warmup " << a.warmup << " --lr " << a.lr
+      << " --weight_decay " << a.weight_decay << " --max_grad_norm " << a.max_grad_norm;
+  FILE* pipe = ::popen(cmd.str().c_str(), "r");
+  if (!pipe) throw std::runtime_error("bench_step: cannot start " + cmd.str());
+  std::string output, last;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, pipe)) output += buf;
+  const int status = ::pclose(pipe);
+  std::stringstream ss(output);
+  for (std::string line; std::getline(ss, line);)
+    if (!line.empty() && line[0] == '{') last = line;
+  if (status != 0 || last.empty())
+    throw std::runtime_error("bench_step: baseline failed (status " + std::to_string(status) + "): " + cmd.str() +
+                             "\n" + output);
+  return nlohmann::json::parse(last);
+}
+
+int run(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  const std::string threads = std::to_string(a.threads);
+  ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
+  ::setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
+  at::set_num_threads(static_cast<int>(a.threads));
+  const std::string blas = blas_info(static_cast<int>(a.threads));
+  const auto features = model::cpu_bf16_features();
+
+  std::map<std::string, double> peak;
+  for (const auto& p : a.precisions) {
+    peak[p] = gemm_gflops(a.gemm_n, p == "bf16" ? at::kBFloat16 : at::kFloat);
+    nlohmann::json j = {{"bench", "gemm"}, {"precision", p}, {"n", a.gemm_n}, {"threads", a.threads},
+                        {"gflops", peak[p]}, {"blas", blas}, {"cpu_avx512_bf16", features.avx512_bf16},
+                        {"cpu_amx_bf16", features.amx_bf16}, {"bf16_fast", model::cpu_supports_bf16_fast()}};
+    if (p == "bf16" && peak.count("fp32")) j["bf16_over_fp32"] = peak["bf16"] / peak["fp32"];
+    std::cout << j.dump() << std::endl;
+  }
+
+  const fs::path dir = fs::temp_directory_path() / ("mpibert_bench_step_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const Batch batch = make_batch(a);
+  write_raw(dir / "input_ids.bin", batch.ids);
+  write_raw(dir / "labels.bin", batch.labels);
+  const double mask_fraction = static_cast<double>(batch.masked) / static_cast<double>(a.batch * a.seq_len);
+
+  const std::map<std::string, std::pair<double, double>> goals = {  // model -> (fp32, bf16) ratio goals
+      {"mini", {2.0, 2.0}}, {"small", {1.6, 1.5}}};
+  for (const auto& preset : a.models) {
+    model::BertConfig cfg = model::preset(preset);
+    cfg.vocab_size = a.vocab;
+    const double needed = model::flops_per_token(cfg, a.seq_len, mask_fraction, true);
+    const double dense = model::flops_per_token(cfg, a.seq_len, mask_fraction, false);
+    for (const auto& precision : a.precisions) {
+      const bool bf16 = precision == "bf16";
+      const OursResult ours = run_ours(a, cfg, batch, bf16);
+      const double peak_flops = peak[precision] * 1e9;
+      nlohmann::json j = {{"bench", "step"}, {"model", preset}, {"precision", precision}, {"batch", a.batch},
+                          {"seq_len", a.seq_len}, {"vocab", a.vocab}, {"threads", a.threads}, {"steps", a.steps},
+                          {"masked_fraction", mask_fraction}, {"sparse_head", a.sparse}, {"fused_qkv", a.fused_qkv}, {"fused_attention", a.fused_attention},
+                          {"ours_tokens_per_s", ours.tokens_per_second}, {"ours_loss_first", ours.loss_first},
+                          {"ours_loss_last", ours.loss_last}, {"ours_step_s", ours.step_seconds},
+                          {"ours_forward_s", ours.forward_s}, {"ours_backward_s", ours.backward_s},
+                          {"ours_clip_adamw_s", ours.optimizer_s},
+                          {"ours_mfu", needed * ours.tokens_per_second / peak_flops},
+                          {"ours_hfu", (a.sparse ? needed : dense) * ours.tokens_per_second / peak_flops},
+                          {"peak_gflops", peak[precision]}, {"blas", blas}};
+      if (a.baseline) {
+        const nlohmann::json base = run_baseline(a, preset, precision, dir);
+        const double bt = base.at("tokens_per_second").get<double>();
+        const double goal = bf16 ? goals.count(preset) ? goals.at(preset).second : 0.0
+                                 : goals.count(preset) ? goals.at(preset).first : 0.0;
+        j["baseline_tokens_per_s"] = bt;
+        j["baseline_loss_first"] = base.at("loss_first");
+        j["baseline_loss_last"] = base.at("loss_last");
+        j["baseline_step_s"] = base.at("step_seconds");
+        j["baseline_mfu"] = needed * bt / peak_flops;
+        j["baseline_hfu"] = dense * bt / peak_flops;
+        j["baseline_torch"] = base.at("torch");
+        j["ratio"] = ours.tokens_per_second / bt;
+        if (goal > 0) {
+          j["goal_ratio"] = goal;
+          j["meets_goal"] = ours.tokens_per_second / bt >= goal;
+        }
+      }
+      std::cout << j.dump() << std::endl;
+    }
+  }
+  fs::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return mpibert::run_main("bench_step", [&] { return run(argc, argv); }); }

@@ -1,0 +1,25 @@
+#pragma once
+// Fused fp32 self-attention core for CPU: softmax(Q K^T * scale + mask) -> dropout -> * V, with a
+// hand-written backward. ATen 1.13's bmm loops over the B*heads small matrices calling a
+// multi-threaded BLAS for each (thread wake-ups dominate at L=128, d=64); this runs the
+// (batch, head) pairs in parallel with single-threaded sgemm on strided views of the packed QKV
+// projection, so Q/K/V and the context are never permuted into head-major copies, and the scaling,
+// mask, softmax and dropout happen while the L x L tile is in cache.
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace mpibert::model {
+
+// True when a Fortran sgemm_ is loaded (any BLAS libtorch links); otherwise callers use ATen ops.
+bool fused_attention_available();
+
+// qkv: [B*L, 3H] float32, row-major with unit column stride (Q | K | V blocks of H columns, head h
+// at columns h*d..h*d+d of each block). key_mask: undefined or [B, L] float32 additive mask.
+// Dropout on the probabilities: element (b*heads + h, i, j) kept when the counter-based hash of
+// (dropout_key, that flat index) passes, as seeded_dropout. Returns the context [B*L, H] float32.
+// Differentiable with respect to qkv.
+torch::Tensor fused_attention(const torch::Tensor& qkv, const torch::Tensor& key_mask, int64_t batch,
+                              int64_t seq_len, int64_t heads, double scale, double dropout_p, uint64_t dropout_key);
+
+}  // namespace mpibert::model
