@@ -22,19 +22,28 @@ PY
 common=(--data.shards_dir shards --model.preset tiny --per_device_train_batch_size 4 --save_steps 1 --save_total_limit 2
         --logging_steps 1 --max_steps 400 --do_eval false --precision fp32 --dist.threads 1)
 
-for delay in 0.7 1.1 1.6 2.2; do
+# Each round starts run_mlm (which resumes from the newest checkpoint once there is one), waits until it
+# has completed a checkpoint of its own in this round, then kills it a moment later: with a checkpoint
+# every step, the kill lands at various points of a save.
+for delay in 0.05 0.2 0.35 0.6; do
+  before=$(cat out/latest 2>/dev/null || true)
   "$bin/run_mlm" "${common[@]}" --output_dir out >run.log 2>&1 &
   pid=$!
+  for _ in $(seq 1 1200); do  # up to 120 s for a cold start
+    now=$(cat out/latest 2>/dev/null || true)
+    [ -n "$now" ] && [ "$now" != "$before" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
   sleep "$delay"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  if [ -f out/latest ]; then
-    ck="out/$(cat out/latest)"
-    "$bin/run_mlm" --export_hf "$ck" --output_dir "export-$delay" >export.log 2>&1 \
-      || { echo "FAIL: checkpoint $ck does not load after SIGKILL at ${delay}s"; cat export.log; exit 1; }
-    test -f "export-$delay/model.safetensors"
-    echo "ok: killed at ${delay}s, $ck loads"
-  fi
+  [ -f out/latest ] || { echo "FAIL: no checkpoint was completed"; cat run.log; exit 1; }
+  ck="out/$(cat out/latest)"
+  "$bin/run_mlm" --export_hf "$ck" --output_dir "export-$delay" >export.log 2>&1 \
+    || { echo "FAIL: checkpoint $ck does not load after SIGKILL"; cat export.log; exit 1; }
+  test -f "export-$delay/model.safetensors"
+  echo "ok: killed ${delay}s after a save, $ck loads"
 done
 test -f out/latest || { echo "FAIL: no checkpoint was ever completed"; exit 1; }
 # Stale temporary directories never count as checkpoints and are cleaned on the next start.
