@@ -17,7 +17,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -55,7 +57,9 @@ std::vector<std::string> split(const std::string& s) {
 struct Args {
   std::vector<std::string> models = {"mini", "small"};
   std::vector<std::string> precisions = {"fp32", "bf16"};
-  int64_t batch = 32, seq_len = 128, threads = 2, steps = 5, warmup = 2, vocab = 30522, gemm_n = 2048;
+  int64_t batch = 32, seq_len = 128, threads = 2, steps = 5, warmup = 2, vocab = 30522, gemm_n = 2048, repeats = 1;
+  std::string omp_wait_policy;  // "" = leave the environment alone
+  bool malloc_keep = false;     // glibc: no mmap for big blocks, no trimming (no page faults per step)
   bool baseline = true, fused_qkv = true, fused_attention = true, sparse = true;
   double lr = 1e-4, weight_decay = 0.01, max_grad_norm = 1.0;
   std::string python = "/usr/bin/python3";
@@ -88,17 +92,24 @@ Args parse(int argc, char** argv) {
     else if (k == "--python") a.python = value();
     else if (k == "--baseline_script") a.baseline_script = value();
     else if (k == "--profile") a.profile = value();
+    else if (k == "--repeats") a.repeats = integer();
+    else if (k == "--omp_wait_policy") a.omp_wait_policy = value();
+    else if (k == "--malloc_keep") a.malloc_keep = integer() != 0;
     else if (k == "--help" || k == "-h") {
       std::cout << "bench_step [--models mini,small] [--precisions fp32,bf16] [--batch 32] [--seq_len 128] "
                    "[--threads 2] [--steps 5] [--warmup 2] [--vocab 30522] [--no_baseline] [--python P] "
-                   "[--baseline_script S] [--fused_qkv 0|1] [--fused_attention 0|1] [--sparse 0|1] [--gemm_n 2048] [--profile TRACE_PREFIX]\n";
+                   "[--baseline_script S] [--fused_qkv 0|1] [--fused_attention 0|1] [--sparse 0|1] [--gemm_n 2048] [--profile TRACE_PREFIX]\n"
+                   "           [--repeats R] [--omp_wait_policy PASSIVE|ACTIVE] [--malloc_keep 0|1]\n"
+                   "Knobs (applied to both sides: the baseline inherits the environment): --omp_wait_policy sets\n"
+                   "OMP_WAIT_POLICY, --malloc_keep sets MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64G; both are read\n"
+                   "when the libraries load, so bench_step re-executes itself with them.\n";
       std::exit(0);
     } else {
       throw UsageError("bench_step: unknown flag " + k + " (see --help)");
     }
   }
-  if (a.steps <= 0 || a.batch <= 0 || a.seq_len <= 1 || a.threads <= 0)
-    throw UsageError("bench_step: steps, batch, threads must be > 0 and seq_len > 1");
+  if (a.steps <= 0 || a.batch <= 0 || a.seq_len <= 1 || a.threads <= 0 || a.repeats <= 0)
+    throw UsageError("bench_step: steps, batch, threads, repeats must be > 0 and seq_len > 1");
   for (const auto& p : a.precisions)
     if (p != "fp32" && p != "bf16") throw UsageError("bench_step: precision '" + p + "' is not fp32 or bf16");
   return a;
@@ -254,8 +265,40 @@ nlohmann::json run_baseline(const Args& a, const std::string& preset, const std:
   return nlohmann::json::parse(last);
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 int run(int argc, char** argv) {
   const Args a = parse(argc, argv);
+  // libgomp and glibc's malloc read their settings when they load, before main(): set them and
+  // start again (the baseline, a child process, inherits them too).
+  std::vector<std::pair<std::string, std::string>> wanted;
+  if (!a.omp_wait_policy.empty()) wanted.emplace_back("OMP_WAIT_POLICY", a.omp_wait_policy);
+  if (a.malloc_keep) {
+    wanted.emplace_back("MALLOC_MMAP_MAX_", "0");
+    wanted.emplace_back("MALLOC_TRIM_THRESHOLD_", "68719476736");
+  }
+  bool differs = false;
+  for (const auto& [k, v] : wanted) {
+    const char* current = std::getenv(k.c_str());
+    differs |= !current || v != current;
+  }
+  if (differs) {
+    if (std::getenv("MPIBERT_BENCH_REEXEC")) throw std::runtime_error("bench_step: environment did not stick");
+    for (const auto& [k, v] : wanted) ::setenv(k.c_str(), v.c_str(), 1);
+    ::setenv("MPIBERT_BENCH_REEXEC", "1", 1);
+    ::execv("/proc/self/exe", argv);
+    throw std::runtime_error(std::string("bench_step: cannot re-execute itself: ") + std::strerror(errno));
+  }
+  const char* policy_env = std::getenv("OMP_WAIT_POLICY");
+  const std::string policy = policy_env ? policy_env : "default";
+  const char* coretype_env = std::getenv("OPENBLAS_CORETYPE");  // forces OpenBLAS kernels (e.g. Haswell)
+  const std::string coretype = coretype_env ? coretype_env : "auto";
+  const char* mmap_max = std::getenv("MALLOC_MMAP_MAX_");
+  const bool malloc_keep = mmap_max && std::string(mmap_max) == "0";
   const std::string threads = std::to_string(a.threads);
   ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
   ::setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
@@ -268,7 +311,9 @@ int run(int argc, char** argv) {
     peak[p] = gemm_gflops(a.gemm_n, p == "bf16" ? at::kBFloat16 : at::kFloat);
     nlohmann::json j = {{"bench", "gemm"}, {"precision", p}, {"n", a.gemm_n}, {"threads", a.threads},
                         {"gflops", peak[p]}, {"blas", blas}, {"cpu_avx512_bf16", features.avx512_bf16},
-                        {"cpu_amx_bf16", features.amx_bf16}, {"bf16_fast", model::cpu_supports_bf16_fast()}};
+                        {"cpu_amx_bf16", features.amx_bf16}, {"bf16_fast", model::cpu_supports_bf16_fast()},
+                        {"omp_wait_policy", policy}, {"openblas_coretype", coretype},
+                        {"malloc_keep", malloc_keep}};
     if (p == "bf16" && peak.count("fp32")) j["bf16_over_fp32"] = peak["bf16"] / peak["fp32"];
     std::cout << j.dump() << std::endl;
   }
@@ -289,34 +334,51 @@ int run(int argc, char** argv) {
     const double dense = model::flops_per_token(cfg, a.seq_len, mask_fraction, false);
     for (const auto& precision : a.precisions) {
       const bool bf16 = precision == "bf16";
-      const OursResult ours = run_ours(a, cfg, batch, bf16);
+      // Ours and the baseline alternate, so that a load change on a shared machine hits both.
+      std::vector<OursResult> ours_runs;
+      std::vector<nlohmann::json> base_runs;
+      std::vector<double> ours_tps, base_tps;
+      for (int64_t r = 0; r < a.repeats; ++r) {
+        ours_runs.push_back(run_ours(a, cfg, batch, bf16));
+        ours_tps.push_back(ours_runs.back().tokens_per_second);
+        if (a.baseline) {
+          base_runs.push_back(run_baseline(a, preset, precision, dir));
+          base_tps.push_back(base_runs.back().at("tokens_per_second").get<double>());
+        }
+      }
+      const OursResult& ours = ours_runs.back();
+      const double ours_t = median(ours_tps);
       const double peak_flops = peak[precision] * 1e9;
       nlohmann::json j = {{"bench", "step"}, {"model", preset}, {"precision", precision}, {"batch", a.batch},
                           {"seq_len", a.seq_len}, {"vocab", a.vocab}, {"threads", a.threads}, {"steps", a.steps},
-                          {"masked_fraction", mask_fraction}, {"sparse_head", a.sparse}, {"fused_qkv", a.fused_qkv}, {"fused_attention", a.fused_attention},
-                          {"ours_tokens_per_s", ours.tokens_per_second}, {"ours_loss_first", ours.loss_first},
+                          {"repeats", a.repeats}, {"omp_wait_policy", policy}, {"malloc_keep", malloc_keep},
+                          {"masked_fraction", mask_fraction}, {"sparse_head", a.sparse}, {"fused_qkv", a.fused_qkv},
+                          {"fused_attention", a.fused_attention},
+                          {"ours_tokens_per_s", ours_t}, {"ours_tokens_per_s_runs", ours_tps},
+                          {"ours_loss_first", ours.loss_first},
                           {"ours_loss_last", ours.loss_last}, {"ours_step_s", ours.step_seconds},
                           {"ours_forward_s", ours.forward_s}, {"ours_backward_s", ours.backward_s},
                           {"ours_clip_adamw_s", ours.optimizer_s},
-                          {"ours_mfu", needed * ours.tokens_per_second / peak_flops},
-                          {"ours_hfu", (a.sparse ? needed : dense) * ours.tokens_per_second / peak_flops},
+                          {"ours_mfu", needed * ours_t / peak_flops},
+                          {"ours_hfu", (a.sparse ? needed : dense) * ours_t / peak_flops},
                           {"peak_gflops", peak[precision]}, {"blas", blas}};
       if (a.baseline) {
-        const nlohmann::json base = run_baseline(a, preset, precision, dir);
-        const double bt = base.at("tokens_per_second").get<double>();
+        const nlohmann::json& base = base_runs.back();
+        const double bt = median(base_tps);
         const double goal = bf16 ? goals.count(preset) ? goals.at(preset).second : 0.0
                                  : goals.count(preset) ? goals.at(preset).first : 0.0;
         j["baseline_tokens_per_s"] = bt;
+        j["baseline_tokens_per_s_runs"] = base_tps;
         j["baseline_loss_first"] = base.at("loss_first");
         j["baseline_loss_last"] = base.at("loss_last");
         j["baseline_step_s"] = base.at("step_seconds");
         j["baseline_mfu"] = needed * bt / peak_flops;
         j["baseline_hfu"] = dense * bt / peak_flops;
         j["baseline_torch"] = base.at("torch");
-        j["ratio"] = ours.tokens_per_second / bt;
+        j["ratio"] = ours_t / bt;
         if (goal > 0) {
           j["goal_ratio"] = goal;
-          j["meets_goal"] = ours.tokens_per_second / bt >= goal;
+          j["meets_goal"] = ours_t / bt >= goal;
         }
       }
       std::cout << j.dump() << std::endl;

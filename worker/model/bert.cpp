@@ -248,7 +248,7 @@ namespace {
 const float kMaskValue = -std::ldexp(255.0f / 128.0f, 127);  // bf16 lowest, exact in fp32
 
 torch::Tensor activation(const torch::Tensor& x, const std::string& act) {
-  if (act == "gelu") return gelu_erf(x);
+  if (act == "gelu") return at::gelu(x);
   if (act == "relu") return at::relu(x);
   return at::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh (validated in the config)
 }

@@ -125,59 +125,6 @@ class CrossEntropySumFn : public torch::autograd::Function<CrossEntropySumFn> {
   }
 };
 
-// ----- GELU backward ---------------------------------------------------------------------------
-
-// d/dx [x Phi(x)] = Phi(x) + x phi(x); erf(z) for z = x / sqrt(2) by A&S 7.1.26, which needs
-// exp(-z^2) = exp(-x^2 / 2), the same exponential as phi.
-inline float gelu_grad(float x) {
-  const float z = x * 0.70710678118654752f;
-  const float az = std::abs(z);
-  const float e = fast_math::exp(-z * z);
-  const float t = 1.0f / (1.0f + 0.3275911f * az);
-  const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-  const float erf_abs = 1.0f - poly * e;
-  const float erf = z < 0 ? -erf_abs : erf_abs;
-  return 0.5f * (1.0f + erf) + x * e * 0.39894228040143268f;
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void gelu_backward_f32(
-    const float* __restrict x, const float* __restrict g, float* __restrict out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = g[i] * gelu_grad(x[i]);
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void gelu_backward_bf16(
-    const uint16_t* __restrict x, const uint16_t* __restrict g, uint16_t* __restrict out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = fast_math::float_to_bf16(fast_math::bf16_to_float(g[i]) * gelu_grad(fast_math::bf16_to_float(x[i])));
-}
-
-class GeluErfFn : public torch::autograd::Function<GeluErfFn> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
-    ctx->save_for_backward({x});
-    return at::gelu(x);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const torch::Tensor x = ctx->get_saved_variables()[0].contiguous();
-    const torch::Tensor g = grads[0].to(x.scalar_type()).contiguous();
-    torch::Tensor out = torch::empty_like(x, at::MemoryFormat::Contiguous);
-    const int64_t n = x.numel();
-    if (x.scalar_type() == at::kFloat) {
-      const float* xp = x.data_ptr<float>();
-      const float* gp = g.data_ptr<float>();
-      float* op = out.data_ptr<float>();
-      at::parallel_for(0, n, 16384, [&](int64_t b, int64_t e) { gelu_backward_f32(xp + b, gp + b, op + b, e - b); });
-    } else {
-      const auto* xp = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
-      const auto* gp = reinterpret_cast<const uint16_t*>(g.data_ptr<at::BFloat16>());
-      auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-      at::parallel_for(0, n, 16384, [&](int64_t b, int64_t e) { gelu_backward_bf16(xp + b, gp + b, op + b, e - b); });
-    }
-    return {out};
-  }
-};
-
 }  // namespace
 
 std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& targets) {
@@ -188,11 +135,6 @@ std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Ten
   TORCH_CHECK(logits.size(1) > 0, "fused_cross_entropy_sum: empty vocabulary");
   auto out = CrossEntropySumFn::apply(logits, targets);
   return {out[0], out[1]};
-}
-
-torch::Tensor gelu_erf(const torch::Tensor& x) {
-  if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) return at::gelu(x);
-  return GeluErfFn::apply(x);
 }
 
 }  // namespace mpibert::model
