@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh
+bash scripts/build.sh --target gaudi_spawn run_mlm prepare_data fill_mask  # the programs only; tests: scripts/test.sh
 bash scripts/fetch-corpus.sh
 config=${DEMO_CONFIG:-configs/demo.yaml}
 out=${DEMO_OUTPUT_DIR:-runs/demo}
