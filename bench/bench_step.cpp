@@ -15,20 +15,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "worker/model/bert.h"
@@ -44,7 +43,9 @@ namespace fs = std::filesystem;
 using mpibert::UsageError;
 using namespace mpibert;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -76,29 +77,49 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     auto integer = [&]() { return std::stoll(value()); };
-    if (k == "--models") a.models = split(value());
-    else if (k == "--precisions") a.precisions = split(value());
-    else if (k == "--batch") a.batch = integer();
-    else if (k == "--seq_len") a.seq_len = integer();
-    else if (k == "--threads") a.threads = integer();
-    else if (k == "--steps") a.steps = integer();
-    else if (k == "--warmup") a.warmup = integer();
-    else if (k == "--vocab") a.vocab = integer();
-    else if (k == "--gemm_n") a.gemm_n = integer();
-    else if (k == "--fused_qkv") a.fused_qkv = integer() != 0;
-    else if (k == "--sparse") a.sparse = integer() != 0;
-    else if (k == "--fused_attention") a.fused_attention = integer() != 0;
-    else if (k == "--no_baseline") a.baseline = false;
-    else if (k == "--python") a.python = value();
-    else if (k == "--baseline_script") a.baseline_script = value();
-    else if (k == "--profile") a.profile = value();
-    else if (k == "--repeats") a.repeats = integer();
-    else if (k == "--omp_wait_policy") a.omp_wait_policy = value();
-    else if (k == "--malloc_keep") a.malloc_keep = integer() != 0;
+    if (k == "--models")
+      a.models = split(value());
+    else if (k == "--precisions")
+      a.precisions = split(value());
+    else if (k == "--batch")
+      a.batch = integer();
+    else if (k == "--seq_len")
+      a.seq_len = integer();
+    else if (k == "--threads")
+      a.threads = integer();
+    else if (k == "--steps")
+      a.steps = integer();
+    else if (k == "--warmup")
+      a.warmup = integer();
+    else if (k == "--vocab")
+      a.vocab = integer();
+    else if (k == "--gemm_n")
+      a.gemm_n = integer();
+    else if (k == "--fused_qkv")
+      a.fused_qkv = integer() != 0;
+    else if (k == "--sparse")
+      a.sparse = integer() != 0;
+    else if (k == "--fused_attention")
+      a.fused_attention = integer() != 0;
+    else if (k == "--no_baseline")
+      a.baseline = false;
+    else if (k == "--python")
+      a.python = value();
+    else if (k == "--baseline_script")
+      a.baseline_script = value();
+    else if (k == "--profile")
+      a.profile = value();
+    else if (k == "--repeats")
+      a.repeats = integer();
+    else if (k == "--omp_wait_policy")
+      a.omp_wait_policy = value();
+    else if (k == "--malloc_keep")
+      a.malloc_keep = integer() != 0;
     else if (k == "--help" || k == "-h") {
       std::cout << "bench_step [--models mini,small] [--precisions fp32,bf16] [--batch 32] [--seq_len 128] "
                    "[--threads 2] [--steps 5] [--warmup 2] [--vocab 30522] [--no_baseline] [--python P] "
-                   "[--baseline_script S] [--fused_qkv 0|1] [--fused_attention 0|1] [--sparse 0|1] [--gemm_n 2048] [--profile TRACE_PREFIX]\n"
+                   "[--baseline_script S] [--fused_qkv 0|1] [--fused_attention 0|1] [--sparse 0|1] [--gemm_n 2048] "
+                   "[--profile TRACE_PREFIX]\n"
                    "           [--repeats R] [--omp_wait_policy PASSIVE|ACTIVE] [--malloc_keep 0|1]\n"
                    "Knobs (applied to both sides: the baseline inherits the environment): --omp_wait_policy sets\n"
                    "OMP_WAIT_POLICY, --malloc_keep sets MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64G; both are read\n"
@@ -171,8 +192,8 @@ Batch make_batch(const Args& a) {
   b.labels = torch::empty({B, L}, torch::kLong);
   std::vector<int64_t> index(static_cast<size_t>(B));
   for (int64_t r = 0; r < B; ++r) index[static_cast<size_t>(r)] = r;
-  b.masked = masker.mask_batch(raw.data(), B, L, index.data(), 34, 0, b.ids.data_ptr<int64_t>(),
-                               b.labels.data_ptr<int64_t>());
+  b.masked =
+      masker.mask_batch(raw.data(), B, L, index.data(), 34, 0, b.ids.data_ptr<int64_t>(), b.labels.data_ptr<int64_t>());
   return b;
 }
 
@@ -207,8 +228,8 @@ OursResult run_ours(const Args& a, const model::BertConfig& cfg, const Batch& ba
   for (int64_t step = 0; step < a.warmup + a.steps; ++step) {
     std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
     if (!a.profile.empty() && step == a.warmup)
-      profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(
-          a.profile + "-" + cfg_name(cfg) + (bf16 ? "-bf16" : "-fp32") + ".trace.json");
+      profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(a.profile + "-" + cfg_name(cfg) +
+                                                                            (bf16 ? "-bf16" : "-fp32") + ".trace.json");
     const auto t0 = Clock::now();
     opt.zero_grad();
     m->set_dropout_seed(static_cast<uint64_t>(step));
@@ -247,9 +268,9 @@ nlohmann::json run_baseline(const Args& a, const std::string& preset, const std:
   std::ostringstream cmd;
   cmd << "OMP_NUM_THREADS=" << a.threads << " OPENBLAS_NUM_THREADS=" << a.threads << " " << a.python << " "
       << a.baseline_script << " bench --preset " << preset << " --vocab " << a.vocab << " --batch " << a.batch
-      << " --seq_len " << a.seq_len << " --batch_dir " << dir.string() << " --precision " << precision
-      << " --threads " << a.threads << " --steps " << a.steps << " --warmup " << a.warmup << " --lr " << a.lr
-      << " --weight_decay " << a.weight_decay << " --max_grad_norm " << a.max_grad_norm;
+      << " --seq_len " << a.seq_len << " --batch_dir " << dir.string() << " --precision " << precision << " --threads "
+      << a.threads << " --steps " << a.steps << " --warmup " << a.warmup << " --lr " << a.lr << " --weight_decay "
+      << a.weight_decay << " --max_grad_norm " << a.max_grad_norm;
   FILE* pipe = ::popen(cmd.str().c_str(), "r");
   if (!pipe) throw std::runtime_error("bench_step: cannot start " + cmd.str());
   std::string output, last;
@@ -309,10 +330,17 @@ int run(int argc, char** argv) {
   std::map<std::string, double> peak;
   for (const auto& p : a.precisions) {
     peak[p] = gemm_gflops(a.gemm_n, p == "bf16" ? at::kBFloat16 : at::kFloat);
-    nlohmann::json j = {{"bench", "gemm"}, {"precision", p}, {"n", a.gemm_n}, {"threads", a.threads},
-                        {"gflops", peak[p]}, {"blas", blas}, {"cpu_avx512_bf16", features.avx512_bf16},
-                        {"cpu_amx_bf16", features.amx_bf16}, {"bf16_fast", model::cpu_supports_bf16_fast()},
-                        {"omp_wait_policy", policy}, {"openblas_coretype", coretype},
+    nlohmann::json j = {{"bench", "gemm"},
+                        {"precision", p},
+                        {"n", a.gemm_n},
+                        {"threads", a.threads},
+                        {"gflops", peak[p]},
+                        {"blas", blas},
+                        {"cpu_avx512_bf16", features.avx512_bf16},
+                        {"cpu_amx_bf16", features.amx_bf16},
+                        {"bf16_fast", model::cpu_supports_bf16_fast()},
+                        {"omp_wait_policy", policy},
+                        {"openblas_coretype", coretype},
                         {"malloc_keep", malloc_keep}};
     if (p == "bf16" && peak.count("fp32")) j["bf16_over_fp32"] = peak["bf16"] / peak["fp32"];
     std::cout << j.dump() << std::endl;
@@ -325,8 +353,9 @@ int run(int argc, char** argv) {
   write_raw(dir / "labels.bin", batch.labels);
   const double mask_fraction = static_cast<double>(batch.masked) / static_cast<double>(a.batch * a.seq_len);
 
-  const std::map<std::string, std::pair<double, double>> goals = {  // model -> (fp32, bf16) ratio goals
-      {"mini", {2.0, 2.0}}, {"small", {1.6, 1.5}}};
+  const std::map<std::string, std::pair<double, double>> goals = {// model -> (fp32, bf16) ratio goals
+                                                                  {"mini", {2.0, 2.0}},
+                                                                  {"small", {1.6, 1.5}}};
   for (const auto& preset : a.models) {
     model::BertConfig cfg = model::preset(preset);
     cfg.vocab_size = a.vocab;
@@ -351,24 +380,40 @@ int run(int argc, char** argv) {
       const OursResult& ours = ours_runs.back();
       const double ours_t = median(ours_tps);
       const double peak_flops = median(peaks) * 1e9;
-      nlohmann::json j = {{"bench", "step"}, {"model", preset}, {"precision", precision}, {"batch", a.batch},
-                          {"seq_len", a.seq_len}, {"vocab", a.vocab}, {"threads", a.threads}, {"steps", a.steps},
-                          {"repeats", a.repeats}, {"omp_wait_policy", policy}, {"malloc_keep", malloc_keep},
-                          {"masked_fraction", mask_fraction}, {"sparse_head", a.sparse}, {"fused_qkv", a.fused_qkv},
+      nlohmann::json j = {{"bench", "step"},
+                          {"model", preset},
+                          {"precision", precision},
+                          {"batch", a.batch},
+                          {"seq_len", a.seq_len},
+                          {"vocab", a.vocab},
+                          {"threads", a.threads},
+                          {"steps", a.steps},
+                          {"repeats", a.repeats},
+                          {"omp_wait_policy", policy},
+                          {"malloc_keep", malloc_keep},
+                          {"masked_fraction", mask_fraction},
+                          {"sparse_head", a.sparse},
+                          {"fused_qkv", a.fused_qkv},
                           {"fused_attention", a.fused_attention},
-                          {"ours_tokens_per_s", ours_t}, {"ours_tokens_per_s_runs", ours_tps},
+                          {"ours_tokens_per_s", ours_t},
+                          {"ours_tokens_per_s_runs", ours_tps},
                           {"ours_loss_first", ours.loss_first},
-                          {"ours_loss_last", ours.loss_last}, {"ours_step_s", ours.step_seconds},
-                          {"ours_forward_s", ours.forward_s}, {"ours_backward_s", ours.backward_s},
+                          {"ours_loss_last", ours.loss_last},
+                          {"ours_step_s", ours.step_seconds},
+                          {"ours_forward_s", ours.forward_s},
+                          {"ours_backward_s", ours.backward_s},
                           {"ours_clip_adamw_s", ours.optimizer_s},
                           {"ours_mfu", needed * ours_t / peak_flops},
                           {"ours_hfu", (a.sparse ? needed : dense) * ours_t / peak_flops},
-                          {"peak_gflops", median(peaks)}, {"peak_gflops_runs", peaks}, {"blas", blas}};
+                          {"peak_gflops", median(peaks)},
+                          {"peak_gflops_runs", peaks},
+                          {"blas", blas}};
       if (a.baseline) {
         const nlohmann::json& base = base_runs.back();
         const double bt = median(base_tps);
-        const double goal = bf16 ? goals.count(preset) ? goals.at(preset).second : 0.0
-                                 : goals.count(preset) ? goals.at(preset).first : 0.0;
+        const double goal = bf16                  ? goals.count(preset) ? goals.at(preset).second : 0.0
+                            : goals.count(preset) ? goals.at(preset).first
+                                                  : 0.0;
         j["baseline_tokens_per_s"] = bt;
         j["baseline_tokens_per_s_runs"] = base_tps;
         j["baseline_loss_first"] = base.at("loss_first");
@@ -392,4 +437,6 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return mpibert::run_main("bench_step", [&] { return run(argc, argv); }); }
+int main(int argc, char** argv) {
+  return mpibert::run_main("bench_step", [&] { return run(argc, argv); });
+}

@@ -1,4 +1,4 @@
-// prepare_data: text corpus -> WordPiece vocabulary -> HDF5 shards (docs/data.md).
+// prepare_data: text corpus -> WordPiece vocabulary -> HDF5 shards (README.md).
 //
 //   prepare_data train-tokenizer | encode | shards | all [--config FILE] [--data.KEY VALUE ...]
 //
@@ -348,7 +348,7 @@ std::vector<std::string> train_vocabulary(const Mpi& mpi, const DataConfig& d, i
 
 enum class VocabMode { Command, All };
 
-// Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see docs/data.md).
+// Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see README.md).
 void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, VocabMode mode) {
   const std::string dir = d.shards_dir;
   const std::string vocab = data::join_path(dir, data::kVocabFileName);

@@ -1,10 +1,11 @@
 // Learning-rate schedules against Hugging Face's lr_lambda formulas at key steps.
+#include "worker/optim/lr_schedule.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "common/error.h"
-#include "worker/optim/lr_schedule.h"
 
 namespace mpibert::optim {
 namespace {

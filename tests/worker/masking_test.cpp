@@ -1,4 +1,6 @@
 // MLM masking: statistics, special tokens, determinism, whole-word masking, validation.
+#include "worker/train/masking.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -6,7 +8,6 @@
 #include <vector>
 
 #include "common/error.h"
-#include "worker/train/masking.h"
 
 namespace mpibert::train {
 namespace {
@@ -36,7 +37,9 @@ std::vector<int32_t> make_sequence(int64_t index, int64_t len, int64_t pad) {
   return ids;
 }
 
-bool special(int64_t id) { return id == kPad || id == kUnk || id == kCls || id == kSep || id == kMask; }
+bool special(int64_t id) {
+  return id == kPad || id == kUnk || id == kCls || id == kSep || id == kMask;
+}
 
 TEST(Masking, SelectsFifteenPercentWithEightyTenTenSplitAndNeverSpecialTokens) {
   MlmMasker masker(base_options());
@@ -126,9 +129,9 @@ TEST(Masking, SameSeedEpochAndIndexGiveTheSameMaskWhateverTheBatch) {
   masker.mask_batch(a.data(), 3, len, a_idx.data(), 99, 2, a_in.data(), a_lab.data());
   masker.mask_batch(b.data(), 3, len, b_idx.data(), 99, 2, b_in.data(), b_lab.data());
   for (int64_t j = 0; j < len; ++j) {
-    EXPECT_EQ(a_in[j], b_in[2 * len + j]);     // sequence 5
+    EXPECT_EQ(a_in[j], b_in[2 * len + j]);  // sequence 5
     EXPECT_EQ(a_lab[j], b_lab[2 * len + j]);
-    EXPECT_EQ(a_in[2 * len + j], b_in[j]);     // sequence 11
+    EXPECT_EQ(a_in[2 * len + j], b_in[j]);  // sequence 11
     EXPECT_EQ(a_lab[2 * len + j], b_lab[j]);
   }
 }
@@ -151,7 +154,7 @@ TEST(Masking, DifferentEpochIndexOrSeedGiveDifferentMasks) {
 
 TEST(Masking, StreamIsPinnedAcrossVersions) {
   // Resuming a run must see the same masks as the uninterrupted run: the RNG stream is part of the
-  // format. Changing it must be deliberate (update this digest and note it in docs/model.md).
+  // format. Changing it must be deliberate (update this digest and note it in README.md).
   MlmMasker masker(base_options());
   const int64_t len = 128;
   uint64_t digest = 1469598103934665603ull;  // FNV-1a over (input, label) of 100 sequences
@@ -178,8 +181,7 @@ TEST(Masking, ProbabilityZeroSelectsNothingAndOneSelectsEveryMaskableToken) {
   for (int64_t j = 0; j < len; ++j) EXPECT_EQ(in[j], ids[static_cast<size_t>(j)]);
   o.mlm_probability = 1.0;
   EXPECT_EQ(MlmMasker(o).mask_sequence(ids.data(), len, 1, 0, 0, in.data(), lab.data()), len - 10 - 2);
-  for (int64_t j = 0; j < len; ++j)
-    EXPECT_EQ(lab[j] != kIgnoreLabel, !special(ids[static_cast<size_t>(j)])) << j;
+  for (int64_t j = 0; j < len; ++j) EXPECT_EQ(lab[j] != kIgnoreLabel, !special(ids[static_cast<size_t>(j)])) << j;
 }
 
 TEST(Masking, WholeWordMasksAllPiecesOfASelectedWordTogether) {
@@ -205,7 +207,9 @@ TEST(Masking, WholeWordMasksAllPiecesOfASelectedWordTogether) {
         continue;
       }
       int64_t end = j + 1;
-      while (end < len && !special(ids[static_cast<size_t>(end)]) && cont[static_cast<size_t>(ids[static_cast<size_t>(end)])]) ++end;
+      while (end < len && !special(ids[static_cast<size_t>(end)]) &&
+             cont[static_cast<size_t>(ids[static_cast<size_t>(end)])])
+        ++end;
       const bool first = lab[j] != kIgnoreLabel;
       for (int64_t k = j; k < end; ++k) ASSERT_EQ(lab[k] != kIgnoreLabel, first) << "word split at " << k;
       ++words;

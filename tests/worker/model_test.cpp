@@ -4,6 +4,7 @@
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -11,8 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-
-#include <unistd.h>
 
 #include "common/config/run_config.h"
 #include "common/error.h"
@@ -172,35 +171,33 @@ TEST(BertModel, ParametersUseHuggingFaceNamesAndTheDecoderIsTied) {
   BertForMaskedLM m(tiny(100), 0);
   std::vector<std::string> names;
   for (const auto& p : m->named_parameters()) names.push_back(p.key());
-  const std::vector<std::string> expected_prefix = {
-      "bert.embeddings.word_embeddings.weight",
-      "bert.embeddings.position_embeddings.weight",
-      "bert.embeddings.token_type_embeddings.weight",
-      "bert.embeddings.LayerNorm.weight",
-      "bert.embeddings.LayerNorm.bias",
-      "bert.encoder.layer.0.attention.self.query.weight",
-      "bert.encoder.layer.0.attention.self.query.bias",
-      "bert.encoder.layer.0.attention.self.key.weight",
-      "bert.encoder.layer.0.attention.self.key.bias",
-      "bert.encoder.layer.0.attention.self.value.weight",
-      "bert.encoder.layer.0.attention.self.value.bias",
-      "bert.encoder.layer.0.attention.output.dense.weight",
-      "bert.encoder.layer.0.attention.output.dense.bias",
-      "bert.encoder.layer.0.attention.output.LayerNorm.weight",
-      "bert.encoder.layer.0.attention.output.LayerNorm.bias",
-      "bert.encoder.layer.0.intermediate.dense.weight",
-      "bert.encoder.layer.0.intermediate.dense.bias",
-      "bert.encoder.layer.0.output.dense.weight",
-      "bert.encoder.layer.0.output.dense.bias",
-      "bert.encoder.layer.0.output.LayerNorm.weight",
-      "bert.encoder.layer.0.output.LayerNorm.bias"};
+  const std::vector<std::string> expected_prefix = {"bert.embeddings.word_embeddings.weight",
+                                                    "bert.embeddings.position_embeddings.weight",
+                                                    "bert.embeddings.token_type_embeddings.weight",
+                                                    "bert.embeddings.LayerNorm.weight",
+                                                    "bert.embeddings.LayerNorm.bias",
+                                                    "bert.encoder.layer.0.attention.self.query.weight",
+                                                    "bert.encoder.layer.0.attention.self.query.bias",
+                                                    "bert.encoder.layer.0.attention.self.key.weight",
+                                                    "bert.encoder.layer.0.attention.self.key.bias",
+                                                    "bert.encoder.layer.0.attention.self.value.weight",
+                                                    "bert.encoder.layer.0.attention.self.value.bias",
+                                                    "bert.encoder.layer.0.attention.output.dense.weight",
+                                                    "bert.encoder.layer.0.attention.output.dense.bias",
+                                                    "bert.encoder.layer.0.attention.output.LayerNorm.weight",
+                                                    "bert.encoder.layer.0.attention.output.LayerNorm.bias",
+                                                    "bert.encoder.layer.0.intermediate.dense.weight",
+                                                    "bert.encoder.layer.0.intermediate.dense.bias",
+                                                    "bert.encoder.layer.0.output.dense.weight",
+                                                    "bert.encoder.layer.0.output.dense.bias",
+                                                    "bert.encoder.layer.0.output.LayerNorm.weight",
+                                                    "bert.encoder.layer.0.output.LayerNorm.bias"};
   ASSERT_EQ(names.size(), 5u + 2u * 16u + 5u);
   for (size_t i = 0; i < expected_prefix.size(); ++i) EXPECT_EQ(names[i], expected_prefix[i]);
   EXPECT_EQ(names[21], "bert.encoder.layer.1.attention.self.query.weight");
-  const std::vector<std::string> tail = {"cls.predictions.bias", "cls.predictions.transform.dense.weight",
-                                         "cls.predictions.transform.dense.bias",
-                                         "cls.predictions.transform.LayerNorm.weight",
-                                         "cls.predictions.transform.LayerNorm.bias"};
+  const std::vector<std::string> tail = {
+      "cls.predictions.bias", "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+      "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"};
   for (size_t i = 0; i < tail.size(); ++i) EXPECT_EQ(names[names.size() - tail.size() + i], tail[i]);
 
   auto sd = m->hf_state_dict();
@@ -423,8 +420,8 @@ TEST(FusedOps, CrossEntropySumMatchesAtenLossGradientAndArgmax) {
   const int64_t rows = 37, V = 1003;
   auto logits = (torch::randn({rows, V}) * 3).set_requires_grad(true);
   auto targets = torch::randint(0, V, {rows}, torch::kLong);
-  targets.index_put_({torch::indexing::Slice(0, 5)}, -100);          // ignored rows
-  targets[7] = logits[7].argmax().item<int64_t>();                   // a surely correct row
+  targets.index_put_({torch::indexing::Slice(0, 5)}, -100);  // ignored rows
+  targets[7] = logits[7].argmax().item<int64_t>();           // a surely correct row
   auto [loss, correct] = fused_cross_entropy_sum(logits, targets);
   (loss * 0.5).backward();
   auto ref_logits = logits.detach().clone().set_requires_grad(true);
@@ -508,11 +505,13 @@ TEST(BertModel, TinyModelOverfitsOneBatch) {
   BertForMaskedLM m(tiny(V), 12);
   auto b = make_batch(4, 16, V, 4, 0.3);
   optim::OptimizerOptions o;
-  optim::Optimizer opt([&] {
-    std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
-    return named;
-  }(), o);
+  optim::Optimizer opt(
+      [&] {
+        std::vector<std::pair<std::string, torch::Tensor>> named;
+        for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
+        return named;
+      }(),
+      o);
   double loss = 0;
   int step = 0;
   for (; step < 300; ++step) {
@@ -612,7 +611,8 @@ TEST(BertModel, MatchesPyTorchHuggingFaceStyleReferenceLogitsLossAndGradients) {
   manifest["batch"] = {B, L};
   std::ofstream(dir / "manifest.json") << manifest.dump();
 
-  const std::string cmd = "/usr/bin/python3 " MPIBERT_SOURCE_DIR "/bench/baseline_step.py reference --dir " + dir.string();
+  const std::string cmd =
+      "/usr/bin/python3 " MPIBERT_SOURCE_DIR "/bench/baseline_step.py reference --dir " + dir.string();
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 
   auto ref_logits = read_raw(dir / "logits.bin", {B, L, V});

@@ -15,9 +15,13 @@ namespace {
 
 using Named = std::vector<std::pair<std::string, torch::Tensor>>;
 
-torch::Tensor leaf(std::vector<float> v) { return torch::tensor(v).set_requires_grad(true); }
+torch::Tensor leaf(std::vector<float> v) {
+  return torch::tensor(v).set_requires_grad(true);
+}
 
-void set_grad(torch::Tensor& p, std::vector<float> g) { p.mutable_grad() = torch::tensor(g); }
+void set_grad(torch::Tensor& p, std::vector<float> g) {
+  p.mutable_grad() = torch::tensor(g);
+}
 
 // Reference AdamW (torch.optim.AdamW semantics) in double, one element.
 struct AdamRef {

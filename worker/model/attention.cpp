@@ -113,7 +113,8 @@ class FusedAttentionFn : public torch::autograd::Function<FusedAttentionFn> {
     const float* mask = key_mask.numel() > 0 ? key_mask.data_ptr<float>() : nullptr;
     const uint32_t threshold = rng::drop_threshold(p);
     const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
-    const int iL = static_cast<int>(L), id = static_cast<int>(d), ld3 = static_cast<int>(3 * H), ldH = static_cast<int>(H);
+    const int iL = static_cast<int>(L), id = static_cast<int>(d), ld3 = static_cast<int>(3 * H),
+              ldH = static_cast<int>(H);
     {
       SingleThreadedBlas single;
       at::parallel_for(0, BH, 1, [&](int64_t begin, int64_t end) {
@@ -159,7 +160,8 @@ class FusedAttentionFn : public torch::autograd::Function<FusedAttentionFn> {
     float* dst = dqkv.data_ptr<float>();
     const uint32_t threshold = rng::drop_threshold(p);
     const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
-    const int iL = static_cast<int>(L), id = static_cast<int>(d), ld3 = static_cast<int>(3 * H), ldH = static_cast<int>(H);
+    const int iL = static_cast<int>(L), id = static_cast<int>(d), ld3 = static_cast<int>(3 * H),
+              ldH = static_cast<int>(H);
     {
       SingleThreadedBlas single;
       at::parallel_for(0, BH, 1, [&](int64_t begin, int64_t end) {
@@ -178,39 +180,47 @@ class FusedAttentionFn : public torch::autograd::Function<FusedAttentionFn> {
               dropout_row(s + i * L, pd.data() + i * L, iL, key, bh * L * L + i * L, threshold, keep_scale);
             used = pd.data();
           }
-          gemm_rm(true, false, iL, id, iL, 1.0f, used, iL, dO, ldH, 0.0f, dq + 2 * H, ld3);         // dV = Pd^T dO
-          gemm_rm(false, true, iL, iL, id, 1.0f, dO, ldH, v, ld3, 0.0f, dp.data(), iL);            // dPd = dO V^T
+          gemm_rm(true, false, iL, id, iL, 1.0f, used, iL, dO, ldH, 0.0f, dq + 2 * H, ld3);  // dV = Pd^T dO
+          gemm_rm(false, true, iL, iL, id, 1.0f, dO, ldH, v, ld3, 0.0f, dp.data(), iL);      // dPd = dO V^T
           for (int64_t i = 0; i < L; ++i)
             softmax_backward_row(s + i * L, dp.data() + i * L, iL, p > 0, key, bh * L * L + i * L, threshold,
                                  keep_scale, static_cast<float>(scale));
-          gemm_rm(false, false, iL, id, iL, 1.0f, dp.data(), iL, k, ld3, 0.0f, dq, ld3);           // dQ = dS K
-          gemm_rm(true, false, iL, id, iL, 1.0f, dp.data(), iL, q, ld3, 0.0f, dq + H, ld3);        // dK = dS^T Q
+          gemm_rm(false, false, iL, id, iL, 1.0f, dp.data(), iL, k, ld3, 0.0f, dq, ld3);     // dQ = dS K
+          gemm_rm(true, false, iL, id, iL, 1.0f, dp.data(), iL, q, ld3, 0.0f, dq + H, ld3);  // dK = dS^T Q
         }
       });
     }
-    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(), torch::Tensor()};
+    return {dqkv,
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
 }  // namespace
 
-bool fused_attention_available() { return blas().sgemm != nullptr; }
+bool fused_attention_available() {
+  return blas().sgemm != nullptr;
+}
 
 torch::Tensor fused_attention(const torch::Tensor& qkv, const torch::Tensor& key_mask, int64_t batch, int64_t seq_len,
                               int64_t heads, double scale, double dropout_p, uint64_t dropout_key) {
   TORCH_CHECK(fused_attention_available(), "fused_attention: no sgemm_ in the process");
   TORCH_CHECK(qkv.scalar_type() == at::kFloat && qkv.dim() == 2 && qkv.size(0) == batch * seq_len &&
                   qkv.size(1) % (3 * heads) == 0,
-              "fused_attention: qkv must be float32 [batch*seq_len, 3*H] with H divisible by heads, got ",
-              qkv.sizes(), " ", qkv.scalar_type());
+              "fused_attention: qkv must be float32 [batch*seq_len, 3*H] with H divisible by heads, got ", qkv.sizes(),
+              " ", qkv.scalar_type());
   TORCH_CHECK(!key_mask.defined() || (key_mask.scalar_type() == at::kFloat && key_mask.is_contiguous() &&
                                       key_mask.numel() == batch * seq_len),
               "fused_attention: key_mask must be a contiguous float32 [batch, seq_len]");
   TORCH_CHECK(dropout_p >= 0.0 && dropout_p < 1.0, "fused_attention: dropout must be in [0, 1)");
   // Custom autograd functions cannot take undefined tensors: "no mask" travels as an empty tensor.
-  return FusedAttentionFn::apply(qkv, key_mask.defined() ? key_mask : torch::empty({0}), batch, seq_len, heads, scale, dropout_p,
-                                 static_cast<int64_t>(dropout_key));
+  return FusedAttentionFn::apply(qkv, key_mask.defined() ? key_mask : torch::empty({0}), batch, seq_len, heads, scale,
+                                 dropout_p, static_cast<int64_t>(dropout_key));
 }
 
 }  // namespace mpibert::model

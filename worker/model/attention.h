@@ -19,7 +19,7 @@ bool fused_attention_available();
 // Dropout on the probabilities: element (b*heads + h, i, j) kept when the counter-based hash of
 // (dropout_key, that flat index) passes, as seeded_dropout. Returns the context [B*L, H] float32.
 // Differentiable with respect to qkv.
-torch::Tensor fused_attention(const torch::Tensor& qkv, const torch::Tensor& key_mask, int64_t batch,
-                              int64_t seq_len, int64_t heads, double scale, double dropout_p, uint64_t dropout_key);
+torch::Tensor fused_attention(const torch::Tensor& qkv, const torch::Tensor& key_mask, int64_t batch, int64_t seq_len,
+                              int64_t heads, double scale, double dropout_p, uint64_t dropout_key);
 
 }  // namespace mpibert::model

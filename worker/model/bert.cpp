@@ -92,7 +92,8 @@ class SeededDropoutFn : public torch::autograd::Function<SeededDropoutFn> {
 }  // namespace
 
 torch::Tensor seeded_dropout(const torch::Tensor& x, double p, uint64_t key) {
-  if (!(p >= 0.0 && p < 1.0)) throw std::invalid_argument("seeded_dropout: p must be in [0, 1), got " + std::to_string(p));
+  if (!(p >= 0.0 && p < 1.0))
+    throw std::invalid_argument("seeded_dropout: p must be in [0, 1), got " + std::to_string(p));
   if (p == 0.0) return x;
   return SeededDropoutFn::apply(x, p, static_cast<int64_t>(key));
 }
@@ -253,7 +254,9 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& act) {
   return at::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh (validated in the config)
 }
 
-torch::Tensor linear(const torch::Tensor& x, const Dense& d) { return at::addmm(d.bias, x, d.weight.t()); }
+torch::Tensor linear(const torch::Tensor& x, const Dense& d) {
+  return at::addmm(d.bias, x, d.weight.t());
+}
 
 torch::Tensor layer_norm(const torch::Tensor& x, const Norm& n, double eps) {
   // Under bf16 autocast the input may be bf16; LayerNorm always runs in fp32 (libtorch 1.13's CPU
@@ -310,7 +313,8 @@ torch::Tensor BertForMaskedLMImpl::encode_flat(const torch::Tensor& input_ids_in
     torch::Tensor ctx;
     if (fused_attention_ && qkv.scalar_type() == at::kFloat && fused_attention_available()) {
       // fp32: (batch, head) tiles in parallel on strided views (attention.h).
-      ctx = ::mpibert::model::fused_attention(qkv, key_mask, B, L, heads, scale, p_attn, p_attn > 0 ? next_dropout_key() : 0);
+      ctx = ::mpibert::model::fused_attention(qkv, key_mask, B, L, heads, scale, p_attn,
+                                              p_attn > 0 ? next_dropout_key() : 0);
     } else {
       // bf16 (oneDNN's batched matmul is fast there) or no sgemm: ATen ops on [B*heads, L, d] copies.
       const torch::Tensor qkv5 = qkv.view({B, L, 3, heads, d});
@@ -320,8 +324,9 @@ torch::Tensor BertForMaskedLMImpl::encode_flat(const torch::Tensor& input_ids_in
       if (key_mask.defined() && !key_mask_bh.defined())
         key_mask_bh = key_mask.view({B, 1, 1, L}).expand({B, heads, 1, L}).reshape({B * heads, 1, L});
       // scores = Q K^T / sqrt(d) + mask in one GEMM; softmax in fp32.
-      torch::Tensor scores = key_mask_bh.defined() ? at::baddbmm(key_mask_bh, q, k.transpose(1, 2), 1.0, scale)
-                                                   : at::baddbmm(torch::zeros({1, 1, 1}), q, k.transpose(1, 2), 0.0, scale);
+      torch::Tensor scores = key_mask_bh.defined()
+                                 ? at::baddbmm(key_mask_bh, q, k.transpose(1, 2), 1.0, scale)
+                                 : at::baddbmm(torch::zeros({1, 1, 1}), q, k.transpose(1, 2), 0.0, scale);
       if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
       const torch::Tensor probs = dropout(at::softmax(scores, -1), p_attn);
       ctx = at::bmm(probs, v).view({B, heads, L, d}).permute({0, 2, 1, 3}).reshape({N, H});
@@ -388,7 +393,7 @@ std::vector<std::pair<std::string, torch::Tensor>> BertForMaskedLMImpl::hf_state
 }
 
 std::vector<std::string> BertForMaskedLMImpl::load_hf_state_dict(const std::map<std::string, torch::Tensor>& tensors,
-                                                                  const std::string& source, bool strict) {
+                                                                 const std::string& source, bool strict) {
   static const std::map<std::string, std::string> kAliasOf = {
       {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
       {"cls.predictions.decoder.bias", "cls.predictions.bias"}};

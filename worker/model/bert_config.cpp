@@ -19,8 +19,8 @@ struct PresetEntry {
 
 // The Google BERT miniatures (L-x_H-y) and the two original sizes.
 constexpr PresetEntry kPresets[] = {
-    {"tiny", 2, 128, 2, 512},     {"mini", 4, 256, 4, 1024},      {"small", 4, 512, 8, 2048},
-    {"medium", 8, 512, 8, 2048},  {"base", 12, 768, 12, 3072},    {"large", 24, 1024, 16, 4096},
+    {"tiny", 2, 128, 2, 512},    {"mini", 4, 256, 4, 1024},   {"small", 4, 512, 8, 2048},
+    {"medium", 8, 512, 8, 2048}, {"base", 12, 768, 12, 3072}, {"large", 24, 1024, 16, 4096},
 };
 
 struct Alias {
@@ -28,9 +28,8 @@ struct Alias {
   const char* name;
 };
 constexpr Alias kAliases[] = {
-    {"bert-tiny", "tiny"},   {"bert-mini", "mini"}, {"bert-small", "small"},
-    {"bert-medium", "medium"}, {"bert-base", "base"}, {"bert-large", "large"},
-    {"bert-base-uncased", "base"}, {"bert-large-uncased", "large"},
+    {"bert-tiny", "tiny"}, {"bert-mini", "mini"},   {"bert-small", "small"},       {"bert-medium", "medium"},
+    {"bert-base", "base"}, {"bert-large", "large"}, {"bert-base-uncased", "base"}, {"bert-large-uncased", "large"},
 };
 
 std::string join(const std::vector<std::string>& v) {

@@ -2,10 +2,9 @@
 // BERT architecture hyper-parameters: named presets, Hugging Face config.json conversion, the
 // run-config overrides, and the FLOP count used for MFU. Torch-free.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mpibert {
 struct ModelConfig;

@@ -19,6 +19,8 @@ inline uint32_t bits32(uint64_t key, int64_t index) {
   return static_cast<uint32_t>(splitmix64(key + static_cast<uint64_t>(index + 1) * kGolden) >> 32);
 }
 
-inline uint32_t drop_threshold(double p) { return static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0)); }
+inline uint32_t drop_threshold(double p) {
+  return static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0));
+}
 
 }  // namespace mpibert::model::rng

@@ -127,11 +127,13 @@ class CrossEntropySumFn : public torch::autograd::Function<CrossEntropySumFn> {
 
 }  // namespace
 
-std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& targets) {
+std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Tensor& logits,
+                                                                const torch::Tensor& targets) {
   TORCH_CHECK(logits.dim() == 2 && (logits.scalar_type() == at::kFloat || logits.scalar_type() == at::kBFloat16),
               "fused_cross_entropy_sum: logits must be float32 or bfloat16 [rows, V], got ", logits.sizes(), " ",
               logits.scalar_type());
-  TORCH_CHECK(targets.dim() == 1 && targets.size(0) == logits.size(0), "fused_cross_entropy_sum: targets must be [rows]");
+  TORCH_CHECK(targets.dim() == 1 && targets.size(0) == logits.size(0),
+              "fused_cross_entropy_sum: targets must be [rows]");
   TORCH_CHECK(logits.size(1) > 0, "fused_cross_entropy_sum: empty vocabulary");
   auto out = CrossEntropySumFn::apply(logits, targets);
   return {out[0], out[1]};

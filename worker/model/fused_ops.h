@@ -14,6 +14,7 @@ namespace mpibert::model {
 // .second = int64 scalar count of rows whose argmax equals the target (ties: first maximum, as
 // torch.argmax). The gradient has the logits' dtype. Targets outside [0, V) (other than the ignore
 // index) throw std::out_of_range.
-std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& targets);
+std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Tensor& logits,
+                                                                const torch::Tensor& targets);
 
 }  // namespace mpibert::model

@@ -28,8 +28,8 @@ CpuBf16Features detect() {
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   const bool osxsave = (c >> 27) & 1u;
   const uint64_t xcr0 = osxsave ? read_xcr0() : 0;
-  f.os_avx512 = (xcr0 & 0xE6u) == 0xE6u;                 // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
-  f.os_amx = ((xcr0 >> 17) & 3u) == 3u;                   // XTILECFG, XTILEDATA
+  f.os_avx512 = (xcr0 & 0xE6u) == 0xE6u;  // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
+  f.os_amx = ((xcr0 >> 17) & 3u) == 3u;   // XTILECFG, XTILEDATA
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
   const unsigned max_subleaf = a;
@@ -41,7 +41,9 @@ CpuBf16Features detect() {
   return f;
 }
 #else
-CpuBf16Features detect() { return {}; }
+CpuBf16Features detect() {
+  return {};
+}
 #endif
 
 }  // namespace
@@ -63,8 +65,9 @@ std::string resolve_precision(const std::string& requested) {
   if (requested == "auto") return cpu_supports_bf16_fast() ? "bf16" : "fp32";
   if (requested == "bf16") {
     if (!cpu_supports_bf16_fast())
-      spdlog::warn("train.precision bf16: this CPU (or libtorch build) has no native bf16 matmul "
-                   "(AVX512_BF16/AMX-BF16 with oneDNN); bf16 will be emulated and likely slower than fp32");
+      spdlog::warn(
+          "train.precision bf16: this CPU (or libtorch build) has no native bf16 matmul "
+          "(AVX512_BF16/AMX-BF16 with oneDNN); bf16 will be emulated and likely slower than fp32");
     return "bf16";
   }
   throw UsageError("train.precision: '" + requested + "' is not valid; valid: fp32, bf16, auto");

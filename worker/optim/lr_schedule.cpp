@@ -20,11 +20,16 @@ int64_t resolve_warmup_steps(int64_t warmup_steps, double warmup_ratio, int64_t 
 
 LrSchedule::LrSchedule(const LrScheduleOptions& o) : options_(o) {
   const std::string& t = o.type;
-  if (t == "linear") kind_ = Kind::Linear;
-  else if (t == "polynomial") kind_ = Kind::Polynomial;
-  else if (t == "cosine") kind_ = Kind::Cosine;
-  else if (t == "constant") kind_ = Kind::Constant;
-  else if (t == "constant_with_warmup") kind_ = Kind::ConstantWithWarmup;
+  if (t == "linear")
+    kind_ = Kind::Linear;
+  else if (t == "polynomial")
+    kind_ = Kind::Polynomial;
+  else if (t == "cosine")
+    kind_ = Kind::Cosine;
+  else if (t == "constant")
+    kind_ = Kind::Constant;
+  else if (t == "constant_with_warmup")
+    kind_ = Kind::ConstantWithWarmup;
   else {
     std::string valid;
     for (const auto& n : lr_schedule_types()) valid += (valid.empty() ? "" : ", ") + n;

@@ -12,10 +12,10 @@ struct LrScheduleOptions {
   std::string type = "linear";  // linear | polynomial | cosine | constant | constant_with_warmup
   double base_lr = 5e-5;
   int64_t warmup_steps = 0;
-  int64_t total_steps = 0;      // training steps; needed by linear, polynomial and cosine
-  double lr_end = 1e-7;         // polynomial: final learning rate (HF default)
-  double power = 1.0;           // polynomial: power (HF default)
-  double num_cycles = 0.5;      // cosine: number of waves (HF default 0.5 = half cosine to 0)
+  int64_t total_steps = 0;  // training steps; needed by linear, polynomial and cosine
+  double lr_end = 1e-7;     // polynomial: final learning rate (HF default)
+  double power = 1.0;       // polynomial: power (HF default)
+  double num_cycles = 0.5;  // cosine: number of waves (HF default 0.5 = half cosine to 0)
 };
 
 std::vector<std::string> lr_schedule_types();

@@ -22,7 +22,8 @@ struct AdamCoeffs {
   float gscale, b1, one_minus_b1, b2, one_minus_b2, decay, neg_step_size, bc2_sqrt, eps;
 };
 
-inline void adamw_scalar(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end, const AdamCoeffs& c) {
+inline void adamw_scalar(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end,
+                         const AdamCoeffs& c) {
   for (int64_t i = begin; i < end; ++i) {
     const float gi = g[i] * c.gscale;
     const float mi = m[i] * c.b1 + gi * c.one_minus_b1;
@@ -36,7 +37,7 @@ inline void adamw_scalar(float* p, const float* g, float* m, float* v, int64_t b
 }
 
 __attribute__((target("avx512f"))) void adamw_avx512(float* p, const float* g, float* m, float* v, int64_t begin,
-                                                       int64_t end, const AdamCoeffs& c) {
+                                                     int64_t end, const AdamCoeffs& c) {
   const __m512 gs = _mm512_set1_ps(c.gscale);
   const __m512 b1 = _mm512_set1_ps(c.b1), omb1 = _mm512_set1_ps(c.one_minus_b1);
   const __m512 b2 = _mm512_set1_ps(c.b2), omb2 = _mm512_set1_ps(c.one_minus_b2);
@@ -46,10 +47,12 @@ __attribute__((target("avx512f"))) void adamw_avx512(float* p, const float* g, f
   for (; i + 16 <= end; i += 16) {
     const __m512 gi = _mm512_mul_ps(_mm512_loadu_ps(g + i), gs);
     const __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(m + i), b1), _mm512_mul_ps(gi, omb1));
-    const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), b2), _mm512_mul_ps(_mm512_mul_ps(omb2, gi), gi));
+    const __m512 vi =
+        _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), b2), _mm512_mul_ps(_mm512_mul_ps(omb2, gi), gi));
     _mm512_storeu_ps(m + i, mi);
     _mm512_storeu_ps(v + i, vi);
-    const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_maskz_sqrt_ps(static_cast<__mmask16>(0xFFFF), vi), bc2), eps);
+    const __m512 denom =
+        _mm512_add_ps(_mm512_div_ps(_mm512_maskz_sqrt_ps(static_cast<__mmask16>(0xFFFF), vi), bc2), eps);
     const __m512 pi = _mm512_mul_ps(_mm512_loadu_ps(p + i), decay);
     _mm512_storeu_ps(p + i, _mm512_add_ps(pi, _mm512_div_ps(_mm512_mul_ps(nss, mi), denom)));
   }
@@ -57,7 +60,7 @@ __attribute__((target("avx512f"))) void adamw_avx512(float* p, const float* g, f
 }
 
 __attribute__((target("avx2"))) void adamw_avx2(float* p, const float* g, float* m, float* v, int64_t begin,
-                                                  int64_t end, const AdamCoeffs& c) {
+                                                int64_t end, const AdamCoeffs& c) {
   const __m256 gs = _mm256_set1_ps(c.gscale);
   const __m256 b1 = _mm256_set1_ps(c.b1), omb1 = _mm256_set1_ps(c.one_minus_b1);
   const __m256 b2 = _mm256_set1_ps(c.b2), omb2 = _mm256_set1_ps(c.one_minus_b2);
@@ -67,7 +70,8 @@ __attribute__((target("avx2"))) void adamw_avx2(float* p, const float* g, float*
   for (; i + 8 <= end; i += 8) {
     const __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), gs);
     const __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), b1), _mm256_mul_ps(gi, omb1));
-    const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(omb2, gi), gi));
+    const __m256 vi =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(omb2, gi), gi));
     _mm256_storeu_ps(m + i, mi);
     _mm256_storeu_ps(v + i, vi);
     const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
@@ -116,7 +120,8 @@ double sum_squares(const torch::Tensor& t) {
 void check_fp32(const torch::Tensor& t, const std::string& what) {
   if (t.scalar_type() != at::kFloat || !t.is_contiguous() || t.device().type() != at::kCPU)
     throw std::invalid_argument(what + " must be a contiguous float32 CPU tensor (got " +
-                                std::string(c10::toString(t.scalar_type())) + (t.is_contiguous() ? "" : ", strided") + ")");
+                                std::string(c10::toString(t.scalar_type())) + (t.is_contiguous() ? "" : ", strided") +
+                                ")");
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ struct OptimizerOptions {
   double weight_decay = 0.0;
   double beta1 = 0.9;
   double beta2 = 0.999;
-  double eps = 1e-8;           // HF default adam_epsilon 1e-8 (FusedLAMB uses 1e-6)
+  double eps = 1e-8;  // HF default adam_epsilon 1e-8 (FusedLAMB uses 1e-6)
   bool lamb_trust_ratio_without_decay = true;
 };
 

@@ -65,8 +65,8 @@ MlmMasker::MlmMasker(MaskingOptions options) : opt_(std::move(options)) {
   if (opt_.whole_word) {
     if (!opt_.is_continuation) bad("whole-word masking needs the per-id continuation ('##') table");
     if (static_cast<int64_t>(opt_.is_continuation->size()) < opt_.vocab_size)
-      bad("the continuation table has " + std::to_string(opt_.is_continuation->size()) +
-          " entries, the vocabulary " + std::to_string(opt_.vocab_size));
+      bad("the continuation table has " + std::to_string(opt_.is_continuation->size()) + " entries, the vocabulary " +
+          std::to_string(opt_.vocab_size));
   }
   // Selection compares the top 53 bits of a draw with p * 2^53 (p = 1 selects everything).
   select_threshold_ = static_cast<uint64_t>(std::llround(opt_.mlm_probability * 9007199254740992.0));
@@ -79,8 +79,10 @@ int64_t MlmMasker::random_token(uint32_t r) const {
   // Multiply-shift: uniform up to a relative bias of n / 2^32 (< 2e-5 for 65k-token vocabularies).
   auto t = static_cast<int64_t>((static_cast<uint64_t>(r) * n) >> 32);
   for (int64_t s : sorted_specials_) {  // t-th non-special id
-    if (s <= t) ++t;
-    else break;
+    if (s <= t)
+      ++t;
+    else
+      break;
   }
   return t;
 }

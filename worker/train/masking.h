@@ -31,8 +31,8 @@ struct MaskingOptions {
   int64_t pad_id = 0;
   int64_t mask_id = -1;
   const std::vector<uint8_t>* is_continuation = nullptr;  // per id: 1 for "##" tokens; required by whole_word
-  double mask_fraction = 0.8;        // of the selected tokens: replaced by [MASK]
-  double random_fraction = 0.1;      // of the selected tokens: replaced by a random token
+  double mask_fraction = 0.8;                             // of the selected tokens: replaced by [MASK]
+  double random_fraction = 0.1;                           // of the selected tokens: replaced by a random token
 };
 
 // Validates the options once (UsageError naming the field) and masks sequences.
@@ -55,8 +55,8 @@ class MlmMasker {
                      int64_t epoch, int64_t* input_out, int64_t* labels_out) const {
     int64_t total = 0;
     for (int64_t r = 0; r < rows; ++r)
-      total += mask_sequence(ids + r * len, len, seed, epoch, global_indices[r], input_out + r * len,
-                             labels_out + r * len);
+      total +=
+          mask_sequence(ids + r * len, len, seed, epoch, global_indices[r], input_out + r * len, labels_out + r * len);
     return total;
   }
 
@@ -64,15 +64,15 @@ class MlmMasker {
 
  private:
   template <typename Id>
-  int64_t mask_impl(const Id* ids, int64_t len, uint64_t seed, int64_t epoch, int64_t global_index,
-                    int64_t* input_out, int64_t* labels_out) const;
+  int64_t mask_impl(const Id* ids, int64_t len, uint64_t seed, int64_t epoch, int64_t global_index, int64_t* input_out,
+                    int64_t* labels_out) const;
   bool is_special(int64_t id) const { return special_[static_cast<size_t>(id)] != 0; }
   int64_t random_token(uint32_t r) const;
 
   MaskingOptions opt_;
-  std::vector<uint8_t> special_;           // per id
-  std::vector<int64_t> sorted_specials_;   // unique, ascending, in range
-  uint64_t select_threshold_ = 0;          // P(select) = threshold / 2^64 (53-bit precision)
+  std::vector<uint8_t> special_;          // per id
+  std::vector<int64_t> sorted_specials_;  // unique, ascending, in range
+  uint64_t select_threshold_ = 0;         // P(select) = threshold / 2^64 (53-bit precision)
   uint32_t mask_threshold_ = 0, random_threshold_ = 0;
 };
 
