@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package mpibert needs: compiler, CMake, MPI, libtorch, HDF5, the small libraries,
-# OpenBLAS (Debian's libtorch otherwise runs on the ~7x slower reference BLAS), Node/npm for the corpus.
+# OpenBLAS (Debian's libtorch otherwise runs on the ~7x slower reference BLAS), Node/npm for the corpus,
+# clang-format 14 (the CI format check), clang 14 + its runtime (fuzzers), protobuf (TensorBoard event files),
+# matplotlib (plots), iproute2 + util-linux (the multi-host test's network namespaces).
 # Idempotent and quiet: when everything is present it returns in about a second without touching apt.
 set -euo pipefail
 
@@ -10,9 +12,11 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libutf8proc-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-torch python3-numpy
-  procps
+  libgtest-dev libgmock-dev
+  libprotobuf-dev protobuf-compiler
+  clang-format-14 clang-14 libclang-rt-14-dev
+  python3 python3-torch python3-numpy python3-protobuf python3-matplotlib
+  procps iproute2 util-linux
 )
 
 missing=()
