@@ -9,7 +9,7 @@
 #include "common/error.h"
 #include "common/io/json_file.h"
 #include "common/log/log.h"
-#include "worker/train/trainer.h"
+#include "worker/train/mlm_task.h"
 
 namespace {
 
@@ -58,17 +58,12 @@ int main(int argc, char** argv) {
     if (auto it = parsed.extras.find("gaudi_config_id"); it != parsed.extras.end()) apply_gaudi_config(it->second, cfg);
     if (!cfg.train.export_hf.empty()) {
       mpibert::init_logging({});
-      mpibert::export_checkpoint_to_hf(cfg);
+      mpibert::train::export_checkpoint_to_hf(cfg);
       std::printf("exported %s to %s (Hugging Face format)\n", cfg.train.export_hf.c_str(), cfg.train.output_dir.c_str());
       return 0;
     }
     mpibert::MpiEnvironment mpi(&argc, &argv);
-    int code = 0;
-    {
-      auto comm = mpibert::make_mpi_backend();
-      mpibert::Trainer trainer(cfg, *comm);
-      code = trainer.run();
-    }
-    return code;
+    auto comm = mpibert::make_mpi_backend();
+    return mpibert::train::run_mlm(cfg, *comm);
   });
 }

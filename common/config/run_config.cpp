@@ -131,6 +131,25 @@ Schema<RunConfig> build_schema() {
                  "keep the newest N checkpoints (0 = all)").range(0, 1e9).alias("save_total_limit");
   s.add<int64_t>("train.eval_steps", [](R& c) -> int64_t& { return c.train.eval_steps; }, 0,
                  "evaluate every N steps (0 = only at the end)").range(0, 1e12).alias("eval_steps");
+  s.add<std::string>("train.eval_strategy", [](R& c) -> std::string& { return c.train.eval_strategy; }, "steps",
+                     "when to evaluate during training: every eval_steps steps, every epoch, or not at all (at the "
+                     "end only, with do_eval)")
+      .one_of({"no", "steps", "epoch"}).alias("eval_strategy").alias("evaluation_strategy");
+  s.add<bool>("train.load_best_model_at_end", [](R& c) -> bool& { return c.train.load_best_model_at_end; }, false,
+              "save a checkpoint at every evaluation and load the best one (metric_for_best_model) at the end")
+      .alias("load_best_model_at_end");
+  s.add<std::string>("train.metric_for_best_model", [](R& c) -> std::string& { return c.train.metric_for_best_model; },
+                     "", "evaluation metric that picks the best checkpoint (\"\" = loss), with or without eval_")
+      .alias("metric_for_best_model");
+  s.add<std::string>("train.greater_is_better", [](R& c) -> std::string& { return c.train.greater_is_better; }, "auto",
+                     "whether a higher metric_for_best_model is better (auto: unless its name ends in loss)")
+      .one_of({"auto", "true", "false"}).implicit("true").alias("greater_is_better");
+  s.add<int64_t>("train.early_stopping_patience", [](R& c) -> int64_t& { return c.train.early_stopping_patience; }, 0,
+                 "stop after this many evaluations without improvement (0 = never)").range(0, 1e9)
+      .alias("early_stopping_patience");
+  s.add<double>("train.early_stopping_threshold", [](R& c) -> double& { return c.train.early_stopping_threshold; },
+                0.0, "smallest change of the metric that counts as an improvement").range(0, 1e9)
+      .alias("early_stopping_threshold");
   s.add<int64_t>("train.max_eval_samples", [](R& c) -> int64_t& { return c.train.max_eval_samples; }, 0,
                  "validation sequences to evaluate (0 = all)").range(0, 1e12).alias("max_eval_samples");
   s.add<int64_t>("train.seed", [](R& c) -> int64_t& { return c.train.seed; }, 34,

@@ -152,7 +152,7 @@ TEST_F(HfExportTest, ExportWritesTheHuggingFaceLayout) {
 
   const SafetensorsHeader h = read_safetensors_header(out() + "/model.safetensors");
   EXPECT_EQ(h.metadata, (std::map<std::string, std::string>{{"format", "pt"}}));
-  const auto expected = hf_mlm_tensor_shapes(cfg);
+  const auto expected = model::hf_tensors(cfg, model::BertHead::MaskedLM);
   ASSERT_EQ(h.tensors.size(), expected.size());
   for (const auto& [name, shape] : expected) {
     ASSERT_TRUE(h.tensors.count(name)) << name;
@@ -170,7 +170,7 @@ TEST_F(HfExportTest, ExportedNamesAreExactlyTheModelsParametersWithoutTiedAliase
   std::set<std::string> params;
   for (const auto& p : m->named_parameters(true)) params.insert(p.key());
   std::set<std::string> listed;
-  for (const auto& [name, shape] : hf_mlm_tensor_shapes(m->config())) listed.insert(name);
+  for (const auto& [name, shape] : model::hf_tensors(m->config(), model::BertHead::MaskedLM)) listed.insert(name);
   EXPECT_EQ(params, listed);
 }
 

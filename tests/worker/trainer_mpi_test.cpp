@@ -13,7 +13,7 @@
 #include "common/error.h"
 #include "tests/worker/tiny_dataset.h"
 #include "worker/train/stop_signal.h"
-#include "worker/train/trainer.h"
+#include "worker/train/mlm_task.h"
 
 namespace fs = std::filesystem;
 
@@ -71,10 +71,7 @@ RunConfig tiny_config(const std::string& out) {
   return c;
 }
 
-int train(const RunConfig& c, HcclLike& comm) {
-  Trainer t(c, comm);
-  return t.run();
-}
+int train(const RunConfig& c, HcclLike& comm) { return train::run_mlm(c, comm); }
 
 int train_world(const RunConfig& c) {
   auto comm = make_mpi_backend(MPI_COMM_WORLD);

@@ -14,13 +14,6 @@
 
 namespace mpibert::io {
 
-const std::map<std::string, std::string>& hf_tied_aliases() {
-  static const std::map<std::string, std::string> aliases = {
-      {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
-      {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
-  return aliases;
-}
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -38,43 +31,9 @@ torch::ScalarType parse_save_dtype(const std::string& save_dtype) {
   throw UsageError("save dtype '" + save_dtype + "' is not supported; valid: f32, bf16");
 }
 
-std::vector<std::pair<std::string, std::vector<int64_t>>> hf_mlm_tensor_shapes(const model::BertConfig& c) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
-      {"bert.embeddings.word_embeddings.weight", {V, H}},
-      {"bert.embeddings.position_embeddings.weight", {c.max_position_embeddings, H}},
-      {"bert.embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}},
-      {"bert.embeddings.LayerNorm.weight", {H}},
-      {"bert.embeddings.LayerNorm.bias", {H}},
-  };
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
-    for (const char* qkv : {"query", "key", "value"}) {
-      out.push_back({p + "attention.self." + qkv + ".weight", {H, H}});
-      out.push_back({p + "attention.self." + qkv + ".bias", {H}});
-    }
-    out.push_back({p + "attention.output.dense.weight", {H, H}});
-    out.push_back({p + "attention.output.dense.bias", {H}});
-    out.push_back({p + "attention.output.LayerNorm.weight", {H}});
-    out.push_back({p + "attention.output.LayerNorm.bias", {H}});
-    out.push_back({p + "intermediate.dense.weight", {I, H}});
-    out.push_back({p + "intermediate.dense.bias", {I}});
-    out.push_back({p + "output.dense.weight", {H, I}});
-    out.push_back({p + "output.dense.bias", {H}});
-    out.push_back({p + "output.LayerNorm.weight", {H}});
-    out.push_back({p + "output.LayerNorm.bias", {H}});
-  }
-  out.push_back({"cls.predictions.bias", {V}});
-  out.push_back({"cls.predictions.transform.dense.weight", {H, H}});
-  out.push_back({"cls.predictions.transform.dense.bias", {H}});
-  out.push_back({"cls.predictions.transform.LayerNorm.weight", {H}});
-  out.push_back({"cls.predictions.transform.LayerNorm.bias", {H}});
-  return out;
-}
-
 void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
                      std::vector<std::pair<std::string, torch::Tensor>> hf_state, const std::string& vocab_path,
-                     bool lowercase, const std::string& save_dtype) {
+                     bool lowercase, const std::string& save_dtype, model::BertHead head) {
   const torch::ScalarType dtype = parse_save_dtype(save_dtype);
   model::validate(cfg, "export to " + out_dir);
 
@@ -94,7 +53,7 @@ void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
   for (auto& [name, tensor] : hf_state) {
     if (!by_name.emplace(name, tensor).second) throw std::runtime_error("export: tensor '" + name + "' given twice");
   }
-  for (const auto& [alias, primary] : hf_tied_aliases()) {
+  for (const auto& [alias, primary] : model::hf_tied_aliases(head)) {
     auto it = by_name.find(alias);
     if (it == by_name.end()) continue;
     auto p = by_name.find(primary);
@@ -107,11 +66,12 @@ void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
     }
     by_name.erase(alias);
   }
-  by_name.erase("bert.embeddings.position_ids");
+  by_name.erase("bert.embeddings.position_ids");  // buffers transformers re-creates
+  by_name.erase("bert.embeddings.token_type_ids");
 
   std::vector<std::pair<std::string, torch::Tensor>> to_save;
   std::set<std::string> expected;
-  for (const auto& [name, shape] : hf_mlm_tensor_shapes(cfg)) {
+  for (const auto& [name, shape] : model::hf_tensors(cfg, head)) {
     expected.insert(name);
     auto it = by_name.find(name);
     if (it == by_name.end()) throw std::runtime_error("export: the model state has no tensor '" + name + "'");
@@ -127,7 +87,8 @@ void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
   }
   for (const auto& [name, tensor] : by_name) {
     if (!expected.count(name)) {
-      throw std::runtime_error("export: unexpected tensor '" + name + "' (not part of Hugging Face's BertForMaskedLM)");
+      throw std::runtime_error("export: unexpected tensor '" + name + "' (not part of Hugging Face's " +
+                               model::hf_architecture(head) + ")");
     }
   }
   hf_state.clear();
@@ -141,9 +102,7 @@ void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
   save_tensors((dir / "model.safetensors").string(), to_save, {{"format", "pt"}}, dtype);
   write_hf_tokenizer_files(out_dir, vocab_path, lowercase, cfg.max_position_embeddings);
 
-  nlohmann::json config = model::to_hf_config_json(cfg);
-  config["architectures"] = {"BertForMaskedLM"};
-  config["model_type"] = "bert";
+  nlohmann::json config = model::to_hf_config_json(cfg, head);
   config["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : "float32";
   write_json_file((dir / "config.json").string(), config, 2);
   spdlog::info("exported {} tensors ({}) and the tokenizer to {}", to_save.size(),

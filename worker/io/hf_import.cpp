@@ -19,16 +19,6 @@ namespace fs = std::filesystem;
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
-// Tensors BertForMaskedLM has no use for that Hub checkpoints carry (BertForPreTraining's pooler and
-// next-sentence head, the position_ids buffer older transformers saved).
-bool ignorable(const std::string& name) {
-  return starts_with(name, "bert.pooler.") || starts_with(name, "cls.seq_relationship.") ||
-         ends_with(name, "position_ids") || name == "bert.embeddings.token_type_ids";
-}
 
 // transformers' renaming of TF-era names on load (LayerNorm.gamma/.beta, as in bert-base-uncased).
 std::string fix_legacy_name(const std::string& name) {
@@ -37,12 +27,7 @@ std::string fix_legacy_name(const std::string& name) {
   return name;
 }
 
-std::string list_names(const std::vector<std::string>& names, std::size_t limit = 8) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size() && i < limit; ++i) out += (i ? ", " : "") + ("'" + names[i] + "'");
-  if (names.size() > limit) out += " and " + std::to_string(names.size() - limit) + " more";
-  return out;
-}
+using model::list_names;
 
 void add_tensors(std::map<std::string, torch::Tensor> from, const std::string& file,
                  std::map<std::string, torch::Tensor>& into, std::map<std::string, std::string>& origin) {
@@ -120,73 +105,55 @@ LoadedHfModel load_hf_model_dir(const std::string& dir) {
   return out;
 }
 
-LoadReport load_into(model::BertForMaskedLM& model, const std::map<std::string, torch::Tensor>& tensors,
-                     const std::string& source) {
+LoadReport load_into(const model::NamedTensors& params, model::BertHead head,
+                     const std::map<std::string, torch::Tensor>& tensors, const std::string& source,
+                     const LoadOptions& options) {
+  const model::HfMatch m = model::match_hf_tensors(params, head, tensors);
+  const char* arch = model::hf_architecture(head);
+  if (!m.missing.empty()) {
+    bool any_head = false;
+    for (const auto& [name, t] : tensors) any_head = any_head || name.rfind("cls.predictions.", 0) == 0;
+    const bool mlm_without_head = head == model::BertHead::MaskedLM && !any_head;
+    throw UsageError(source + ": missing " + std::to_string(m.missing.size()) +
+                     " model tensor(s): " + list_names(m.missing) +
+                     (mlm_without_head ? " (no cls.predictions.* at all: is this a BertModel without the masked-LM head?)"
+                                       : ""));
+  }
   LoadReport report;
-  std::set<std::string> used;
-  std::vector<std::string> missing;
-  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
-    const std::string& name = item.key();
-    auto it = tensors.find(name);
-    if (it == tensors.end()) {
-      for (const auto& [alias, primary] : hf_tied_aliases()) {
-        if (primary == name && tensors.count(alias)) it = tensors.find(alias);
-      }
-    }
-    if (it == tensors.end()) {
-      missing.push_back(name);
+  for (const auto& mm : m.mismatched) {
+    if (options.ignore_mismatched_sizes && mm.shape_only()) {
+      report.resized.push_back(mm.param);
       continue;
     }
-    const torch::Tensor& param = item.value();
-    if (it->second.sizes() != param.sizes()) {
-      throw UsageError(source + ": tensor '" + it->first + "' has shape " + c10::str(it->second.sizes()) +
-                       " but the model (from config.json) expects " + c10::str(param.sizes()) +
-                       (it->first != name ? " for '" + name + "'" : std::string()));
-    }
-    if (!c10::isFloatingType(it->second.scalar_type())) {
-      throw UsageError(source + ": tensor '" + it->first + "' has dtype " + c10::toString(it->second.scalar_type()) +
-                       "; model weights must be floating point");
-    }
-    used.insert(it->first);
+    const std::string what = mm.shape_only()
+                                 ? "has shape " + mm.got + " but the model (from config.json) expects " + mm.expected
+                                 : "has dtype " + mm.bad_dtype + "; model weights must be floating point";
+    const bool hint = mm.shape_only() && model::hf_initialisable(mm.param, head);
+    throw UsageError(source + ": tensor '" + mm.source + "' " + what +
+                     (mm.source != mm.param ? " for '" + mm.param + "'" : std::string()) +
+                     (hint ? " (ignore_mismatched_sizes re-initialises it)" : ""));
   }
-  if (!missing.empty()) {
-    bool any_head = false;
-    for (const auto& [name, t] : tensors) any_head = any_head || starts_with(name, "cls.predictions.");
-    throw UsageError(source + ": missing " + std::to_string(missing.size()) +
-                     " model tensor(s): " + list_names(missing) +
-                     (any_head ? std::string()
-                               : " (no cls.predictions.* at all: is this a BertModel without the "
-                                 "masked-LM head?)"));
-  }
-  std::vector<std::string> unexpected;
-  for (const auto& [name, tensor] : tensors) {
-    if (used.count(name)) continue;
-    auto alias = hf_tied_aliases().find(name);
-    if (alias != hf_tied_aliases().end()) {
-      const torch::Tensor& primary = tensors.at(alias->second);
-      if (primary.sizes() != tensor.sizes() || !primary.to(torch::kFloat).equal(tensor.to(torch::kFloat))) {
-        throw UsageError(source + ": '" + name + "' differs from its tied weight '" + alias->second +
-                         "' (untied decoder weights are not supported: Hugging Face's BertForMaskedLM ties them)");
-      }
-      report.aliases.push_back(name);
-    } else if (ignorable(name)) {
-      report.ignored.push_back(name);
-    } else {
-      unexpected.push_back(name);
-    }
-  }
-  if (!unexpected.empty()) {
-    throw UsageError(source + ": " + std::to_string(unexpected.size()) +
-                     " unexpected tensor(s) not part of BertForMaskedLM: " + list_names(unexpected));
-  }
-
-  // Everything checked: copy (the model converts dtypes and resolves the tied aliases).
-  model->load_hf_state_dict(tensors, source, /*strict=*/false);
-  if (!report.ignored.empty()) {
-    spdlog::info("{}: ignored {} tensor(s) BertForMaskedLM does not use: {}", source, report.ignored.size(),
+  if (!m.alias_conflicts.empty())
+    throw UsageError(source + ": " + m.alias_conflicts.front() +
+                     " (untied decoder weights are not supported: Hugging Face's BertForMaskedLM ties them)");
+  if (!m.unexpected.empty())
+    throw UsageError(source + ": " + std::to_string(m.unexpected.size()) + " unexpected tensor(s) not part of " +
+                     arch + ": " + list_names(m.unexpected));
+  model::copy_matched(params, m, tensors);  // everything checked: now copy (dtypes converted)
+  report.ignored = m.ignored;
+  report.aliases = m.aliases;
+  report.initialised = m.initialised;
+  if (!report.ignored.empty())
+    spdlog::info("{}: ignored {} tensor(s) {} does not use: {}", source, report.ignored.size(), arch,
                  list_names(report.ignored, 100));
-  }
   return report;
+}
+
+LoadReport load_into(model::BertForMaskedLM& model, const std::map<std::string, torch::Tensor>& tensors,
+                     const std::string& source) {
+  model::NamedTensors params;
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) params.emplace_back(item.key(), item.value());
+  return load_into(params, model::BertHead::MaskedLM, tensors, source);
 }
 
 model::BertForMaskedLM load_hf_model(const std::string& dir) {

@@ -1,369 +1,53 @@
 #include "worker/model/bert.h"
 
-#include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
-#include <cmath>
-#include <cstring>
-#include <limits>
-#include <mutex>
-#include <set>
 #include <stdexcept>
 
-#include "worker/model/attention.h"
-#include "worker/model/counter_rng.h"
 #include "worker/model/fused_ops.h"
 
 namespace mpibert::model {
 
-// ---------------------------------------------------------------------------------------------
-// Seeded dropout: element i is kept when the high 32 bits of splitmix64(key + (i+1) * golden) are
-// >= p * 2^32. The hash vectorises (AVX-512 has 64-bit multiplies), runs ~50x faster than ATen's
-// bernoulli_ on CPU, and backward recomputes the mask from (key, i) instead of saving it.
-// ---------------------------------------------------------------------------------------------
-namespace {
-
-using rng::kGolden;
-using rng::splitmix64;
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void dropout_f32(
-    const float* __restrict in, float* __restrict out, int64_t begin, int64_t end, uint64_t key, uint32_t threshold,
-    float scale) {
-  for (int64_t i = begin; i < end; ++i) {
-    const uint32_t r = static_cast<uint32_t>(splitmix64(key + static_cast<uint64_t>(i + 1) * kGolden) >> 32);
-    out[i] = r >= threshold ? in[i] * scale : 0.0f;
-  }
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void dropout_bf16(
-    const uint16_t* __restrict in, uint16_t* __restrict out, int64_t begin, int64_t end, uint64_t key,
-    uint32_t threshold, float scale) {
-  for (int64_t i = begin; i < end; ++i) {
-    const uint32_t r = static_cast<uint32_t>(splitmix64(key + static_cast<uint64_t>(i + 1) * kGolden) >> 32);
-    uint32_t bits = static_cast<uint32_t>(in[i]) << 16;
-    float v;
-    std::memcpy(&v, &bits, 4);
-    v = r >= threshold ? v * scale : 0.0f;
-    std::memcpy(&bits, &v, 4);
-    // Round to nearest even, as c10::BFloat16 does (inputs here are finite activations/gradients).
-    bits += 0x7FFFu + ((bits >> 16) & 1u);
-    out[i] = static_cast<uint16_t>(bits >> 16);
-  }
-}
-
-torch::Tensor apply_dropout_mask(const torch::Tensor& x_in, double p, uint64_t key) {
-  torch::Tensor x = x_in.contiguous();
-  torch::Tensor out = torch::empty_like(x, at::MemoryFormat::Contiguous);
-  const int64_t n = x.numel();
-  const uint32_t threshold = rng::drop_threshold(p);
-  const float scale = static_cast<float>(1.0 / (1.0 - p));
-  constexpr int64_t kGrain = 32768;
-  if (x.scalar_type() == at::kFloat) {
-    const float* src = x.data_ptr<float>();
-    float* dst = out.data_ptr<float>();
-    at::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { dropout_f32(src, dst, b, e, key, threshold, scale); });
-  } else if (x.scalar_type() == at::kBFloat16) {
-    const auto* src = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
-    auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-    at::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { dropout_bf16(src, dst, b, e, key, threshold, scale); });
-  } else {
-    throw std::runtime_error(std::string("seeded_dropout: unsupported dtype ") + c10::toString(x.scalar_type()) +
-                             " (float32 and bfloat16 are)");
-  }
-  return out;
-}
-
-class SeededDropoutFn : public torch::autograd::Function<SeededDropoutFn> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double p, int64_t key) {
-    ctx->saved_data["p"] = p;
-    ctx->saved_data["key"] = key;
-    return apply_dropout_mask(x, p, static_cast<uint64_t>(key));
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const double p = ctx->saved_data["p"].toDouble();
-    const auto key = static_cast<uint64_t>(ctx->saved_data["key"].toInt());
-    return {apply_dropout_mask(grads[0], p, key), torch::Tensor(), torch::Tensor()};
-  }
-};
-
-}  // namespace
-
-torch::Tensor seeded_dropout(const torch::Tensor& x, double p, uint64_t key) {
-  if (!(p >= 0.0 && p < 1.0))
-    throw std::invalid_argument("seeded_dropout: p must be in [0, 1), got " + std::to_string(p));
-  if (p == 0.0) return x;
-  return SeededDropoutFn::apply(x, p, static_cast<int64_t>(key));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parameters, registered in a module tree that reproduces Hugging Face's names.
-// ---------------------------------------------------------------------------------------------
-namespace {
-struct Dense {
-  torch::Tensor weight, bias;
-};
-struct Norm {
-  torch::Tensor weight, bias;
-};
-struct Layer {
-  Dense query, key, value, attn_out;
-  Norm attn_norm;
-  Dense intermediate, output;
-  Norm out_norm;
-};
-
-using ModulePtr = std::shared_ptr<torch::nn::Module>;
-
-ModulePtr child(torch::nn::Module& parent, const std::string& name) {
-  return parent.register_module(name, std::make_shared<torch::nn::Module>(name));
-}
-}  // namespace
-
-struct BertForMaskedLMImpl::Weights {
-  torch::Tensor word, position, token_type;
-  Norm emb_norm;
-  std::vector<Layer> layers;
-  torch::Tensor decoder_bias;  // cls.predictions.bias
-  Dense transform;
-  Norm transform_norm;
-};
-
-namespace {
-
-struct Init {
-  std::optional<at::Generator> gen;
-  double stddev;
-  void normal(torch::Tensor& t) const {
-    if (gen) {
-      t.normal_(0.0, stddev, *gen);
-    } else {
-      t.normal_(0.0, stddev);
-    }
-  }
-};
-
-Dense make_dense(torch::nn::Module& parent, const std::string& name, int64_t in, int64_t out, const Init& init) {
-  auto m = child(parent, name);
-  Dense d;
-  d.weight = torch::empty({out, in});
-  init.normal(d.weight);
-  d.bias = torch::zeros({out});
-  d.weight = m->register_parameter("weight", d.weight);
-  d.bias = m->register_parameter("bias", d.bias);
-  return d;
-}
-
-Norm make_norm(torch::nn::Module& parent, const std::string& name, int64_t size) {
-  auto m = child(parent, name);
-  Norm n;
-  n.weight = m->register_parameter("weight", torch::ones({size}));
-  n.bias = m->register_parameter("bias", torch::zeros({size}));
-  return n;
-}
-
-torch::Tensor make_embedding(torch::nn::Module& parent, const std::string& name, int64_t rows, int64_t dim,
-                             const Init& init, int64_t padding_idx) {
-  auto m = child(parent, name);
-  auto w = torch::empty({rows, dim});
-  init.normal(w);
-  if (padding_idx >= 0) w[padding_idx].zero_();
-  return m->register_parameter("weight", w);
-}
-
-void check_ids(const torch::Tensor& t, const char* what, const torch::Tensor& ids) {
-  if (!t.defined()) return;
-  if (t.sizes() != ids.sizes())
-    throw std::invalid_argument(std::string("BertForMaskedLM: ") + what + " has shape " + c10::str(t.sizes()) +
-                                ", input_ids has " + c10::str(ids.sizes()));
-}
-
-}  // namespace
-
 BertForMaskedLMImpl::BertForMaskedLMImpl(const BertConfig& cfg, std::optional<uint64_t> init_seed)
-    : torch::nn::Module("BertForMaskedLM"), cfg_(cfg), w_(std::make_shared<Weights>()) {
+    : torch::nn::Module("BertForMaskedLM"), cfg_(cfg) {
   validate(cfg_, "BertForMaskedLM config");
   torch::NoGradGuard no_grad;
-  Init init;
-  init.stddev = cfg_.initializer_range;
-  if (init_seed) init.gen = at::make_generator<at::CPUGeneratorImpl>(*init_seed);
-  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
-  Weights& w = *w_;
-
-  auto bert = child(*this, "bert");
-  auto embeddings = child(*bert, "embeddings");
-  w.word = make_embedding(*embeddings, "word_embeddings", V, H, init, cfg_.pad_token_id);
-  w.position = make_embedding(*embeddings, "position_embeddings", cfg_.max_position_embeddings, H, init, -1);
-  w.token_type = make_embedding(*embeddings, "token_type_embeddings", cfg_.type_vocab_size, H, init, -1);
-  w.emb_norm = make_norm(*embeddings, "LayerNorm", H);
-
-  auto encoder = child(*bert, "encoder");
-  auto layer_list = child(*encoder, "layer");
-  for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
-    auto layer = child(*layer_list, std::to_string(i));
-    auto attention = child(*layer, "attention");
-    auto self = child(*attention, "self");
-    Layer l;
-    l.query = make_dense(*self, "query", H, H, init);
-    l.key = make_dense(*self, "key", H, H, init);
-    l.value = make_dense(*self, "value", H, H, init);
-    auto attn_output = child(*attention, "output");
-    l.attn_out = make_dense(*attn_output, "dense", H, H, init);
-    l.attn_norm = make_norm(*attn_output, "LayerNorm", H);
-    auto intermediate = child(*layer, "intermediate");
-    l.intermediate = make_dense(*intermediate, "dense", H, I, init);
-    auto output = child(*layer, "output");
-    l.output = make_dense(*output, "dense", I, H, init);
-    l.out_norm = make_norm(*output, "LayerNorm", H);
-    w.layers.push_back(l);
-  }
-
+  const ParamInit init(cfg_, init_seed);
+  bert_ = register_module("bert", BertEncoder(cfg_, init, /*with_pooler=*/false));
   // HF registers cls.predictions.bias before its children (transform; decoder is tied and deduplicated).
-  auto cls = child(*this, "cls");
-  auto predictions = child(*cls, "predictions");
-  w.decoder_bias = predictions->register_parameter("bias", torch::zeros({V}));
-  auto transform = child(*predictions, "transform");
-  w.transform = make_dense(*transform, "dense", H, H, init);
-  w.transform_norm = make_norm(*transform, "LayerNorm", H);
-
-  at::Generator seed_source = init.gen ? *init.gen : at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(seed_source.mutex());
-    dropout_seed_ = seed_source.get<at::CPUGeneratorImpl>()->random64();
-  }
-}
-
-void BertForMaskedLMImpl::set_dropout_seed(uint64_t seed) {
-  dropout_seed_ = seed;
-  dropout_counter_ = 0;
-}
-
-uint64_t BertForMaskedLMImpl::next_dropout_key() {
-  return splitmix64(splitmix64(dropout_seed_ ^ 0x6D70696265727444ull) + (++dropout_counter_) * kGolden);
-}
-
-namespace {
-
-const float kMaskValue = -std::ldexp(255.0f / 128.0f, 127);  // bf16 lowest, exact in fp32
-
-torch::Tensor activation(const torch::Tensor& x, const std::string& act) {
-  if (act == "gelu") return at::gelu(x);
-  if (act == "relu") return at::relu(x);
-  return at::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh (validated in the config)
-}
-
-torch::Tensor linear(const torch::Tensor& x, const Dense& d) {
-  return at::addmm(d.bias, x, d.weight.t());
-}
-
-torch::Tensor layer_norm(const torch::Tensor& x, const Norm& n, double eps) {
-  // Under bf16 autocast the input may be bf16; LayerNorm always runs in fp32 (libtorch 1.13's CPU
-  // layer_norm also rejects mixed dtypes).
-  const torch::Tensor in = x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
-  return at::layer_norm(in, {n.weight.size(0)}, n.weight, n.bias, eps, /*cudnn_enable=*/false);
-}
-
-}  // namespace
-
-torch::Tensor BertForMaskedLMImpl::encode_flat(const torch::Tensor& input_ids_in, const torch::Tensor& attention_mask) {
-  if (input_ids_in.dim() != 2)
-    throw std::invalid_argument("BertForMaskedLM: input_ids must be [batch, seq_len], got " +
-                                c10::str(input_ids_in.sizes()));
-  check_ids(attention_mask, "attention_mask", input_ids_in);
-  const torch::Tensor ids = input_ids_in.scalar_type() == at::kLong ? input_ids_in : input_ids_in.to(at::kLong);
-  const int64_t B = ids.size(0), L = ids.size(1), H = cfg_.hidden_size;
-  const int64_t heads = cfg_.num_attention_heads, d = cfg_.head_dim(), N = B * L;
-  if (L > cfg_.max_position_embeddings)
-    throw std::invalid_argument("BertForMaskedLM: sequence length " + std::to_string(L) +
-                                " exceeds max_position_embeddings " + std::to_string(cfg_.max_position_embeddings));
-  const Weights& w = *w_;
-  const bool train = is_training();
-  const double p_hidden = train ? cfg_.hidden_dropout_prob : 0.0;
-  const double p_attn = train ? cfg_.attention_probs_dropout_prob : 0.0;
-  auto dropout = [&](const torch::Tensor& t, double p) { return p > 0 ? seeded_dropout(t, p, next_dropout_key()) : t; };
-
-  // Embeddings: word + position + token type 0 (HF's default token_type_ids are zeros).
-  torch::Tensor x = at::embedding(w.word, ids, cfg_.pad_token_id);
-  x = x + (w.position.narrow(0, 0, L) + w.token_type.select(0, 0));
-  x = dropout(layer_norm(x, w.emb_norm, cfg_.layer_norm_eps), p_hidden).reshape({N, H});
-
-  // Additive key mask [B, L]: 0 for tokens, a huge negative for padding (HF uses fp32's lowest;
-  // bf16's lowest is used so that the value survives autocast's cast to bf16 instead of becoming
-  // -inf, which would turn an all-padding row into NaN).
-  torch::Tensor key_mask, key_mask_bh;
-  if (attention_mask.defined()) {
-    torch::NoGradGuard no_grad;
-    const torch::Tensor keep = attention_mask.to(at::kFloat);
-    if (!keep.eq(1.0f).all().item<bool>()) key_mask = ((1.0f - keep) * kMaskValue).contiguous();
-  }
-  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-
-  for (const Layer& l : w.layers) {
-    // Q | K | V as [N, 3H]: one GEMM on weights concatenated at forward time, or three (as HF).
-    torch::Tensor qkv;
-    if (fused_qkv_) {
-      const torch::Tensor wqkv = at::cat({l.query.weight, l.key.weight, l.value.weight}, 0);
-      const torch::Tensor bqkv = at::cat({l.query.bias, l.key.bias, l.value.bias}, 0);
-      qkv = at::addmm(bqkv, x, wqkv.t());
-    } else {
-      qkv = at::cat({linear(x, l.query), linear(x, l.key), linear(x, l.value)}, 1);
-    }
-    torch::Tensor ctx;
-    if (fused_attention_ && qkv.scalar_type() == at::kFloat && fused_attention_available()) {
-      // fp32: (batch, head) tiles in parallel on strided views (attention.h).
-      ctx = ::mpibert::model::fused_attention(qkv, key_mask, B, L, heads, scale, p_attn,
-                                              p_attn > 0 ? next_dropout_key() : 0);
-    } else {
-      // bf16 (oneDNN's batched matmul is fast there) or no sgemm: ATen ops on [B*heads, L, d] copies.
-      const torch::Tensor qkv5 = qkv.view({B, L, 3, heads, d});
-      const torch::Tensor q = qkv5.select(2, 0).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
-      const torch::Tensor k = qkv5.select(2, 1).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
-      const torch::Tensor v = qkv5.select(2, 2).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
-      if (key_mask.defined() && !key_mask_bh.defined())
-        key_mask_bh = key_mask.view({B, 1, 1, L}).expand({B, heads, 1, L}).reshape({B * heads, 1, L});
-      // scores = Q K^T / sqrt(d) + mask in one GEMM; softmax in fp32.
-      torch::Tensor scores = key_mask_bh.defined()
-                                 ? at::baddbmm(key_mask_bh, q, k.transpose(1, 2), 1.0, scale)
-                                 : at::baddbmm(torch::zeros({1, 1, 1}), q, k.transpose(1, 2), 0.0, scale);
-      if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
-      const torch::Tensor probs = dropout(at::softmax(scores, -1), p_attn);
-      ctx = at::bmm(probs, v).view({B, heads, L, d}).permute({0, 2, 1, 3}).reshape({N, H});
-    }
-    torch::Tensor attn = dropout(linear(ctx, l.attn_out), p_hidden);
-    x = layer_norm(attn + x, l.attn_norm, cfg_.layer_norm_eps);
-
-    torch::Tensor inner = activation(linear(x, l.intermediate), cfg_.hidden_act);
-    torch::Tensor out = dropout(linear(inner, l.output), p_hidden);
-    x = layer_norm(out + x, l.out_norm, cfg_.layer_norm_eps);
-  }
-  return x;  // [N, H] fp32
+  auto predictions = child_module(*child_module(*this, "cls"), "predictions");
+  decoder_bias_ = predictions->register_parameter("bias", torch::zeros({cfg_.vocab_size}));
+  auto transform = child_module(*predictions, "transform");
+  transform_ = make_dense(*transform, "dense", cfg_.hidden_size, cfg_.hidden_size, init);
+  transform_norm_ = make_norm(*transform, "LayerNorm", cfg_.hidden_size);
+  bert_->set_dropout_seed(init.random64());
 }
 
 torch::Tensor BertForMaskedLMImpl::head_transform(const torch::Tensor& rows) {
   // Logits in the matmul's dtype (bf16 under autocast): the fused cross-entropy reads them as they are.
-  const Weights& w = *w_;
-  torch::Tensor t = activation(linear(rows, w.transform), cfg_.hidden_act);
-  t = layer_norm(t, w.transform_norm, cfg_.layer_norm_eps);
-  return at::addmm(w.decoder_bias, t, w.word.t());
+  torch::Tensor t = activation(linear(rows, transform_), cfg_.hidden_act);
+  t = layer_norm(t, transform_norm_, cfg_.layer_norm_eps);
+  return at::addmm(decoder_bias_, t, bert_->word_embeddings().t());
 }
 
 torch::Tensor BertForMaskedLMImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-  return encode_flat(input_ids, attention_mask).view({input_ids.size(0), input_ids.size(1), cfg_.hidden_size});
+  return bert_->forward_flat(input_ids, attention_mask)
+      .view({input_ids.size(0), input_ids.size(1), cfg_.hidden_size});
 }
 
 torch::Tensor BertForMaskedLMImpl::logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-  const torch::Tensor x = encode_flat(input_ids, attention_mask);
+  const torch::Tensor x = bert_->forward_flat(input_ids, attention_mask);
   return head_transform(x).to(at::kFloat).view({input_ids.size(0), input_ids.size(1), cfg_.vocab_size});
 }
 
 MlmOutput BertForMaskedLMImpl::forward_mlm(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                            const torch::Tensor& labels_in, bool sparse_head) {
   if (!labels_in.defined()) throw std::invalid_argument("BertForMaskedLM::forward_mlm: labels are required");
-  check_ids(labels_in, "labels", input_ids);
+  if (labels_in.sizes() != input_ids.sizes())
+    throw std::invalid_argument("BertForMaskedLM: labels has shape " + c10::str(labels_in.sizes()) +
+                                ", input_ids has " + c10::str(input_ids.sizes()));
   const torch::Tensor labels = labels_in.to(at::kLong).reshape({-1});
-  const torch::Tensor x = encode_flat(input_ids, attention_mask);
+  const torch::Tensor x = bert_->forward_flat(input_ids, attention_mask);
 
   MlmOutput out;
   torch::Tensor masked_rows;
@@ -387,54 +71,16 @@ MlmOutput BertForMaskedLMImpl::forward_mlm(const torch::Tensor& input_ids, const
 std::vector<std::pair<std::string, torch::Tensor>> BertForMaskedLMImpl::hf_state_dict() {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& item : named_parameters(/*recurse=*/true)) out.emplace_back(item.key(), item.value());
-  out.emplace_back("cls.predictions.decoder.weight", w_->word);
-  out.emplace_back("cls.predictions.decoder.bias", w_->decoder_bias);
+  out.emplace_back("cls.predictions.decoder.weight", bert_->word_embeddings());
+  out.emplace_back("cls.predictions.decoder.bias", decoder_bias_);
   return out;
 }
 
 std::vector<std::string> BertForMaskedLMImpl::load_hf_state_dict(const std::map<std::string, torch::Tensor>& tensors,
                                                                  const std::string& source, bool strict) {
-  static const std::map<std::string, std::string> kAliasOf = {
-      {"cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"},
-      {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
-  auto ignorable = [](const std::string& k) {
-    return k == "bert.embeddings.position_ids" || k.rfind("bert.pooler.", 0) == 0 ||
-           k.rfind("cls.seq_relationship.", 0) == 0;
-  };
-  torch::NoGradGuard no_grad;
-  std::set<std::string> used;
-  for (const auto& item : named_parameters(true)) {
-    const std::string& name = item.key();
-    auto it = tensors.find(name);
-    if (it == tensors.end()) {
-      for (const auto& [alias, primary] : kAliasOf)
-        if (primary == name && tensors.count(alias)) it = tensors.find(alias);
-    }
-    if (it == tensors.end()) throw std::runtime_error(source + ": missing parameter '" + name + "'");
-    torch::Tensor param = item.value();
-    if (it->second.sizes() != param.sizes())
-      throw std::runtime_error(source + ": parameter '" + it->first + "' has shape " + c10::str(it->second.sizes()) +
-                               ", the model expects " + c10::str(param.sizes()));
-    if (!at::isFloatingType(it->second.scalar_type()))
-      throw std::runtime_error(source + ": parameter '" + it->first + "' has non-float dtype " +
-                               c10::toString(it->second.scalar_type()));
-    param.copy_(it->second);
-    used.insert(it->first);
-  }
-  std::vector<std::string> skipped;
-  for (const auto& [key, tensor] : tensors) {
-    if (used.count(key)) continue;
-    if (kAliasOf.count(key)) {
-      // A tied alias next to its primary must hold the same values.
-      const torch::Tensor& primary = tensors.at(kAliasOf.at(key));
-      if (primary.sizes() != tensor.sizes() || !primary.to(at::kFloat).equal(tensor.to(at::kFloat)))
-        throw std::runtime_error(source + ": '" + key + "' differs from its tied weight '" + kAliasOf.at(key) + "'");
-      continue;
-    }
-    if (strict && !ignorable(key)) throw std::runtime_error(source + ": unexpected tensor '" + key + "'");
-    skipped.push_back(key);
-  }
-  return skipped;
+  NamedTensors params;
+  for (const auto& item : named_parameters(true)) params.emplace_back(item.key(), item.value());
+  return load_hf_tensors_strict(params, BertHead::MaskedLM, tensors, source, strict);
 }
 
 }  // namespace mpibert::model

@@ -1,19 +1,19 @@
 #pragma once
-// BertForMaskedLM in libtorch, numerically as Hugging Face's modeling_bert (post-LayerNorm, GELU erf,
-// word + position + token-type embeddings, tied decoder), with Hugging Face parameter names, an
-// optional sparse MLM head (transform + decoder only on masked positions, as NVIDIA's/MLPerf BERT),
-// fused Q/K/V GEMM, and a counter-based dropout whose masks derive from an explicit seed.
+// BertForMaskedLM in libtorch, numerically as Hugging Face's modeling_bert: the shared encoder
+// (bert_encoder.h) plus the MLM head (transform + decoder tied to the word embeddings), with an
+// optional sparse head (transform + decoder only on masked positions, as NVIDIA's/MLPerf BERT).
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "worker/model/bert_config.h"
+#include "worker/model/bert_encoder.h"
+#include "worker/model/hf_state.h"
 
 namespace mpibert::model {
 
@@ -49,48 +49,39 @@ class BertForMaskedLMImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict();
 
   // Copies HF-named tensors into the parameters (any float dtype; shapes must match). The tied
-  // aliases (decoder.weight/bias) may stand in for their primary names. Keys HF checkpoints carry
-  // that this model has no use for (bert.embeddings.position_ids, bert.pooler.*, cls.seq_relationship.*)
-  // are skipped. Throws std::runtime_error naming `source` on a missing parameter, a shape mismatch, or
-  // (when strict) any other unexpected key. Returns the keys it skipped.
+  // aliases (decoder.weight/bias) may stand in for their primary names. Tensors other heads'
+  // checkpoints carry (hf_names.h: buffers, pooler, NSP head) are skipped. Throws std::runtime_error
+  // naming `source` on a missing parameter, a shape mismatch, or (when strict) any other unexpected
+  // key. Returns the keys it skipped.
   std::vector<std::string> load_hf_state_dict(const std::map<std::string, torch::Tensor>& tensors,
                                               const std::string& source, bool strict = true);
 
   const BertConfig& config() const { return cfg_; }
+  BertEncoderImpl& encoder() { return *bert_; }
 
   // Dropout masks of the following forward passes derive from (seed, forward index since this call,
   // dropout site): set it per micro-step from (seed, step, rank, micro-step) for reproducible runs.
-  void set_dropout_seed(uint64_t seed);
+  void set_dropout_seed(uint64_t seed) { bert_->set_dropout_seed(seed); }
 
   // Q, K and V as one GEMM on weights concatenated at forward time (default on; parameters and
   // their names are unchanged). Off = three GEMMs, as Hugging Face computes them.
-  void set_fused_qkv(bool on) { fused_qkv_ = on; }
-  bool fused_qkv() const { return fused_qkv_; }
+  void set_fused_qkv(bool on) { bert_->set_fused_qkv(on); }
+  bool fused_qkv() const { return bert_->fused_qkv(); }
 
   // fp32 attention through the fused (batch, head)-parallel kernel of attention.h (default on);
   // off = ATen batched matmuls + softmax, as Hugging Face computes it. bf16 always uses the latter.
-  void set_fused_attention(bool on) { fused_attention_ = on; }
-  bool fused_attention() const { return fused_attention_; }
-
-  struct Weights;  // the parameter tensors, grouped per layer (defined in bert.cpp)
+  void set_fused_attention(bool on) { bert_->set_fused_attention(on); }
+  bool fused_attention() const { return bert_->fused_attention(); }
 
  private:
-  torch::Tensor encode_flat(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
   torch::Tensor head_transform(const torch::Tensor& hidden_rows);
-  uint64_t next_dropout_key();
 
   BertConfig cfg_;
-  std::shared_ptr<Weights> w_;
-  bool fused_qkv_ = true;
-  bool fused_attention_ = true;
-  uint64_t dropout_seed_ = 0;
-  uint64_t dropout_counter_ = 0;
+  BertEncoder bert_{nullptr};
+  torch::Tensor decoder_bias_;  // cls.predictions.bias
+  Dense transform_;
+  Norm transform_norm_;
 };
 TORCH_MODULE(BertForMaskedLM);
-
-// Dropout with p in [0,1) whose keep/drop decision for element i is a hash of (key, i): the same key
-// gives the same mask whatever the thread count; backward recomputes the mask instead of storing it.
-// float and bfloat16 tensors. Exposed for tests.
-torch::Tensor seeded_dropout(const torch::Tensor& x, double p, uint64_t key);
 
 }  // namespace mpibert::model

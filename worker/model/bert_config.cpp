@@ -102,13 +102,20 @@ void validate(const BertConfig& c, const std::string& source) {
   prob("attention_probs_dropout_prob", c.attention_probs_dropout_prob);
   if (!(c.layer_norm_eps > 0)) bad("layer_norm_eps must be > 0");
   if (!(c.initializer_range > 0)) bad("initializer_range must be > 0");
+  if (c.num_labels < 1) bad("num_labels must be >= 1");
+  if (c.classifier_dropout >= 1) bad("classifier_dropout must be < 1");
   if (!supported_act(c.hidden_act))
     bad("hidden_act '" + c.hidden_act + "' is not supported; valid: gelu, gelu_new, gelu_pytorch_tanh, relu");
 }
 
-nlohmann::json to_hf_config_json(const BertConfig& c) {
+std::string label_name(const BertConfig& c, int64_t id) {
+  if (id >= 0 && id < static_cast<int64_t>(c.id2label.size())) return c.id2label[static_cast<size_t>(id)];
+  return "LABEL_" + std::to_string(id);
+}
+
+nlohmann::json to_hf_config_json(const BertConfig& c, BertHead head) {
   nlohmann::json j;
-  j["architectures"] = {"BertForMaskedLM"};
+  j["architectures"] = {head == BertHead::MaskedLM ? "BertForMaskedLM" : "BertForSequenceClassification"};
   j["model_type"] = "bert";
   j["vocab_size"] = c.vocab_size;
   j["hidden_size"] = c.hidden_size;
@@ -126,9 +133,59 @@ nlohmann::json to_hf_config_json(const BertConfig& c) {
   j["position_embedding_type"] = "absolute";
   j["use_cache"] = true;
   j["classifier_dropout"] = nullptr;
+  if (c.classifier_dropout >= 0) j["classifier_dropout"] = c.classifier_dropout;
   j["torch_dtype"] = "float32";
+  if (head == BertHead::SequenceClassification) {
+    nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
+    for (int64_t i = 0; i < c.num_labels; ++i) {
+      id2label[std::to_string(i)] = label_name(c, i);
+      label2id[label_name(c, i)] = i;
+    }
+    j["id2label"] = id2label;
+    j["label2id"] = label2id;
+    if (!c.problem_type.empty()) j["problem_type"] = c.problem_type;
+  }
   return j;
 }
+
+namespace {
+
+// id2label {"0": "a", "1": "b"} (or num_labels alone) -> num_labels and names in id order.
+void read_labels(const nlohmann::json& j, const std::string& source, BertConfig& c) {
+  if (j.contains("id2label") && j.at("id2label").is_object() && !j.at("id2label").empty()) {
+    const auto& m = j.at("id2label");
+    c.id2label.assign(m.size(), "");
+    for (const auto& item : m.items()) {
+      size_t used = 0;
+      long long id = -1;
+      try {
+        id = std::stoll(item.key(), &used);
+      } catch (const std::exception&) {
+      }
+      if (used != item.key().size() || id < 0 || id >= static_cast<long long>(m.size()) || !item.value().is_string())
+        throw UsageError(source + ": id2label must map the ids 0.." + std::to_string(m.size() - 1) +
+                         " (as strings) to label names; got " + item.key() + ": " + item.value().dump());
+      c.id2label[static_cast<size_t>(id)] = item.value().get<std::string>();
+    }
+    c.num_labels = static_cast<int64_t>(m.size());
+    bool defaults = true;  // LABEL_0, LABEL_1, ...: transformers' names when none were given
+    for (size_t i = 0; i < c.id2label.size(); ++i) defaults = defaults && c.id2label[i] == "LABEL_" + std::to_string(i);
+    if (defaults) c.id2label.clear();
+  } else if (j.contains("num_labels") && j.at("num_labels").is_number_integer()) {
+    c.num_labels = j.at("num_labels").get<int64_t>();
+  }
+  if (j.contains("problem_type") && j.at("problem_type").is_string()) {
+    c.problem_type = j.at("problem_type").get<std::string>();
+    if (c.problem_type != "regression" && c.problem_type != "single_label_classification" &&
+        c.problem_type != "multi_label_classification")
+      throw UsageError(source + ": problem_type '" + c.problem_type +
+                       "' is not one of regression, single_label_classification, multi_label_classification");
+  }
+  if (j.contains("classifier_dropout") && j.at("classifier_dropout").is_number())
+    c.classifier_dropout = j.at("classifier_dropout").get<double>();
+}
+
+}  // namespace
 
 BertConfig from_hf_config_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) throw UsageError(source + ": a Hugging Face config must be a JSON object");
@@ -167,6 +224,7 @@ BertConfig from_hf_config_json(const nlohmann::json& j, const std::string& sourc
       throw UsageError(source + ": 'hidden_act' must be a string, got " + j.at("hidden_act").dump());
     c.hidden_act = j.at("hidden_act").get<std::string>();
   }
+  read_labels(j, source, c);
   validate(c, source);
   return c;
 }

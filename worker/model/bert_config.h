@@ -12,6 +12,9 @@ struct ModelConfig;
 
 namespace mpibert::model {
 
+// Which Hugging Face model class a config and a set of tensors are for (hf_names.h has their tables).
+enum class BertHead { MaskedLM, SequenceClassification };
+
 struct BertConfig {
   int64_t vocab_size = 30522;
   int64_t hidden_size = 768;
@@ -26,6 +29,11 @@ struct BertConfig {
   double layer_norm_eps = 1e-12;
   double initializer_range = 0.02;
   std::string hidden_act = "gelu";  // gelu (erf) | gelu_new / gelu_pytorch_tanh (tanh approx.) | relu
+  // Sequence classification (config.json's id2label/label2id, problem_type, classifier_dropout).
+  int64_t num_labels = 2;
+  std::vector<std::string> id2label;  // label names by id; empty = LABEL_0, LABEL_1, ... as HF
+  std::string problem_type;           // "" | regression | single_label_classification | multi_label_classification
+  double classifier_dropout = -1;     // < 0 = null: the classifier uses hidden_dropout_prob
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };
@@ -47,8 +55,11 @@ void validate(const BertConfig& cfg, const std::string& source);
 // <= max_position_embeddings (UsageError otherwise; seq_len <= 0 skips the check).
 BertConfig resolve_model_config(const mpibert::ModelConfig& m, int64_t vocab_size, int64_t seq_len);
 
-// Hugging Face BertConfig keys + architectures ["BertForMaskedLM"], model_type "bert".
-nlohmann::json to_hf_config_json(const BertConfig& cfg);
+// Hugging Face BertConfig keys + architectures ["BertForMaskedLM"] (or
+// ["BertForSequenceClassification"] with id2label, label2id, problem_type), model_type "bert".
+nlohmann::json to_hf_config_json(const BertConfig& cfg, BertHead head = BertHead::MaskedLM);
+// The label name of class `id`: id2label's, else "LABEL_<id>".
+std::string label_name(const BertConfig& cfg, int64_t id);
 // Reads a Hugging Face BertConfig; keys it does not know are ignored, an unsupported model_type,
 // position_embedding_type or hidden_act is a UsageError naming `source_for_errors`.
 BertConfig from_hf_config_json(const nlohmann::json& j, const std::string& source_for_errors);

@@ -48,7 +48,7 @@ std::optional<int64_t> step_of(const std::string& name) {
 std::string checkpoint_name(int64_t step) { return "checkpoint-" + std::to_string(step); }
 
 std::string save_checkpoint(const std::string& output_dir, int64_t step, const CheckpointContents& c,
-                            int64_t save_total_limit) {
+                            int64_t save_total_limit, const std::string& keep) {
   const fs::path out(output_dir);
   const fs::path final_dir = out / checkpoint_name(step);
   fs::create_directories(out);
@@ -61,9 +61,8 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
     io::save_tensors((tmp / "optimizer.safetensors").string(), c.optimizer, meta);
     io::write_file_atomic((tmp / "run_config.yaml").string(), c.run_config_yaml);
     io::write_json_file((tmp / "config.json").string(), c.model_config);
-    if (!c.vocab_path.empty()) copy_file_synced(c.vocab_path, tmp / "vocab.txt");
-    if (!c.tokenizer_config_path.empty() && fs::exists(c.tokenizer_config_path))
-      copy_file_synced(c.tokenizer_config_path, tmp / "tokenizer_config.json");
+    for (const auto& file : c.files)
+      if (fs::exists(file)) copy_file_synced(file, tmp / fs::path(file).filename());
     io::write_json_file((tmp / kStateFile).string(), c.trainer_state);
     fsync_path(tmp);
     if (fs::exists(final_dir)) fs::remove_all(final_dir);  // an incomplete leftover of the same step
@@ -72,6 +71,10 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   io::write_file_atomic((out / "latest").string(), checkpoint_name(step) + "\n");
   if (save_total_limit > 0) {
     auto all = list_checkpoints(output_dir);
+    const fs::path kept = keep.empty() ? fs::path() : fs::weakly_canonical(keep);
+    all.erase(std::remove_if(all.begin(), all.end(),
+                             [&](const auto& c) { return !keep.empty() && fs::weakly_canonical(c.second) == kept; }),
+              all.end());
     for (size_t i = 0; i + save_total_limit < all.size(); ++i)
       if (all[i].first != step) fs::remove_all(all[i].second);
   }

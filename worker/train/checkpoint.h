@@ -29,8 +29,7 @@ struct CheckpointContents {
   nlohmann::json trainer_state;
   std::string run_config_yaml;
   nlohmann::json model_config;
-  std::string vocab_path;             // copied in
-  std::string tokenizer_config_path;  // copied in when it exists
+  std::vector<std::string> files;  // copied in under their own names when they exist (vocab.txt, tokenizer_config.json)
 };
 
 struct LoadedCheckpoint {
@@ -44,10 +43,11 @@ struct LoadedCheckpoint {
 std::string checkpoint_name(int64_t step);
 
 // Writes OUTPUT_DIR/checkpoint-<step> atomically, points OUTPUT_DIR/latest at it, then deletes the
-// oldest checkpoints beyond save_total_limit (0 = keep all; the newest is never deleted).
+// oldest checkpoints beyond save_total_limit (0 = keep all). The newest is never deleted, nor `keep`
+// (the best checkpoint so far, kept in addition to the newest save_total_limit, as Hugging Face does).
 // Returns the checkpoint's path. An existing checkpoint of the same step is left as it is.
 std::string save_checkpoint(const std::string& output_dir, int64_t step, const CheckpointContents& contents,
-                            int64_t save_total_limit);
+                            int64_t save_total_limit, const std::string& keep = "");
 
 // Complete checkpoints in output_dir (those with trainer_state.json), oldest first, as (step, path).
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& output_dir);

@@ -1,32 +1,38 @@
 #pragma once
-// What one rank does in run_mlm: data-parallel BERT masked-LM pre-training (DESIGN.md "Data order,
-// masking and loss"), evaluation, checkpoints with exact resume, and the run's output files.
+// The training engine every task runs on (docs/architecture.md "Training engine"): the global data
+// order, the step loop with accumulation, overlapped gradient reduction and the optimizer, evaluation
+// by strategy, the best checkpoint and early stopping, checkpoints with exact resume, preemption,
+// reporting and the final export. The task (task.h) supplies the model, batches, loss and metrics.
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "common/comm/hccl_like.h"
 #include "common/config/run_config.h"
+#include "worker/train/evaluator.h"
+#include "worker/train/run_context.h"
+#include "worker/train/task.h"
 
-namespace mpibert {
-
-struct EvalResult {
-  double loss = 0, accuracy = 0, perplexity = 0;
-  int64_t samples = 0, masked_tokens = 0, step = 0;
-};
+namespace mpibert::train {
 
 class Trainer {
  public:
-  Trainer(const RunConfig& cfg, HcclLike& comm);
+  // Builds the optimizer, schedule and gradient reducer (when training), resumes from the run
+  // directory's checkpoint if it names one, and writes config.json and run_config.yaml.
+  Trainer(RunContext& ctx, Task& task, const TrainConfig& train, const DistConfig& dist, std::string run_config_yaml);
   ~Trainer();
-  // do_train and/or do_eval as configured; returns the process exit code (0, or kExitPreempted).
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // do_train (then the export to OUTPUT_DIR/final) and/or do_eval as configured. Returns the exit code:
+  // 0, or kExitPreempted after a stop signal (a checkpoint was written).
   int run();
+
+  Evaluator& evaluator();
+  int64_t global_step() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// `run_mlm --export_hf CHECKPOINT --output_dir DIR`: writes the Hugging Face directory (one process).
-void export_checkpoint_to_hf(const RunConfig& cfg);
-
-}  // namespace mpibert
+}  // namespace mpibert::train

@@ -1,0 +1,68 @@
+#include "worker/train/checkpointer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "common/error.h"
+#include "worker/comm/tensor_collectives.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/rank_zero.h"
+
+namespace mpibert::train {
+
+Checkpointer::Checkpointer(RunContext& ctx, Task& task, std::string run_config_yaml, int64_t save_total_limit)
+    : ctx_(ctx), task_(task), run_config_yaml_(std::move(run_config_yaml)), save_total_limit_(save_total_limit) {}
+
+std::string Checkpointer::save(int64_t step, const nlohmann::json& trainer_state, const optim::Optimizer* optimizer,
+                               const std::string& keep) {
+  std::string path;
+  if (ctx_.rank == 0) {
+    CheckpointContents c;
+    for (auto& item : task_.model().named_parameters(/*recurse=*/true)) c.model.emplace_back(item.key(), item.value());
+    if (optimizer) c.optimizer = optimizer->state_tensors();
+    c.trainer_state = trainer_state;
+    c.run_config_yaml = run_config_yaml_;
+    c.model_config = task_.model_config_json();
+    c.files = task_.checkpoint_files();
+    path = save_checkpoint(ctx_.dir.path().string(), step, c, save_total_limit_, keep);
+    spdlog::info("saved {}", path);
+  }
+  wait_or_abort(ctx_.comm, ctx_.comm.barrier(), ctx_.timeout_s);
+  return (ctx_.dir.path() / checkpoint_name(step)).string();
+}
+
+void Checkpointer::broadcast_tensors(NamedTensors tensors) {
+  torch::NoGradGuard no_grad;
+  std::vector<WorkPtr> works;
+  for (auto& item : tensors) works.push_back(broadcast(ctx_.comm, item.second, 0));
+  for (auto& w : works) wait_or_abort(ctx_.comm, w, ctx_.timeout_s);
+}
+
+nlohmann::json Checkpointer::restore(const std::string& dir, optim::Optimizer* optimizer) {
+  std::string state_text;
+  try {
+    state_text = rank0_decides(ctx_.comm, ctx_.timeout_s, [&] {
+      LoadedCheckpoint ck = load_checkpoint(dir);
+      task_.load_checkpoint_tensors(ck.model, dir + "/model.safetensors");
+      if (optimizer) optimizer->load_state(ck.optimizer, ck.trainer_state.value("optimizer_step", int64_t(0)));
+      return ck.trainer_state.dump();
+    });
+  } catch (const std::exception& e) {
+    throw UsageError("resume from " + dir + ": " + e.what());
+  }
+  auto state = nlohmann::json::parse(state_text);
+  NamedTensors params;
+  for (auto& item : task_.model().named_parameters(/*recurse=*/true)) params.emplace_back(item.key(), item.value());
+  broadcast_tensors(params);
+  if (optimizer) {
+    broadcast_tensors(optimizer->state_tensors());
+    // The broadcast wrote the state in place; this sets the step count on every rank.
+    std::map<std::string, at::Tensor> current;
+    for (auto& st : optimizer->state_tensors()) current.emplace(st.first, st.second);
+    optimizer->load_state(current, state.value("optimizer_step", int64_t(0)));
+  }
+  return state;
+}
+
+}  // namespace mpibert::train

@@ -1,0 +1,32 @@
+#include "worker/train/run_context.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/log/log.h"
+#include "worker/model/precision.h"
+#include "worker/train/runtime_env.h"
+#include "worker/train/stop_signal.h"
+
+namespace mpibert::train {
+
+RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program) {
+  RunContext ctx{comm, comm.rank(), comm.size(), dist.timeout_s, RunDirectory(train, comm, dist.timeout_s)};
+  init_logging({ctx.rank, ctx.world, train.log_level, ctx.dir.rank_log_file(ctx.rank)});
+  ctx.threads = choose_threads(dist.threads);
+  apply_threads(ctx.threads);
+  const BlasInfo blas = detect_blas();
+  if (blas.slow_reference())
+    spdlog::warn("BLAS: {} — install libopenblas0-pthread (scripts/install-deps.sh does) for ~7x faster steps",
+                 blas.details);
+  else
+    spdlog::info("BLAS: {} ({})", blas.name, blas.details);
+  const std::string precision = model::resolve_precision(train.precision);
+  ctx.bf16 = precision == "bf16";
+  spdlog::info("{}: precision {} (requested {}; CPU bf16 support: {}), {} thread(s) per rank, world size {}", program,
+               precision, train.precision, model::cpu_supports_bf16_fast() ? "yes" : "no", ctx.threads, ctx.world);
+  spdlog::info("libtorch {}, {}", torch_version(), mpi_library_version());
+  install_stop_signal_handlers();
+  return ctx;
+}
+
+}  // namespace mpibert::train

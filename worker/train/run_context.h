@@ -1,0 +1,26 @@
+#pragma once
+// Everything a training run sets up before it touches data or a model: the output directory (and
+// whether to resume), logging to the console and OUTPUT_DIR/logs/rank-N.log, threads, BLAS, precision
+// and the stop-signal handlers. Shared by every task.
+#include <string>
+
+#include "common/comm/hccl_like.h"
+#include "common/config/run_config.h"
+#include "worker/train/run_directory.h"
+
+namespace mpibert::train {
+
+struct RunContext {
+  HcclLike& comm;
+  int rank = 0;
+  int world = 1;
+  double timeout_s = 0;  // collective timeout (dist.timeout_s)
+  RunDirectory dir;
+  bool bf16 = false;     // autocast to bf16 (train.precision resolved for this CPU)
+  int threads = 1;       // intra-op threads per rank
+};
+
+// `program` names the worker in the log ("run_mlm", "run_classification").
+RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program);
+
+}  // namespace mpibert::train

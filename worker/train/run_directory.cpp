@@ -1,0 +1,48 @@
+#include "worker/train/run_directory.h"
+
+#include "common/error.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/rank_zero.h"
+
+namespace fs = std::filesystem;
+
+namespace mpibert::train {
+namespace {
+
+// True when dir holds nothing but logs/ (a directory the run's own logging just created).
+bool empty_but_logs(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename() != "logs") return false;
+  return true;
+}
+
+std::string decide_resume(const TrainConfig& t, const fs::path& dir) {
+  if (!t.resume_from_checkpoint.empty() && t.resume_from_checkpoint != "latest") return t.resume_from_checkpoint;
+  if (!t.do_train) return "";
+  remove_stale_checkpoint_temps(dir.string());
+  auto latest = find_latest_checkpoint(dir.string());
+  if (t.resume_from_checkpoint == "latest") {
+    if (!latest)
+      throw UsageError("--resume_from_checkpoint: no checkpoint in " + dir.string() +
+                       " to resume from (give a checkpoint directory, or drop the flag)");
+    return *latest;
+  }
+  if (latest && !t.overwrite_output_dir) return *latest;
+  if (!latest && !t.overwrite_output_dir && fs::is_directory(dir) && !empty_but_logs(dir))
+    throw UsageError("output_dir " + dir.string() +
+                     " already exists and is not empty (no checkpoint to resume from); use "
+                     "--overwrite_output_dir to train into it anyway, or choose another --output_dir");
+  return "";
+}
+
+}  // namespace
+
+RunDirectory::RunDirectory(const TrainConfig& train, HcclLike& comm, double timeout_s) : dir_(train.output_dir) {
+  resume_from_ = rank0_decides(comm, timeout_s, [&] { return decide_resume(train, dir_); });
+}
+
+std::string RunDirectory::rank_log_file(int rank) const {
+  return (dir_ / "logs" / ("rank-" + std::to_string(rank) + ".log")).string();
+}
+
+}  // namespace mpibert::train
