@@ -139,6 +139,7 @@ def draw(runs, panels, output, title, dpi):
         ax.set_title(panel_title)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 5))  # 2e-4, not 0.000200
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(panels):]:
