@@ -9,6 +9,7 @@ using config::Schema;
 using R = RunConfig;
 
 // One line per key: the only place a key, its type, default, help and valid range are written.
+// function-size: table
 Schema<RunConfig> build_schema() {
   Schema<RunConfig> s;
   // data
