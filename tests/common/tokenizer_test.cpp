@@ -15,6 +15,7 @@
 #include "common/data/unicode_text.h"
 #include "common/data/wordpiece.h"
 #include "common/error.h"
+#include "tests/common/unique_temp_dir.h"
 
 namespace mpibert::data {
 namespace {
@@ -307,12 +308,9 @@ TEST(Utf8, BlankMeansOnlyWhiteSpace) {
 
 class VocabFile : public ::testing::Test {
  protected:
-  std::string dir = ::testing::TempDir() + "tokenizer_test_vocab/";
-  void SetUp() override { std::filesystem::create_directories(dir); }
-  std::string write(const std::string& name, const std::string& text) {
-    std::ofstream(dir + name, std::ios::binary) << text;
-    return dir + name;
-  }
+  mpibert::testing::UniqueTempDir temp{"tokenizer_test_vocab"};  // unique: ctest -j runs cases at once
+  std::string dir = temp.dir();
+  std::string write(const std::string& name, const std::string& text) { return temp.write(name, text); }
   static std::string message_of(const std::function<void()>& f) {
     try {
       f();

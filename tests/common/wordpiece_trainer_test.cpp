@@ -15,6 +15,7 @@
 #include "common/data/wordpiece.h"
 #include "common/data/wordpiece_trainer.h"
 #include "common/error.h"
+#include "tests/common/unique_temp_dir.h"
 
 namespace mpibert::data {
 namespace {
@@ -140,8 +141,8 @@ TEST(WordPieceTrainer, MinFrequencyBoundsEveryMerge) {
 }
 
 TEST(WordPieceTrainer, WritesVocabAndTokenizerConfig) {
-  const std::string dir = ::testing::TempDir() + "wordpiece_trainer_test/";
-  std::filesystem::create_directories(dir);
+  const mpibert::testing::UniqueTempDir temp("wordpiece_trainer_test");  // unique: ctest -j runs cases at once
+  const std::string dir = temp.dir();
   const Tokens vocab = train_wordpiece(pseudo_text(), options(150, 2));
   write_vocab_file(dir + "vocab.txt", vocab);
   const auto tok = WordPieceTokenizer::from_vocab_file(dir + "vocab.txt", true);
