@@ -7,7 +7,6 @@
 // DIR is a Hugging Face model directory (run_mlm's export, or a Hub BERT converted to safetensors).
 #include <torch/torch.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config/inference_args.h"
 #include "common/data/wordpiece.h"
 #include "common/error.h"
 #include "common/io/hf_tokenizer_files.h"
@@ -202,54 +202,27 @@ void print_text(const std::string& query, const std::vector<std::vector<Predicti
 }  // namespace
 
 int main(int argc, char** argv) {
+  mpibert::config::InferenceOptions opt;
+  std::vector<std::string> texts;
+  if (auto done = mpibert::config::parse_inference_args(
+          mpibert::config::InferenceProgram::FillMask, argc, argv,
+          "usage: fill_mask --model DIR [--top_k 5] [--json] [--verbose] [\"text with [MASK]\" ...]\n"
+          "Top-k predictions for each [MASK] of a text, like Hugging Face's fill-mask pipeline.\n"
+          "With no TEXT, reads one query per line from stdin.",
+          opt, texts))
+    return *done;
   return mpibert::run_main("fill_mask", [&]() -> int {
-    CLI::App app{
-        "Top-k predictions for each [MASK] of a text, like Hugging Face's fill-mask pipeline.\n"
-        "With no TEXT, reads one query per line from stdin."};
-    std::string model_dir;
-    int top_k = 5;
-    bool as_json = false, verbose = false;
-    std::vector<std::string> texts;
-    app.add_option("--model", model_dir, "Hugging Face model directory (config.json, model.safetensors, vocab.txt)")
-        ->required();
-    app.add_option("--top_k", top_k, "predictions per [MASK]")->check(CLI::PositiveNumber);
-    app.add_flag("--json", as_json, "one JSON value per query, as the pipeline returns it");
-    app.add_flag("--verbose", verbose, "log loading details to stderr");
-    app.add_option("text", texts, "text(s) containing [MASK]");
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      if (e.get_exit_code() == 0) return app.exit(e);
-      throw UsageError(std::string(e.what()) + " (see --help)");
-    }
-    mpibert::init_logging({0, 1, verbose ? "info" : "warning", "", false});
-
-    FillMask fill(model_dir, top_k);
-    auto answer = [&](const std::string& query) {
+    mpibert::init_logging({0, 1, opt.verbose ? "info" : "warning", "", false});
+    FillMask fill(opt.model, static_cast<int>(opt.top_k));
+    mpibert::config::for_each_query(texts, [&](const std::string& query) {
       const auto result = fill.predict(query);
-      if (as_json) {
+      if (opt.json) {
         std::printf("%s\n", to_json(result).dump().c_str());
       } else {
         print_text(query, result);
       }
       std::fflush(stdout);
-    };
-    if (!texts.empty()) {
-      for (const auto& t : texts) answer(t);
-      return 0;
-    }
-    std::string line;
-    int64_t line_no = 0;
-    while (std::getline(std::cin, line)) {
-      ++line_no;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      try {
-        answer(line);
-      } catch (const UsageError& e) {
-        throw UsageError("stdin line " + std::to_string(line_no) + ": " + e.what());
-      }
-    }
+    });
     return 0;
   });
 }

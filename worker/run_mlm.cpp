@@ -1,10 +1,11 @@
 // run_mlm: the per-rank BERT masked-LM pre-training worker. Start it with gaudi_spawn (or mpirun, or
-// alone for one rank). See README.md "run_mlm" and `run_mlm --help`.
+// alone for one rank). See docs/training.md and `run_mlm --help`.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "common/comm/mpi_backend.h"
+#include "common/config/program_args.h"
 #include "common/config/run_config.h"
 #include "common/error.h"
 #include "common/io/json_file.h"
@@ -30,28 +31,15 @@ void apply_gaudi_config(const std::string& path, mpibert::RunConfig& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Before MPI is up only the launcher's environment tells which rank this is: only rank 0 reports
-  // usage errors, so a bad flag prints one line, not one per rank.
-  const char* env_rank = std::getenv("OMPI_COMM_WORLD_RANK");
-  const bool quiet_rank = env_rank && std::atoi(env_rank) != 0;
   mpibert::config::ParsedArgs parsed;
   mpibert::RunConfig cfg;
-  try {
-    cfg = mpibert::parse_run_config(argc, argv, &parsed, kExtraFlags);
-    if (!parsed.positionals.empty())
-      throw mpibert::UsageError("unexpected argument '" + parsed.positionals[0] + "' (options are --key value)");
-  } catch (const mpibert::UsageError& e) {
-    if (!quiet_rank) std::fprintf(stderr, "run_mlm: error: %s\n", e.what());
-    return mpibert::kExitUsage;
-  }
-  if (parsed.help) {
-    std::printf("%s", mpibert::run_schema()
-                          .help_text("usage: run_mlm [--config FILE] [--section.key VALUE | --hf_alias VALUE ...]\n"
-                                     "BERT masked-LM pre-training worker (one process per rank; start it with gaudi_spawn).")
-                          .c_str());
-    return 0;
-  }
-  if (parsed.extras.count("hf_hub_token") && !quiet_rank)
+  if (auto done = mpibert::config::parse_program_args(
+          mpibert::run_schema(), cfg, argc, argv, "run_mlm",
+          "usage: run_mlm [--config FILE] [--section.key VALUE | --hf_alias VALUE ...]\n"
+          "BERT masked-LM pre-training worker (one process per rank; start it with gaudi_spawn).",
+          kExtraFlags, parsed))
+    return *done;
+  if (parsed.extras.count("hf_hub_token") && !mpibert::config::is_quiet_rank())
     std::fprintf(stderr, "run_mlm: note: --hf_hub_token is accepted but unused: nothing is uploaded\n");
 
   return mpibert::run_main("run_mlm", [&]() -> int {

@@ -40,6 +40,7 @@ struct ModelConfig {
   double layer_norm_eps{};
   double initializer_range{};
   bool sparse_head{};                 // MLM head only on masked positions
+  bool ignore_mismatched_sizes{};     // init_from tensors of another shape stay initialised (a new classifier)
 };
 
 struct TrainConfig {
@@ -48,6 +49,7 @@ struct TrainConfig {
   std::string resume_from_checkpoint{};  // "" = no; "latest" = newest in output_dir; else a path
   bool do_train{};
   bool do_eval{};
+  bool do_predict{};                  // run_classification: predict the test file
   int64_t per_device_train_batch_size{};
   int64_t per_device_eval_batch_size{};
   int64_t gradient_accumulation_steps{};

@@ -190,6 +190,13 @@ std::string SchemaBase::get(const void* root, const std::string& key) const {
   return f->format(root);
 }
 
+void SchemaBase::set_default(const std::string& key, const std::string& value) {
+  auto it = index_.find(key);
+  if (it == index_.end()) throw std::logic_error("set_default: no key " + key);
+  Field& f = fields_[it->second];
+  f.default_text = validate(f, value, "default of " + f.key);
+}
+
 void SchemaBase::apply_defaults(void* root) const {
   for (const auto& f : fields_) f.assign(root, f.default_text);
 }

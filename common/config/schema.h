@@ -60,6 +60,9 @@ class SchemaBase {
   std::string validate(const Field& field, const std::string& text, const std::string& where) const;
   void set(void* root, const std::string& key_or_alias, const std::string& value, const std::string& where) const;
   std::string get(const void* root, const std::string& key) const;
+  // Replaces a declared key's default (a program whose defaults differ from another's for a shared
+  // key); the text is validated like any value.
+  void set_default(const std::string& key, const std::string& value);
   void apply_defaults(void* root) const;
   // YAML: a mapping of sections to mappings of key: value. Unknown sections and keys are errors.
   void load_yaml_file(void* root, const std::string& path) const;

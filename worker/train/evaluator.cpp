@@ -19,7 +19,7 @@ Evaluator::Evaluator(RunContext& ctx, Task& task, int64_t per_device_batch, int6
 
 int64_t Evaluator::num_examples(Split split) const {
   const int64_t n = task_.num_examples(split);
-  return max_samples_ > 0 ? std::min(n, max_samples_) : n;
+  return max_samples_ > 0 && split == Split::Validation ? std::min(n, max_samples_) : n;
 }
 
 void Evaluator::for_each_batch(Split split, const std::function<void(const Batch&)>& visit) {

@@ -11,7 +11,7 @@ namespace mpibert::train {
 
 class Evaluator {
  public:
-  // max_samples > 0 evaluates only the first max_samples examples of the split.
+  // max_samples > 0 evaluates only the first max_samples examples of the validation split.
   Evaluator(RunContext& ctx, Task& task, int64_t per_device_batch, int64_t max_samples);
 
   // Examples of the split this evaluator looks at (0 = no such split).

@@ -9,9 +9,18 @@
 
 namespace mpibert::train {
 
-RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program) {
-  RunContext ctx{comm, comm.rank(), comm.size(), dist.timeout_s, RunDirectory(train, comm, dist.timeout_s)};
+void open_log_file(const RunContext& ctx, const TrainConfig& train) {
   init_logging({ctx.rank, ctx.world, train.log_level, ctx.dir.rank_log_file(ctx.rank)});
+}
+
+RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program,
+                    bool log_file) {
+  RunContext ctx{comm, comm.rank(), comm.size(), dist.timeout_s, RunDirectory(train, comm, dist.timeout_s)};
+  if (log_file) {
+    open_log_file(ctx, train);
+  } else {
+    init_logging({ctx.rank, ctx.world, train.log_level, ""});
+  }
   ctx.threads = choose_threads(dist.threads);
   apply_threads(ctx.threads);
   const BlasInfo blas = detect_blas();

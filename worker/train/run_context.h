@@ -20,7 +20,12 @@ struct RunContext {
   int threads = 1;       // intra-op threads per rank
 };
 
-// `program` names the worker in the log ("run_mlm", "run_classification").
-RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program);
+// `program` names the worker in the log ("run_mlm", "run_classification"). With log_file false the
+// log goes to the console only until open_log_file(): a run can check its input before it writes
+// anything into output_dir.
+RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program,
+                    bool log_file = true);
+// Adds OUTPUT_DIR/logs/rank-N.log to the console log.
+void open_log_file(const RunContext& ctx, const TrainConfig& train);
 
 }  // namespace mpibert::train
