@@ -16,6 +16,7 @@
 #include "launcher/job_runner.h"
 #include "launcher/rank_status.h"
 #include "launcher/rank_wrapper.h"
+#include "tests/usage_error_of.h"
 
 using namespace mpibert::launcher;
 using ::testing::ElementsAre;
@@ -222,6 +223,27 @@ TEST(RankWrapper, ArgvRoundTrips) {
   EXPECT_EQ(b.program, "/bin/run_mlm");
   EXPECT_THAT(b.program_args, ElementsAre("--x", "--", "y"));
   EXPECT_THROW(parse_rank_wrapper_args({"--capture_dir", "/x"}), mpibert::UsageError);
+}
+
+TEST(RankWrapper, BadArgumentsAreOneLineUsageErrors) {
+  using mpibert::testing::usage_error_of;
+  EXPECT_EQ(usage_error_of([] {
+              parse_rank_wrapper_args({"--captur_dir", "/x", "--", "p"});
+            }),
+            "--rank_wrapper: unknown option '--captur_dir'; did you mean '--capture_dir'? (the rank wrapper is started "
+            "by gaudi_spawn under mpirun)");
+  EXPECT_EQ(usage_error_of([] {
+              parse_rank_wrapper_args({"--launch_host", "h", "--", "p"});
+            }),
+            "--rank_wrapper: missing --capture_dir");
+  EXPECT_EQ(usage_error_of([] {
+              parse_rank_wrapper_args({"--capture_dir", "/x", "--keep_logs=1", "--", "p"});
+            }),
+            "--rank_wrapper: option '--keep_logs' takes no value (got '1')");
+  // Words after PROGRAM are the program's, even ones that look like the wrapper's own.
+  RankWrapperArgs a = parse_rank_wrapper_args({"--capture_dir", "/x", "--", "p", "--capture_dir", "/y"});
+  EXPECT_EQ(a.capture_dir, "/x");
+  EXPECT_THAT(a.program_args, ElementsAre("--capture_dir", "/y"));
 }
 
 TEST(RankWrapper, RankComesFromMpiVariables) {
