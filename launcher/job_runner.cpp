@@ -40,7 +40,7 @@ void make_private_dir(const std::string& dir) {
   struct stat st;
   if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
     throw std::runtime_error(dir + " exists and is not a directory of ours; remove it or set TMPDIR");
-  remove_rank_files(dir, true);  // left by an earlier gaudi_spawn with the same pid
+  remove_rank_files(dir, RankLogs::Remove);  // left by an earlier gaudi_spawn with the same pid
 }
 
 std::vector<std::string> environment_with(const std::vector<std::pair<std::string, std::string>>& extra) {
@@ -107,7 +107,7 @@ int run_direct(const LaunchPlan& plan) {
     if (log_fd < 0) throw std::runtime_error("cannot write " + log_path + ": " + std::strerror(errno));
   }
   TailBuffer tail;
-  OutputTee tee(log_fd, true, &tail);
+  OutputTee tee(log_fd, Console::Mirror, &tail);
   SuperviseOptions so;
   so.spawn.argv = plan.argv;
   so.spawn.env = environment_with(plan.env);
@@ -150,7 +150,7 @@ int run_mpirun(const LaunchPlan& plan) {
     make_private_dir(plan.capture_dir);
   else {
     make_log_dir(plan.capture_dir);
-    remove_rank_files(plan.capture_dir, false);  // statuses of an earlier run must not be read as ours
+    remove_rank_files(plan.capture_dir, RankLogs::Keep);  // statuses of an earlier run must not be read as ours
   }
   SuperviseOptions so;
   so.spawn.argv = plan.argv;
@@ -194,7 +194,7 @@ int run_mpirun(const LaunchPlan& plan) {
   }
   close_fd(in);
   const int code = conclude(plan, r, read_rank_statuses(plan.capture_dir));
-  remove_rank_files(plan.capture_dir, temporary);
+  remove_rank_files(plan.capture_dir, temporary ? RankLogs::Remove : RankLogs::Keep);
   if (temporary) rmdir(plan.capture_dir.c_str());
   return code;
 }

@@ -93,22 +93,69 @@ std::string slots_text(const std::vector<HostSlots>& hosts) {
   return s;
 }
 
-std::vector<std::pair<std::string, std::string>> rank_environment(const LaunchOptions& o, const Environment& env,
-                                                                  int threads, std::vector<std::string>* forwarded) {
-  std::vector<std::pair<std::string, std::string>> out;
+using Argv = std::vector<std::string>;
+
+void append(Argv& argv, const Argv& more) {
+  argv.insert(argv.end(), more.begin(), more.end());
+}
+
+// --- Placement: how many ranks, on which hosts, with how many threads each. ---
+
+int choose_world_size(const LaunchOptions& o, const HostSource& src) {
+  int total_slots = 0;
+  for (const auto& h : src.hosts) total_slots += *h.slots;
+  const int world_size = o.world_size.value_or(src.hosts.empty() ? 1 : total_slots);
+  if (!src.hosts.empty() && world_size > total_slots)
+    throw UsageError("--world_size " + std::to_string(world_size) + " needs " + std::to_string(world_size) +
+                     " slots but " + src.name + " offers " + std::to_string(total_slots) + " (" +
+                     slots_text(src.hosts) + "); add hosts or slots, or lower --world_size");
+  return world_size;
+}
+
+// Ranks fill each host's slots in order, as Open MPI's slot mapping does. One rank runs right here.
+std::vector<HostPlacement> place_ranks(const HostSource& src, int world_size, const Environment& env) {
+  if (src.hosts.empty() || world_size == 1) return {{env.hostname, 0, world_size, env.cores_per_host, true}};
+  std::vector<HostPlacement> placement;
+  int next = 0;
+  for (const auto& h : src.hosts) {
+    if (next == world_size) break;
+    const int n = std::min(*h.slots, world_size - next);
+    placement.push_back({h.name, next, n, *h.cores, src.assumed_cores.count(h.name) == 0});
+    next += n;
+  }
+  return placement;
+}
+
+bool oversubscribed(const std::vector<HostPlacement>& placement) {
+  return std::any_of(placement.begin(), placement.end(), [](const HostPlacement& p) { return p.ranks > p.cores; });
+}
+
+// Cores per rank on the fullest host (at least 1).
+int default_threads_per_rank(const std::vector<HostPlacement>& placement) {
+  int threads = 1 << 30;
+  for (const auto& p : placement) threads = std::min(threads, std::max(1, p.cores / p.ranks));
+  return threads;
+}
+
+struct RankEnvironment {
+  std::vector<std::pair<std::string, std::string>> vars;  // in order; the last setting of a key wins
+  std::vector<std::string> forwarded;                     // keys given as --env KEY (gaudi_spawn's value)
+};
+
+RankEnvironment rank_environment(const LaunchOptions& o, const Environment& env, int threads) {
+  RankEnvironment out;
   auto set = [&](const std::string& key, const std::string& value) {
-    for (auto& kv : out)
+    for (auto& kv : out.vars)
       if (kv.first == key) {
         kv.second = value;
         return;
       }
-    out.emplace_back(key, value);
+    out.vars.emplace_back(key, value);
   };
   std::set<std::string> user_keys;
   for (const auto& item : o.env) user_keys.insert(item.key);
-  const std::string t = std::to_string(threads);
   for (const char* key : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPIBERT_THREADS_PER_RANK"})
-    if (!user_keys.count(key)) set(key, t);
+    if (!user_keys.count(key)) set(key, std::to_string(threads));
   for (const auto& item : o.env) {
     if (item.value) {
       set(item.key, *item.value);
@@ -117,173 +164,176 @@ std::vector<std::pair<std::string, std::string>> rank_environment(const LaunchOp
     auto it = env.vars.find(item.key);
     if (it == env.vars.end())
       throw UsageError("--env " + item.key + ": " + item.key +
-                       " is not set in gaudi_spawn's environment (give a "
-                       "value: --env " +
-                       item.key + "=VALUE)");
+                       " is not set in gaudi_spawn's environment (give a value: --env " + item.key + "=VALUE)");
     set(item.key, it->second);
-    if (forwarded && std::find(forwarded->begin(), forwarded->end(), item.key) == forwarded->end())
-      forwarded->push_back(item.key);
+    if (std::find(out.forwarded.begin(), out.forwarded.end(), item.key) == out.forwarded.end())
+      out.forwarded.push_back(item.key);
   }
   return out;
 }
 
-}  // namespace
+// --- Binding: each rank gets its own threads_per_rank cores, unless that cannot fit. ---
 
-LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
-  LaunchPlan plan;
-  plan.launch_host = env.hostname;
-  plan.timeout_s = o.timeout_s;
-  plan.log_dir = absolute(env.cwd, o.log_dir);
-  plan.capture_dir = plan.log_dir.empty() ? env.temp_dir : plan.log_dir;
-  plan.warnings = o.notes;
-  check_mpirun_args(o.mpirun_args);
+bool user_maps_ranks(const std::vector<std::string>& mpirun_args) {
+  static const std::set<std::string> mapping_flags = {
+      "--map-by", "-map-by",    "--bind-to", "-bind-to",     "--rank-by",       "-rank-by",
+      "-N",       "--npernode", "-npernode", "--npersocket", "--cpus-per-proc", "--cpus-per-rank"};
+  return has_any(mpirun_args, mapping_flags);
+}
 
-  HostSource src = host_source(o, env);
-  plan.host_source = src.name;
-  int total_slots = 0;
-  for (const auto& h : src.hosts) total_slots += *h.slots;
-  plan.world_size = o.world_size ? *o.world_size : (src.hosts.empty() ? 1 : total_slots);
-  if (!src.hosts.empty() && plan.world_size > total_slots)
-    throw UsageError("--world_size " + std::to_string(plan.world_size) + " needs " + std::to_string(plan.world_size) +
-                     " slots but " + src.name + " offers " + std::to_string(total_slots) + " (" +
-                     slots_text(src.hosts) + "); add hosts or slots, or lower --world_size");
-
-  // Ranks fill each host's slots in order, as Open MPI's slot mapping does. One rank runs right here.
-  if (src.hosts.empty() || plan.world_size == 1) {
-    plan.placement.push_back({env.hostname, 0, plan.world_size, env.cores_per_host, true});
-  } else {
-    int next = 0;
-    for (const auto& h : src.hosts) {
-      if (next == plan.world_size) break;
-      int n = std::min(*h.slots, plan.world_size - next);
-      plan.placement.push_back({h.name, next, n, *h.cores, src.assumed_cores.count(h.name) == 0});
-      next += n;
-    }
-  }
-
-  plan.direct = plan.world_size == 1;
-  int auto_threads = 1 << 30;
-  for (const auto& p : plan.placement) {
-    auto_threads = std::min(auto_threads, std::max(1, p.cores / p.ranks));
-    if (p.ranks > p.cores) plan.oversubscribed = true;
-  }
-  plan.threads_per_rank = o.threads_per_rank ? *o.threads_per_rank : auto_threads;
-  std::vector<std::string> forwarded;
-  plan.env = rank_environment(o, env, plan.threads_per_rank, &forwarded);
-
-  if (plan.direct) {
-    plan.binding = "none";
-    plan.argv.push_back(env.program_path);
-    plan.argv.insert(plan.argv.end(), o.program_args.begin(), o.program_args.end());
-    return plan;
-  }
-
-  if (env.open_mpi_major == 0 || env.mpirun_path.empty())
-    throw std::runtime_error(env.mpirun_problem.empty() ? "mpirun is not usable" : env.mpirun_problem);
-  plan.open_mpi_major = env.open_mpi_major;
-  const bool v5 = env.open_mpi_major >= 5;
-
-  // Binding: each rank gets its own threads_per_rank cores, unless that cannot fit.
+// The binding the plan can honour; says on `warnings` why when it turns binding off.
+BindTo choose_binding(const LaunchOptions& o, const LaunchPlan& plan, std::vector<std::string>& warnings) {
   BindTo bind = o.bind_to;
   if (plan.oversubscribed) {
     for (const auto& p : plan.placement)
       if (p.ranks > p.cores)
-        plan.warnings.push_back(std::to_string(p.ranks) + " ranks on " + p.name + " which has " +
-                                std::to_string(p.cores) + " cores: oversubscribing, binding off" +
-                                (o.threads_per_rank ? "" : ", 1 thread per rank"));
+        warnings.push_back(std::to_string(p.ranks) + " ranks on " + p.name + " which has " + std::to_string(p.cores) +
+                           " cores: oversubscribing, binding off" + (o.threads_per_rank ? "" : ", 1 thread per rank"));
     bind = BindTo::None;
   } else if (bind == BindTo::Core) {
     for (const auto& p : plan.placement)
       if (p.ranks * plan.threads_per_rank > p.cores) {
-        plan.warnings.push_back("--threads_per_rank " + std::to_string(plan.threads_per_rank) + " x " +
-                                std::to_string(p.ranks) + " ranks exceeds the " + std::to_string(p.cores) +
-                                " cores of " + p.name + ": binding off");
+        warnings.push_back("--threads_per_rank " + std::to_string(plan.threads_per_rank) + " x " +
+                           std::to_string(p.ranks) + " ranks exceeds the " + std::to_string(p.cores) + " cores of " +
+                           p.name + ": binding off");
         bind = BindTo::None;
         break;
       }
   }
-  static const std::set<std::string> mapping_flags = {
-      "--map-by", "-map-by",    "--bind-to", "-bind-to",     "--rank-by",       "-rank-by",
-      "-N",       "--npernode", "-npernode", "--npersocket", "--cpus-per-proc", "--cpus-per-rank"};
-  const bool user_mapping = has_any(o.mpirun_args, mapping_flags);
-  plan.binding = user_mapping ? "mpirun_args" : bind_to_name(bind);
+  return user_maps_ranks(o.mpirun_args) ? BindTo::FromMpirunArgs : bind;
+}
 
-  auto& a = plan.argv;
-  a = {env.mpirun_path, "-np", std::to_string(plan.world_size)};
-  if (env.uid == 0 && !mentions(o.mpirun_args, "--allow-run-as-root")) a.push_back("--allow-run-as-root");
-  if (src.kind == HostSource::Hostfile) {
-    a.insert(a.end(), {"--hostfile", absolute(env.cwd, o.hostfile)});
-  } else if (!src.hosts.empty()) {
-    std::vector<HostSlots> used(src.hosts.begin(), src.hosts.begin() + static_cast<long>(plan.placement.size()));
-    a.insert(a.end(), {"--host", slots_text(used)});
-  }
-  if (!user_mapping) {
-    const std::string pe = "PE=" + std::to_string(plan.threads_per_rank);
-    if (plan.oversubscribed) {
-      if (v5)
-        a.insert(a.end(), {"--map-by", "slot:OVERSUBSCRIBE", "--bind-to", "none"});
-      else
-        a.insert(a.end(), {"--map-by", "slot", "--bind-to", "none"});
-    } else if (bind == BindTo::Core) {
-      bool uniform = std::all_of(plan.placement.begin(), plan.placement.end(),
-                                 [&](const HostPlacement& p) { return p.ranks == plan.placement.front().ranks; });
+// --- The mpirun command line, piece by piece. ---
+
+// --map-by/--bind-to for the plan's binding (nothing when the user's --mpirun_args map the ranks).
+Argv mapping_args(const LaunchPlan& plan) {
+  const bool v5 = plan.open_mpi_major >= 5;
+  const std::string pe = "PE=" + std::to_string(plan.threads_per_rank);
+  if (plan.binding == BindTo::FromMpirunArgs) return {};
+  if (plan.oversubscribed) return {"--map-by", v5 ? "slot:OVERSUBSCRIBE" : "slot", "--bind-to", "none"};
+  switch (plan.binding) {
+    case BindTo::Core: {
+      const bool uniform = std::all_of(plan.placement.begin(), plan.placement.end(),
+                                       [&](const HostPlacement& p) { return p.ranks == plan.placement.front().ranks; });
       // Open MPI 5 (PRRTE) counts PE=n against slots with slot mapping; ppr places a fixed count per node.
       if (v5 && uniform)
-        a.insert(a.end(), {"--map-by", "ppr:" + std::to_string(plan.placement.front().ranks) + ":node:" + pe,
-                           "--bind-to", "core"});
-      else
-        a.insert(a.end(), {"--map-by", "slot:" + pe, "--bind-to", "core"});
-    } else if (bind == BindTo::Socket) {
-      if (v5)
-        a.insert(a.end(), {"--map-by", "package", "--bind-to", "package"});
-      else
-        a.insert(a.end(), {"--map-by", "socket", "--bind-to", "socket"});
-    } else {
-      a.insert(a.end(), {"--map-by", "slot", "--bind-to", "none"});
+        return {"--map-by", "ppr:" + std::to_string(plan.placement.front().ranks) + ":node:" + pe, "--bind-to", "core"};
+      return {"--map-by", "slot:" + pe, "--bind-to", "core"};
     }
+    case BindTo::Socket:
+      return v5 ? Argv{"--map-by", "package", "--bind-to", "package"}
+                : Argv{"--map-by", "socket", "--bind-to", "socket"};
+    case BindTo::None:
+    case BindTo::FromMpirunArgs:
+      break;
   }
-  if (plan.oversubscribed && !v5 && !mentions(o.mpirun_args, "--oversubscribe")) a.push_back("--oversubscribe");
-  // Containers often forbid cross-memory attach (ptrace scope), which makes the shared-memory transport
-  // fail at run time; its copy-in/copy-out path always works. Only for one host; the user may override.
-  bool user_single_copy = mentions(o.mpirun_args, "single_copy_mechanism");
+  return {"--map-by", "slot", "--bind-to", "none"};
+}
+
+Argv host_args(const LaunchOptions& o, const Environment& env, const HostSource& src,
+               const std::vector<HostPlacement>& placement) {
+  if (src.kind == HostSource::Hostfile) return {"--hostfile", absolute(env.cwd, o.hostfile)};
+  if (src.hosts.empty()) return {};
+  std::vector<HostSlots> used(src.hosts.begin(), src.hosts.begin() + static_cast<long>(placement.size()));
+  return {"--host", slots_text(used)};
+}
+
+// Containers often forbid cross-memory attach (ptrace scope), which makes the shared-memory transport
+// fail at run time; its copy-in/copy-out path always works. Only for one host; the user may override.
+Argv shared_memory_args(const LaunchOptions& o, const Environment& env, const LaunchPlan& plan) {
+  if (plan.placement.size() != 1 || mentions(o.mpirun_args, "single_copy_mechanism")) return {};
   for (const auto& kv : plan.env)
-    if (kv.first.find("single_copy_mechanism") != std::string::npos) user_single_copy = true;
+    if (kv.first.find("single_copy_mechanism") != std::string::npos) return {};
   for (const auto& kv : env.vars)
-    if (kv.first.rfind("OMPI_MCA_", 0) == 0 && kv.first.find("single_copy_mechanism") != std::string::npos)
-      user_single_copy = true;
-  if (plan.placement.size() == 1 && !user_single_copy)
-    a.insert(a.end(), {"--mca", v5 ? "btl_sm_single_copy_mechanism" : "btl_vader_single_copy_mechanism", "none"});
-  for (const auto& kv : plan.env) {
-    bool is_forwarded = std::find(forwarded.begin(), forwarded.end(), kv.first) != forwarded.end();
-    a.insert(a.end(), {"-x", is_forwarded ? kv.first : kv.first + "=" + kv.second});
+    if (kv.first.rfind("OMPI_MCA_", 0) == 0 && kv.first.find("single_copy_mechanism") != std::string::npos) return {};
+  return {"--mca", plan.open_mpi_major >= 5 ? "btl_sm_single_copy_mechanism" : "btl_vader_single_copy_mechanism",
+          "none"};
+}
+
+// -x KEY=VALUE for every variable; forwarded ones as -x KEY (mpirun takes gaudi_spawn's value).
+Argv export_args(const LaunchPlan& plan, const std::vector<std::string>& forwarded) {
+  Argv a;
+  for (const auto& [key, value] : plan.env) {
+    const bool is_forwarded = std::find(forwarded.begin(), forwarded.end(), key) != forwarded.end();
+    append(a, {"-x", is_forwarded ? key : key + "=" + value});
   }
-  a.insert(a.end(), o.mpirun_args.begin(), o.mpirun_args.end());
+  return a;
+}
+
+Argv wrapper_args(const LaunchOptions& o, const Environment& env, const LaunchPlan& plan) {
   RankWrapperArgs w;
   w.capture_dir = plan.capture_dir;
   w.launch_host = env.hostname;
   w.keep_logs = !plan.log_dir.empty();
   w.program = env.program_path;
   w.program_args = o.program_args;
-  std::vector<std::string> wrapper = rank_wrapper_argv(env.self_exe, w);
-  a.insert(a.end(), wrapper.begin(), wrapper.end());
+  return rank_wrapper_argv(env.self_exe, w);
+}
+
+Argv mpirun_argv(const LaunchOptions& o, const Environment& env, const HostSource& src, const LaunchPlan& plan,
+                 const std::vector<std::string>& forwarded) {
+  Argv a = {env.mpirun_path, "-np", std::to_string(plan.world_size)};
+  if (env.uid == 0 && !mentions(o.mpirun_args, "--allow-run-as-root")) a.push_back("--allow-run-as-root");
+  append(a, host_args(o, env, src, plan.placement));
+  append(a, mapping_args(plan));
+  if (plan.oversubscribed && plan.open_mpi_major < 5 && !mentions(o.mpirun_args, "--oversubscribe"))
+    a.push_back("--oversubscribe");
+  append(a, shared_memory_args(o, env, plan));
+  append(a, export_args(plan, forwarded));
+  append(a, o.mpirun_args);
+  append(a, wrapper_args(o, env, plan));
+  return a;
+}
+
+std::string binding_text(const LaunchPlan& plan) {
+  if (plan.direct) return ", run directly (no mpirun)";
+  switch (plan.binding) {
+    case BindTo::Core:
+      return ", each rank bound to " + std::to_string(plan.threads_per_rank) +
+             (plan.threads_per_rank == 1 ? " core" : " cores");
+    case BindTo::Socket:
+      return ", bound to sockets";
+    case BindTo::None:
+      return ", not bound";
+    case BindTo::FromMpirunArgs:
+      return ", mapping from --mpirun_args";
+  }
+  return "";
+}
+
+}  // namespace
+
+LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
+  check_mpirun_args(o.mpirun_args);
+  LaunchPlan plan;
+  plan.launch_host = env.hostname;
+  plan.timeout_s = o.timeout_s;
+  plan.log_dir = absolute(env.cwd, o.log_dir);
+  plan.capture_dir = plan.log_dir.empty() ? env.temp_dir : plan.log_dir;
+  plan.warnings = o.notes;
+
+  const HostSource src = host_source(o, env);
+  plan.host_source = src.name;
+  plan.world_size = choose_world_size(o, src);
+  plan.placement = place_ranks(src, plan.world_size, env);
+  plan.direct = plan.world_size == 1;
+  plan.oversubscribed = oversubscribed(plan.placement);
+  plan.threads_per_rank = o.threads_per_rank.value_or(default_threads_per_rank(plan.placement));
+  const RankEnvironment rank_env = rank_environment(o, env, plan.threads_per_rank);
+  plan.env = rank_env.vars;
+
+  if (plan.direct) {
+    plan.binding = BindTo::None;
+    plan.argv = {env.program_path};
+    append(plan.argv, o.program_args);
+    return plan;
+  }
+  if (env.open_mpi_major == 0 || env.mpirun_path.empty())
+    throw std::runtime_error(env.mpirun_problem.empty() ? "mpirun is not usable" : env.mpirun_problem);
+  plan.open_mpi_major = env.open_mpi_major;
+  plan.binding = choose_binding(o, plan, plan.warnings);
+  plan.argv = mpirun_argv(o, env, src, plan, rank_env.forwarded);
   return plan;
-}
-
-std::string shell_quote(const std::string& word) {
-  if (word.empty()) return "''";
-  bool safe = std::all_of(word.begin(), word.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string("@%+=:,./-_^").find(c) != std::string::npos;
-  });
-  if (safe) return word;
-  std::string out = "'";
-  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string format_command(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& w : argv) s += (s.empty() ? "" : " ") + shell_quote(w);
-  return s;
 }
 
 std::string describe_plan(const LaunchPlan& plan) {
@@ -296,16 +346,7 @@ std::string describe_plan(const LaunchPlan& plan) {
     if (p.ranks > 1) s << "-" << p.first_rank + p.ranks - 1;
   }
   s << "), " << plan.threads_per_rank << (plan.threads_per_rank == 1 ? " thread" : " threads") << " per rank";
-  if (plan.direct)
-    s << ", run directly (no mpirun)";
-  else if (plan.binding == "core")
-    s << ", each rank bound to " << plan.threads_per_rank << " core" << (plan.threads_per_rank == 1 ? "" : "s");
-  else if (plan.binding == "socket")
-    s << ", bound to sockets";
-  else if (plan.binding == "none")
-    s << ", not bound";
-  else
-    s << ", mapping from --mpirun_args";
+  s << binding_text(plan);
   if (plan.oversubscribed) s << ", oversubscribed";
   if (!plan.direct) s << "; Open MPI " << plan.open_mpi_major;
   return s.str();

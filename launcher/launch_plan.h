@@ -7,6 +7,7 @@
 
 #include "launcher/environment.h"
 #include "launcher/launch_options.h"
+#include "launcher/shell_words.h"
 
 namespace mpibert::launcher {
 
@@ -22,7 +23,9 @@ struct LaunchPlan {
   bool direct = false;  // one rank: PROGRAM runs as gaudi_spawn's child, no mpirun
   int world_size = 1;
   int threads_per_rank = 1;
-  std::string binding;  // "core" | "socket" | "none" | "mpirun_args" (the user's --map-by/--bind-to)
+  // What ranks are bound to: --bind_to unless it cannot fit (then None; always None for a direct run),
+  // or FromMpirunArgs when the user's own mapping options in --mpirun_args decide.
+  BindTo binding = BindTo::None;
   bool oversubscribed = false;
   std::vector<HostPlacement> placement;  // hosts that get ranks, in rank order
   std::string host_source;               // "local", "hostfile F", "--hosts", "Slurm job N"
@@ -42,9 +45,6 @@ struct LaunchPlan {
 // not set) and std::runtime_error when mpirun is needed but unusable.
 LaunchPlan build_launch_plan(const LaunchOptions& options, const Environment& env);
 
-// Quotes a word for a POSIX shell only when needed (for printing; nothing is run through a shell).
-std::string shell_quote(const std::string& word);
-std::string format_command(const std::vector<std::string>& argv);
 // One line: "2 ranks on 1 host (vm: ranks 0-1), 1 thread per rank, bound to cores".
 std::string describe_plan(const LaunchPlan& plan);
 // What --dry_run prints: the summary, the environment added to every rank, the capture dir, the command.

@@ -44,8 +44,8 @@ std::vector<std::string> TailBuffer::lines() const {
   return out;
 }
 
-OutputTee::OutputTee(int log_fd, bool to_console, TailBuffer* tail)
-    : log_fd_(log_fd), to_console_(to_console), tail_(tail) {}
+OutputTee::OutputTee(int log_fd, Console console, TailBuffer* tail)
+    : log_fd_(log_fd), to_console_(console == Console::Mirror), tail_(tail) {}
 
 void OutputTee::write(int stream, const char* data, size_t size) {
   if (to_console_ && !write_all(stream == 2 ? 2 : 1, data, size)) to_console_ = false;  // e.g. `| head` closed

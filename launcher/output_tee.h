@@ -25,10 +25,13 @@ class TailBuffer {
   bool pending_cr_[3] = {false, false, false};
 };
 
+// Whether a tee copies to the console too: Mirror sends stdout bytes to fd 1 and stderr bytes to fd 2.
+enum class Console { Off, Mirror };
+
 class OutputTee {
  public:
-  // log_fd: -1 = no log. to_console: stdout bytes go to fd 1, stderr bytes to fd 2.
-  OutputTee(int log_fd, bool to_console, TailBuffer* tail);
+  // log_fd: -1 = no log.
+  OutputTee(int log_fd, Console console, TailBuffer* tail);
   void write(int stream, const char* data, size_t size);
   const std::string& log_error() const { return log_error_; }  // why logging stopped, if it did
 

@@ -1,17 +1,15 @@
 #include "launcher/rank_status.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
+#include "common/io/atomic_file.h"
 #include "launcher/process.h"
 
 namespace mpibert::launcher {
@@ -67,14 +65,7 @@ const char* const kStopRequestFile = ".stop-request";
 }
 
 void write_stop_request(const std::string& dir, int sig) {
-  const std::string path = dir + "/" + kStopRequestFile, tmp = path + ".tmp";
-  const std::string text = std::to_string(sig) + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = write_all(fd, text.data(), text.size());
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  io::write_file_atomic(dir + "/" + kStopRequestFile, std::to_string(sig) + "\n");
 }
 
 int read_stop_request(const std::string& dir) {
@@ -85,15 +76,7 @@ int read_stop_request(const std::string& dir) {
 }
 
 void write_rank_status(const std::string& dir, const RankStatus& status) {
-  const std::string path = dir + "/" + status_file_name(status.rank);
-  const std::string tmp = path + ".tmp";
-  const std::string text = rank_status_to_json(status) + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = write_all(fd, text.data(), text.size());
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  io::write_file_atomic(dir + "/" + status_file_name(status.rank), rank_status_to_json(status) + "\n");
 }
 
 namespace {
@@ -133,13 +116,22 @@ std::vector<RankStatus> read_rank_statuses(const std::string& dir) {
   return out;
 }
 
-void remove_rank_files(const std::string& dir, bool remove_logs) {
+void remove_rank_files(const std::string& dir, RankLogs logs) {
   std::vector<std::string> names;
   for_each_rank_file(dir, ".rank-", ".status", [&](const std::string& n, int) { names.push_back(n); });
-  for_each_rank_file(dir, ".rank-", ".status.tmp", [&](const std::string& n, int) { names.push_back(n); });
-  if (remove_logs) for_each_rank_file(dir, "rank-", ".log", [&](const std::string& n, int) { names.push_back(n); });
+  if (logs == RankLogs::Remove)
+    for_each_rank_file(dir, "rank-", ".log", [&](const std::string& n, int) { names.push_back(n); });
   names.push_back(kStopRequestFile);
-  names.push_back(std::string(kStopRequestFile) + ".tmp");
+  // Temporary files of atomic writes that a crash cut short (io::temporary_path_for: PATH.tmp.PID.N).
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      const bool status_tmp = name.rfind(".rank-", 0) == 0 && name.find(".status.tmp") != std::string::npos;
+      const bool stop_tmp = name.rfind(std::string(kStopRequestFile) + ".tmp", 0) == 0;
+      if (status_tmp || stop_tmp) names.push_back(name);
+    }
+    closedir(d);
+  }
   for (const auto& n : names) ::unlink((dir + "/" + n).c_str());
 }
 

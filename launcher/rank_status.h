@@ -36,12 +36,15 @@ RankStatus rank_status_from_json(const std::string& text, const std::string& sou
 void write_stop_request(const std::string& dir, int sig);
 int read_stop_request(const std::string& dir);  // 0 when there is none
 
-// Writes via a temporary file and rename, so readers never see half a status.
+// Written with io::write_file_atomic, so readers never see half a status.
 void write_rank_status(const std::string& dir, const RankStatus& status);
 // Every readable status in dir (unreadable or half-written files are skipped), sorted by rank.
 std::vector<RankStatus> read_rank_statuses(const std::string& dir);
-// Removes the status and stop-request files (and, when remove_logs, the rank logs) gaudi_spawn made in dir.
-void remove_rank_files(const std::string& dir, bool remove_logs);
+// What remove_rank_files does with the rank-N.log files.
+enum class RankLogs { Keep, Remove };
+// Removes the status and stop-request files gaudi_spawn made in dir (with the temporary files of writes
+// cut short), and the rank logs when asked.
+void remove_rank_files(const std::string& dir, RankLogs logs);
 
 // The failure that brought the job down: the earliest failed rank that was not told to stop, else the
 // earliest failed rank at all. Ties break by rank.

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "common/config/schema.h"
 #include "common/error.h"
 #include "launcher/child_supervisor.h"
 #include "launcher/output_tee.h"
@@ -30,32 +31,48 @@ std::vector<std::string> rank_wrapper_argv(const std::string& self_exe, const Ra
   return argv;
 }
 
+namespace {
+
+const config::Schema<RankWrapperArgs>& wrapper_schema() {
+  using W = RankWrapperArgs;
+  static const config::Schema<W> schema = [] {
+    config::Schema<W> s;
+    s.add<std::string>(
+         "capture_dir", [](W& w) -> std::string& { return w.capture_dir; }, "",
+         "where rank-N.log and .rank-N.status go")
+        .satisfies([](const std::string& v) { return !v.empty(); }, "a directory");
+    s.add<std::string>(
+        "launch_host", [](W& w) -> std::string& { return w.launch_host; }, "", "the host gaudi_spawn runs on");
+    s.add<bool>(
+         "keep_logs", [](W& w) -> bool& { return w.keep_logs; }, false,
+         "write the files on every host (--log_dir was given)")
+        .as_switch();
+    return s;
+  }();
+  return schema;
+}
+
+}  // namespace
+
 RankWrapperArgs parse_rank_wrapper_args(const std::vector<std::string>& args) {
-  RankWrapperArgs a;
-  size_t i = 0;
-  auto value = [&](const std::string& name) -> std::string {
-    if (i + 1 >= args.size()) throw UsageError(std::string(kRankWrapperFlag) + ": " + name + " needs a value");
-    return args[++i];
-  };
-  for (; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--") {
-      ++i;
-      break;
-    }
-    if (arg == "--capture_dir")
-      a.capture_dir = value(arg);
-    else if (arg == "--launch_host")
-      a.launch_host = value(arg);
-    else if (arg == "--keep_logs")
-      a.keep_logs = true;
-    else
-      throw UsageError(std::string(kRankWrapperFlag) + ": unknown argument '" + arg + "'");
+  const std::string prefix = std::string(kRankWrapperFlag) + ": ";
+  config::ArgsSyntax syntax;
+  syntax.config_file = false;
+  syntax.stop_at_first_positional = true;
+  syntax.value_always_next = true;
+  syntax.unknown_option_note = "the rank wrapper is started by gaudi_spawn under mpirun";
+  RankWrapperArgs a = wrapper_schema().defaults();
+  config::ParsedArgs parsed;
+  try {
+    parsed = wrapper_schema().parse_args(&a, args, syntax);
+  } catch (const UsageError& e) {
+    throw UsageError(prefix + e.what());
   }
-  if (i >= args.size()) throw UsageError(std::string(kRankWrapperFlag) + ": missing -- PROGRAM");
-  if (a.capture_dir.empty()) throw UsageError(std::string(kRankWrapperFlag) + ": missing --capture_dir");
-  a.program = args[i];
-  a.program_args.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+  if (parsed.help) throw UsageError(prefix + "has no --help; it is started by gaudi_spawn under mpirun");
+  if (parsed.positionals.empty()) throw UsageError(prefix + "missing -- PROGRAM");
+  if (a.capture_dir.empty()) throw UsageError(prefix + "missing --capture_dir");
+  a.program = parsed.positionals.front();
+  a.program_args.assign(parsed.positionals.begin() + 1, parsed.positionals.end());
   return a;
 }
 
@@ -73,14 +90,10 @@ int rank_from_environment(const std::map<std::string, std::string>& vars) {
   return -1;
 }
 
-int run_rank_wrapper(const RankWrapperArgs& a) {
-  // A stop request (SIGUSR2) that comes before the program runs must not kill the wrapper.
-  signal(SIGUSR2, SIG_IGN);
-  // If mpirun (or its daemon) dies without stopping us, stop the program rather than orphan it.
-  const pid_t parent = getppid();
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != parent) throw std::runtime_error("rank wrapper: mpirun exited before the rank started");
+namespace {
 
+// Who this rank is: its MPI rank (from mpirun's variables) and host.
+RankStatus identify_rank() {
   std::map<std::string, std::string> vars;
   for (const auto& kv : current_environment()) {
     auto eq = kv.find('=');
@@ -93,22 +106,20 @@ int run_rank_wrapper(const RankWrapperArgs& a) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   status.host = host;
-  const std::string where = "rank " + std::to_string(status.rank) + " on host " + status.host;
-  // Without --log_dir the capture dir is on the launch host only; elsewhere the failure goes to stderr.
-  const bool local = status.host == a.launch_host;
-  const bool write_files = a.keep_logs || local;
+  return status;
+}
 
-  int log_fd = -1;
-  if (write_files) {
-    std::error_code ec;
-    std::filesystem::create_directories(a.capture_dir, ec);
-    const std::string log_path = a.capture_dir + "/" + log_file_name(status.rank);
-    log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log_fd < 0) throw std::runtime_error(where + ": cannot write " + log_path + ": " + std::strerror(errno));
-  }
-  TailBuffer tail;
-  OutputTee tee(log_fd, status.rank == 0, &tail);
+int open_rank_log(const std::string& capture_dir, int rank, const std::string& where) {
+  std::error_code ec;
+  std::filesystem::create_directories(capture_dir, ec);
+  const std::string log_path = capture_dir + "/" + log_file_name(rank);
+  const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(where + ": cannot write " + log_path + ": " + std::strerror(errno));
+  return fd;
+}
 
+// Runs the program to its end, its output through `tee`, and records how it ended in `status`.
+void run_program(const RankWrapperArgs& a, OutputTee& tee, RankStatus& status) {
   SuperviseOptions so;
   so.spawn.argv = {a.program};
   so.spawn.argv.insert(so.spawn.argv.end(), a.program_args.begin(), a.program_args.end());
@@ -137,6 +148,27 @@ int run_rank_wrapper(const RankWrapperArgs& a) {
     status.start_error = e.what();
     status.exit_code = 127;
   }
+}
+
+}  // namespace
+
+int run_rank_wrapper(const RankWrapperArgs& a) {
+  // A stop request (SIGUSR2) that comes before the program runs must not kill the wrapper.
+  signal(SIGUSR2, SIG_IGN);
+  // If mpirun (or its daemon) dies without stopping us, stop the program rather than orphan it.
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) throw std::runtime_error("rank wrapper: mpirun exited before the rank started");
+
+  RankStatus status = identify_rank();
+  const std::string where = "rank " + std::to_string(status.rank) + " on host " + status.host;
+  // Without --log_dir the capture dir is on the launch host only; elsewhere the failure goes to stderr.
+  const bool local = status.host == a.launch_host;
+  const bool write_files = a.keep_logs || local;
+  const int log_fd = write_files ? open_rank_log(a.capture_dir, status.rank, where) : -1;
+  TailBuffer tail;
+  OutputTee tee(log_fd, status.rank == 0 ? Console::Mirror : Console::Off, &tail);
+  run_program(a, tee, status);
   if (log_fd >= 0) ::close(log_fd);
   status.finished_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   status.tail = tail.lines();

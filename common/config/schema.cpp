@@ -25,20 +25,30 @@ std::string bound(double v) {
 }
 
 std::string describe_valid(const Field& f) {
+  if (!f.expected.empty()) return f.expected;
   std::ostringstream os;
   switch (f.type) {
-    case ValueType::Bool: return "true or false";
-    case ValueType::Int: os << "an integer"; break;
-    case ValueType::Float: os << "a number"; break;
+    case ValueType::Bool:
+      return "true or false";
+    case ValueType::Int:
+      os << "an integer";
+      break;
+    case ValueType::Float:
+      os << "a number";
+      break;
     case ValueType::String:
+    case ValueType::List:
       if (f.choices.empty()) return "a string";
       os << "one of ";
       for (size_t i = 0; i < f.choices.size(); ++i) os << (i ? ", " : "") << f.choices[i];
       return os.str();
   }
-  if (f.min && f.max) os << " in [" << bound(*f.min) << ", " << bound(*f.max) << "]";
-  else if (f.min) os << " >= " << bound(*f.min);
-  else if (f.max) os << " <= " << bound(*f.max);
+  if (f.min && f.max)
+    os << " in [" << bound(*f.min) << ", " << bound(*f.max) << "]";
+  else if (f.min)
+    os << " >= " << bound(*f.min);
+  else if (f.max)
+    os << " <= " << bound(*f.max);
   return os.str();
 }
 
@@ -54,9 +64,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::string yaml_scalar(const std::string& text, ValueType type) {
-  if (type != ValueType::String) return text;
-  // Quote strings so that YAML reads them back as the same string (empty, "true", "1e5", ": ").
+// Quoted so that YAML reads it back as the same string (empty, "true", "1e5", ": ").
+std::string yaml_quoted(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
     if (c == '"' || c == '\\') out += '\\';
@@ -65,16 +74,38 @@ std::string yaml_scalar(const std::string& text, ValueType type) {
   return out + "\"";
 }
 
+std::string yaml_scalar(const std::string& text, ValueType type) {
+  return type == ValueType::String ? yaml_quoted(text) : text;
+}
+
+// "data" for "data.seq_len"; "" for a flat key, which sits at the top level of a YAML file.
+std::string section_of(const std::string& key) {
+  auto dot = key.find('.');
+  return dot == std::string::npos ? "" : key.substr(0, dot);
+}
+
 }  // namespace
 
 const char* value_type_name(ValueType type) {
   switch (type) {
-    case ValueType::Bool: return "bool";
-    case ValueType::Int: return "int";
-    case ValueType::Float: return "float";
-    case ValueType::String: return "string";
+    case ValueType::Bool:
+      return "bool";
+    case ValueType::Int:
+      return "int";
+    case ValueType::Float:
+      return "float";
+    case ValueType::String:
+      return "string";
+    case ValueType::List:
+      return "list";
   }
   return "?";
+}
+
+std::string yaml_flow_list(const std::vector<std::string>& texts) {
+  std::string out = "[";
+  for (size_t i = 0; i < texts.size(); ++i) out += (i ? ", " : "") + yaml_quoted(texts[i]);
+  return out + "]";
 }
 
 std::string format_float_shortest(double v) {
@@ -127,11 +158,14 @@ const Field* SchemaBase::find(const std::string& name) const {
   return nullptr;
 }
 
-std::string SchemaBase::validate(const Field& f, const std::string& raw, const std::string& where) const {
+namespace {
+
+// The type's own check: canonical text, or UsageError naming where, the value and what is valid.
+std::string canonical_text(const Field& f, const std::string& raw, const std::string& where) {
   auto bad = [&](const std::string& why) -> UsageError {
     return UsageError(where + ": '" + raw + "' " + why + " (expected " + describe_valid(f) + ")");
   };
-  std::string text = raw;
+  const std::string& text = raw;
   switch (f.type) {
     case ValueType::Bool: {
       std::string l = lower(text);
@@ -160,6 +194,7 @@ std::string SchemaBase::validate(const Field& f, const std::string& raw, const s
       return format_float_shortest(v);
     }
     case ValueType::String:
+    case ValueType::List:
       if (!f.choices.empty() && std::find(f.choices.begin(), f.choices.end(), text) == f.choices.end()) {
         std::string hint = nearest(text, f.choices);
         throw UsageError(where + ": '" + raw + "' is not valid (expected " + describe_valid(f) + ")" +
@@ -167,6 +202,16 @@ std::string SchemaBase::validate(const Field& f, const std::string& raw, const s
       }
       return text;
   }
+  return text;
+}
+
+}  // namespace
+
+std::string SchemaBase::validate(const Field& f, const std::string& raw, const std::string& where) const {
+  if (f.optional && raw.empty()) return raw;  // not set
+  std::string text = canonical_text(f, raw, where);
+  if (f.accepts && !f.accepts(text))
+    throw UsageError(where + ": '" + raw + "' is not valid (expected " + describe_valid(f) + ")");
   return text;
 }
 
@@ -198,7 +243,12 @@ void SchemaBase::set_default(const std::string& key, const std::string& value) {
 }
 
 void SchemaBase::apply_defaults(void* root) const {
-  for (const auto& f : fields_) f.assign(root, f.default_text);
+  for (const auto& f : fields_) {
+    if (f.reset)
+      f.reset(root);
+    else
+      f.assign(root, f.default_text);
+  }
 }
 
 void SchemaBase::load_yaml_file(void* root, const std::string& path) const {
@@ -212,6 +262,24 @@ void SchemaBase::load_yaml_file(void* root, const std::string& path) const {
   load_yaml_text(root, text, path);
 }
 
+namespace {
+
+// One YAML value for a field: a scalar (or null = empty), or for list fields a sequence of scalars.
+void load_yaml_value(const SchemaBase& schema, void* root, const Field& f, const YAML::Node& node,
+                     const std::string& where) {
+  if (f.type == ValueType::List && (node.IsSequence() || node.IsNull())) {
+    for (const auto& item : node) {
+      if (!item.IsScalar()) throw UsageError(where + ": expected a list of single values");
+      f.assign(root, schema.validate(f, item.Scalar(), where));
+    }
+    return;
+  }
+  if (!node.IsScalar() && !node.IsNull()) throw UsageError(where + ": expected a single value, not a list or mapping");
+  f.assign(root, schema.validate(f, node.IsNull() ? std::string() : node.Scalar(), where));
+}
+
+}  // namespace
+
 void SchemaBase::load_yaml_text(void* root, const std::string& text, const std::string& source) const {
   YAML::Node doc;
   try {
@@ -220,35 +288,41 @@ void SchemaBase::load_yaml_text(void* root, const std::string& text, const std::
     throw UsageError(source + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   if (doc.IsNull()) return;
-  if (!doc.IsMap()) throw UsageError(source + ": expected a mapping of sections (data, model, train, dist)");
-  std::vector<std::string> sections;
+  // Top-level names: sections of dotted keys, and flat keys themselves.
+  std::vector<std::string> sections, top_level;
   for (const auto& f : fields_) {
-    std::string s = f.key.substr(0, f.key.find('.'));
-    if (std::find(sections.begin(), sections.end(), s) == sections.end()) sections.push_back(s);
+    std::string s = section_of(f.key);
+    std::string name = s.empty() ? f.key : s;
+    if (std::find(top_level.begin(), top_level.end(), name) == top_level.end()) top_level.push_back(name);
+    if (!s.empty() && std::find(sections.begin(), sections.end(), s) == sections.end()) sections.push_back(s);
   }
-  for (const auto& sec : doc) {
-    std::string name = sec.first.as<std::string>();
-    if (std::find(sections.begin(), sections.end(), name) == sections.end()) {
-      std::string hint = nearest(name, sections);
-      throw UsageError(source + ": unknown section '" + name + "'" +
-                       (hint.empty() ? " (valid: data, model, train, dist)" : "; did you mean '" + hint + "'?"));
+  std::string valid;
+  for (const auto& name : top_level) valid += (valid.empty() ? "" : ", ") + name;
+  if (!doc.IsMap()) throw UsageError(source + ": expected a mapping of sections (" + valid + ")");
+  for (const auto& entry : doc) {
+    std::string name = entry.first.as<std::string>();
+    if (const Field* flat = find(name); flat && flat->key == name && section_of(name).empty()) {
+      load_yaml_value(*this, root, *flat, entry.second, source + ": " + name);
+      continue;
     }
-    if (sec.second.IsNull()) continue;
-    if (!sec.second.IsMap()) throw UsageError(source + ": section '" + name + "' must be a mapping of key: value");
-    for (const auto& kv : sec.second) {
+    if (std::find(sections.begin(), sections.end(), name) == sections.end()) {
+      std::string hint = nearest(name, top_level);
+      throw UsageError(source + ": unknown section '" + name + "'" +
+                       (hint.empty() ? " (valid: " + valid + ")" : "; did you mean '" + hint + "'?"));
+    }
+    if (entry.second.IsNull()) continue;
+    if (!entry.second.IsMap()) throw UsageError(source + ": section '" + name + "' must be a mapping of key: value");
+    for (const auto& kv : entry.second) {
       std::string key = name + "." + kv.first.as<std::string>();
-      std::string where = source + ": " + key;
-      if (!kv.second.IsScalar() && !kv.second.IsNull())
-        throw UsageError(where + ": expected a single value, not a list or mapping");
       const Field* f = find(key);
       if (!f || f->key != key) {
         std::vector<std::string> keys;
         for (const auto& fd : fields_) keys.push_back(fd.key);
         std::string hint = nearest(key, keys);
-        throw UsageError(source + ": unknown key '" + key + "'" + (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+        throw UsageError(source + ": unknown key '" + key + "'" +
+                         (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
       }
-      std::string value = kv.second.IsNull() ? std::string() : kv.second.Scalar();
-      f->assign(root, validate(*f, value, where));
+      load_yaml_value(*this, root, *f, kv.second, source + ": " + key);
     }
   }
 }
@@ -257,12 +331,11 @@ std::string SchemaBase::to_yaml(const void* root) const {
   std::ostringstream os;
   std::string section;
   for (const auto& f : fields_) {
-    std::string s = f.key.substr(0, f.key.find('.'));
-    if (s != section) {
-      os << s << ":\n";
-      section = s;
-    }
-    os << "  " << f.key.substr(s.size() + 1) << ": " << yaml_scalar(f.format(root), f.type) << "\n";
+    std::string s = section_of(f.key);
+    if (s != section && !s.empty()) os << s << ":\n";
+    section = s;
+    os << (s.empty() ? "" : "  ") << f.key.substr(s.empty() ? 0 : s.size() + 1) << ": "
+       << yaml_scalar(f.format(root), f.type) << "\n";
   }
   return os.str();
 }
@@ -287,83 +360,213 @@ std::string SchemaBase::help_text(const std::string& usage) const {
   return os.str();
 }
 
-ParsedArgs SchemaBase::parse_args(void* root, int argc, const char* const* argv,
-                                  const std::map<std::string, bool>& extra_flags) const {
-  ParsedArgs out;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  // Split into (name, value?) pairs first, so --config is applied before any flag overrides it.
-  struct Opt {
-    std::string name;
-    std::optional<std::string> value;
+namespace {
+
+// "0" rather than "0.0" in help: defaults as a person writes them.
+std::string display_default(const Field& f) {
+  if (f.optional) return f.unset_means;
+  if (f.is_switch || f.type == ValueType::List) return "";
+  if (f.type == ValueType::Float) return bound(std::strtod(f.default_text.c_str(), nullptr));
+  return f.default_text;
+}
+
+// Writes `text` (the cursor is at `column`), wrapping at `width` columns with continuation lines indented to `indent`;
+// '\n' in text starts a new line.
+void wrap_into(std::ostringstream& os, size_t column, size_t indent, const std::string& text, size_t width = 100) {
+  std::istringstream lines(text);
+  std::string line;
+  bool first_line = true;
+  while (std::getline(lines, line)) {
+    if (!first_line) os << "\n" << std::string(indent, ' '), column = indent;
+    first_line = false;
+    std::istringstream words(line);
+    std::string word;
+    bool first_word = true;
+    while (words >> word) {
+      if (!first_word && column + 1 + word.size() > width)
+        os << "\n" << std::string(indent, ' '), column = indent;
+      else if (!first_word)
+        os << ' ', ++column;
+      os << word;
+      column += word.size();
+      first_word = false;
+    }
+  }
+}
+
+}  // namespace
+
+std::string SchemaBase::options_help() const {
+  auto left_of = [](const Field& f) {
+    std::string left = "  --" + f.key;
+    for (const auto& a : f.aliases) left += ", --" + a;
+    if (!f.is_switch)
+      left += " " + (f.value_name.empty() ? "<" + std::string(value_type_name(f.type)) + ">" : f.value_name);
+    return left;
   };
-  std::vector<Opt> opts;
+  const std::string help_flags = "  -h, --help";
+  constexpr size_t kMaxColumn = 24;  // a longer option name puts its help on the next line
+  size_t column = help_flags.size() + 2;
+  for (const auto& f : fields_) column = std::max(column, std::min(kMaxColumn, left_of(f).size() + 2));
+  std::ostringstream os;
+  auto line = [&](const std::string& left, const std::string& help) {
+    os << left;
+    if (left.size() + 2 > column)
+      os << "\n" << std::string(column, ' ');
+    else
+      os << std::string(column - left.size(), ' ');
+    wrap_into(os, column, column, help);
+    os << "\n";
+  };
+  for (const auto& f : fields_) {
+    std::string notes = display_default(f);
+    if (!notes.empty()) notes = "default: " + notes;
+    // Ranges and choices are worth saying up front; other checks speak in their errors.
+    if (!f.is_switch && (f.min || f.max || !f.choices.empty()))
+      notes += (notes.empty() ? "" : "; ") + describe_valid(f);
+    line(left_of(f), f.help + (notes.empty() ? "" : " (" + notes + ")"));
+  }
+  line(help_flags, "this help");
+  return os.str();
+}
+
+namespace {
+
+// One option as read from the command line, before it is applied.
+struct ReadOption {
+  std::string spelled;  // as typed, without "=value": "--world-size"
+  std::string name;     // canonical: "world_size"
+  std::optional<std::string> value;
+};
+
+bool is_bool_word(const std::string& word) {
+  std::string l = lower(word);
+  return l == "true" || l == "false" || l == "yes" || l == "no" || l == "1" || l == "0" || l == "on" || l == "off";
+}
+
+bool looks_like_flag(const std::string& word) {
+  return word.size() > 2 && word.compare(0, 2, "--") == 0;
+}
+
+bool is_option_word(const std::string& word, const ArgsSyntax& syntax) {
+  if (syntax.stop_at_first_positional) return word.size() > 1 && word[0] == '-';
+  return looks_like_flag(word);
+}
+
+std::string canonical_name(const std::string& spelled, const ArgsSyntax& syntax) {
+  const size_t start = spelled.find_first_not_of('-');
+  std::string name = start == std::string::npos ? "" : spelled.substr(start);
+  if (syntax.dashes_as_underscores) std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+[[noreturn]] void throw_unknown_option(const SchemaBase& schema, const std::string& spelled, const std::string& name,
+                                       const ArgsSyntax& syntax) {
+  std::string hint;
+  if (auto it = syntax.foreign_spellings.find(spelled); it != syntax.foreign_spellings.end()) {
+    hint = it->second;
+  } else {
+    std::vector<std::string> names{"help"};
+    if (syntax.config_file) names.push_back("config");
+    for (const auto& fd : schema.fields()) {
+      names.push_back(fd.key);
+      names.insert(names.end(), fd.aliases.begin(), fd.aliases.end());
+    }
+    for (const auto& ex : syntax.extra_flags) names.push_back(ex.first);
+    hint = nearest(name, names);
+  }
+  const std::string note =
+      looks_like_flag(spelled) ? syntax.unknown_option_note : "options start with --; " + syntax.unknown_option_note;
+  throw UsageError("unknown option '" + spelled + "'" + (hint.empty() ? "" : "; did you mean '--" + hint + "'?") +
+                   " (" + note + ")");
+}
+
+// Reads one option starting at args[i] (advancing i past its value); throws on unknown options and
+// missing or unwanted values.
+ReadOption read_option(const SchemaBase& schema, const std::vector<std::string>& args, size_t& i,
+                       const ArgsSyntax& syntax) {
+  const std::string& word = args[i];
+  ReadOption o;
+  auto eq = word.find('=');
+  o.spelled = word.substr(0, eq);
+  if (eq != std::string::npos) o.value = word.substr(eq + 1);
+  o.name = canonical_name(o.spelled, syntax);
+  // --config first, then program-specific flags, then the declared keys.
+  const bool double_dash = looks_like_flag(o.spelled);
+  const bool is_config = double_dash && syntax.config_file && o.name == "config";
+  const auto extra = syntax.extra_flags.find(o.name);
+  const bool is_extra = double_dash && !is_config && extra != syntax.extra_flags.end();
+  const Field* field = double_dash && !is_config && !is_extra ? schema.find(o.name) : nullptr;
+  if (!field && !is_extra && !is_config) throw_unknown_option(schema, o.spelled, o.name, syntax);
+
+  const std::optional<std::string> implicit = field ? field->implicit_value : std::nullopt;
+  if (field && field->is_switch) {
+    if (o.value) throw UsageError("option '" + o.spelled + "' takes no value (got '" + *o.value + "')");
+    o.value = implicit.value_or("true");
+  } else if (!o.value && is_extra && !extra->second) {
+    o.value = "";
+  } else if (!o.value) {
+    // A value follows unless the next word is another option and the flag has an implicit value.
+    bool next_is_value = i + 1 < args.size() && (syntax.value_always_next || !looks_like_flag(args[i + 1]));
+    // `--do_eval false` and `--do_eval` both work; a positional after a bare bool is not a value.
+    if (next_is_value && implicit && field && field->type == ValueType::Bool) next_is_value = is_bool_word(args[i + 1]);
+    if (next_is_value)
+      o.value = args[++i];
+    else if (implicit)
+      o.value = *implicit;
+    else
+      throw UsageError("option '" + o.spelled + "' needs a value");
+  }
+  return o;
+}
+
+}  // namespace
+
+ParsedArgs SchemaBase::parse_args(void* root, const std::vector<std::string>& args, const ArgsSyntax& syntax) const {
+  ParsedArgs out;
+  // Read every option first, so that --config is applied before any flag overrides it.
+  std::vector<ReadOption> options;
   for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") {
-      for (++i; i < args.size(); ++i) out.positionals.push_back(args[i]);
+    const std::string& word = args[i];
+    if (word == "--") {
+      out.positionals.insert(out.positionals.end(), args.begin() + static_cast<long>(i) + 1, args.end());
       break;
     }
-    if (a.rfind("--", 0) != 0 || a.size() == 2) {
-      out.positionals.push_back(a);
-      continue;
-    }
-    if (a == "--help" || a == "-h") {
+    if (word == "--help" || word == "-h") {
       out.help = true;
       continue;
     }
-    Opt o;
-    auto eq = a.find('=');
-    o.name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    if (eq != std::string::npos) o.value = a.substr(eq + 1);
-    bool takes_value = true;
-    std::optional<std::string> implicit;
-    if (o.name == "config") {
-    } else if (auto ex = extra_flags.find(o.name); ex != extra_flags.end()) {
-      takes_value = ex->second;
-      if (!takes_value) implicit = "";
-    } else if (const Field* f = find(o.name)) {
-      implicit = f->implicit_value;
-    } else {
-      std::vector<std::string> names{"config", "help"};
-      for (const auto& fd : fields_) {
-        names.push_back(fd.key);
-        names.insert(names.end(), fd.aliases.begin(), fd.aliases.end());
+    if (!is_option_word(word, syntax)) {
+      if (!syntax.stop_at_first_positional) {
+        out.positionals.push_back(word);
+        continue;
       }
-      for (const auto& ex : extra_flags) names.push_back(ex.first);
-      std::string hint = nearest(o.name, names);
-      throw UsageError("unknown option '--" + o.name + "'" + (hint.empty() ? "" : "; did you mean '--" + hint + "'?") +
-                       " (--help lists every option)");
+      out.positionals.insert(out.positionals.end(), args.begin() + static_cast<long>(i), args.end());
+      break;
     }
-    if (!o.value && takes_value) {
-      // A value follows unless the next word is another option and the flag has an implicit value.
-      bool next_is_value = i + 1 < args.size() && !(args[i + 1].rfind("--", 0) == 0 && args[i + 1].size() > 2);
-      if (next_is_value && implicit && find(o.name) && find(o.name)->type == ValueType::Bool) {
-        // `--do_eval false` and `--do_eval` both work; a positional after a bare bool is not a value.
-        std::string l = lower(args[i + 1]);
-        next_is_value = l == "true" || l == "false" || l == "yes" || l == "no" || l == "1" || l == "0" || l == "on" || l == "off";
-      }
-      if (next_is_value) o.value = args[++i];
-      else if (implicit) o.value = *implicit;
-      else throw UsageError("option '--" + o.name + "' needs a value");
-    } else if (!o.value) {
-      o.value = implicit ? *implicit : "";
-    }
-    opts.push_back(std::move(o));
+    options.push_back(read_option(*this, args, i, syntax));
   }
-  for (const auto& o : opts)
-    if (o.name == "config") {
+  auto is_config = [&](const ReadOption& o) { return syntax.config_file && o.name == "config"; };
+  for (const auto& o : options)
+    if (is_config(o)) {
       out.config_file = *o.value;
       load_yaml_file(root, out.config_file);
     }
-  for (const auto& o : opts) {
-    if (o.name == "config") continue;
-    if (extra_flags.count(o.name)) {
+  for (const auto& o : options) {
+    if (is_config(o)) continue;
+    if (syntax.extra_flags.count(o.name))
       out.extras[o.name] = *o.value;
-      continue;
-    }
-    set(root, o.name, *o.value, "--" + o.name);
+    else
+      set(root, o.name, *o.value, o.spelled);
   }
   return out;
+}
+
+ParsedArgs SchemaBase::parse_args(void* root, int argc, const char* const* argv,
+                                  const std::map<std::string, bool>& extra_flags) const {
+  ArgsSyntax syntax;
+  syntax.extra_flags = extra_flags;
+  return parse_args(root, std::vector<std::string>(argv + 1, argv + argc), syntax);
 }
 
 }  // namespace mpibert::config

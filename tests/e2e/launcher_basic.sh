@@ -9,8 +9,7 @@ src=$2
 source "$src/tests/e2e/helpers/launcher_lib.sh"
 G="$bin/gaudi_spawn"
 R="$src/tests/e2e/helpers/fake_rank.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/launcher_e2e.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+make_work_dir
 
 echo "== two ranks, --log_dir, --env, arguments after PROGRAM untouched"
 "$G" --world_size 2 --use_mpi --log_dir "$work/logs" --env E2E_VAR="a b" \

@@ -13,8 +13,7 @@ G="$bin/gaudi_spawn"
 for p in gaudi_spawn prepare_data run_mlm; do
   [ -x "$bin/$p" ] || { echo "FAIL: $bin/$p is not built" >&2; exit 1; }
 done
-work=$(mktemp -d "${TMPDIR:-/tmp}/launcher_e2e.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+make_work_dir
 cd "$work"
 
 # A small deterministic corpus: documents of short sentences, separated by blank lines.

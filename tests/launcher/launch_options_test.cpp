@@ -97,20 +97,65 @@ TEST(LaunchOptions, MpirunSpellingsPointToOurNames) {
   EXPECT_THAT(usage_error_of({"-H", "a,b", "prog"}), HasSubstr("did you mean '--hosts'?"));
   EXPECT_THAT(usage_error_of({"-x", "A=1", "prog"}), HasSubstr("did you mean '--env'?"));
   EXPECT_EQ(parse({"--bind-to", "socket", "prog"}).bind_to, BindTo::Socket);  // mpirun's spelling works
+  EXPECT_EQ(usage_error_of({"-np", "2", "prog"}),
+            "unknown option '-np'; did you mean '--world_size'? (options start with --; gaudi_spawn's options come "
+            "before PROGRAM; the program's own options go after it)");
+  EXPECT_THAT(usage_error_of({"--nproc_per_node=2", "prog"}), HasSubstr("did you mean '--world_size'?"));
+  EXPECT_THAT(usage_error_of({"-world_size", "2", "prog"}), HasSubstr("did you mean '--world_size'?"));
 }
 
 TEST(LaunchOptions, RejectsBadValues) {
-  EXPECT_THAT(usage_error_of({"--world_size", "0", "prog"}), HasSubstr("--world_size: '0' is not valid"));
+  EXPECT_EQ(usage_error_of({"--world_size", "0", "prog"}),
+            "--world_size: '0' is out of range (expected an integer in [1, 1048576])");
   EXPECT_THAT(usage_error_of({"--world_size", "two", "prog"}), HasSubstr("expected an integer"));
   EXPECT_THAT(usage_error_of({"--threads_per_rank", "-1", "prog"}), HasSubstr("--threads_per_rank"));
   EXPECT_THAT(usage_error_of({"--timeout", "soon", "prog"}), HasSubstr("expected seconds"));
   EXPECT_THAT(usage_error_of({"--bind_to", "cores", "prog"}), HasSubstr("did you mean 'core'?"));
   EXPECT_THAT(usage_error_of({"--env", "1BAD=x", "prog"}), HasSubstr("KEY=VALUE"));
   EXPECT_THAT(usage_error_of({"--dry_run=yes", "prog"}), HasSubstr("takes no value"));
+  EXPECT_EQ(usage_error_of({"--hostfile=", "prog"}), "--hostfile: '' is not valid (expected a file name)");
+  EXPECT_EQ(usage_error_of({"--mpirun_args", "--x 'open", "prog"}),
+            "--mpirun_args: unterminated ' quote in '--x 'open'");
+}
+
+TEST(LaunchOptions, SwitchesNeverTakeTheProgramAsTheirValue) {
+  auto o = parse({"--dry_run", "true", "x"});  // /bin/true is a program
+  EXPECT_TRUE(o.dry_run);
+  EXPECT_EQ(o.program, "true");
+  EXPECT_THAT(o.program_args, ElementsAre("x"));
+}
+
+TEST(LaunchOptions, DefaultsComeFromTheDeclarations) {
+  auto o = parse({"prog"});
+  EXPECT_FALSE(o.world_size.has_value());
+  EXPECT_FALSE(o.threads_per_rank.has_value());
+  EXPECT_FALSE(o.use_mpi);
+  EXPECT_FALSE(o.dry_run);
+  EXPECT_EQ(o.bind_to, BindTo::Core);
+  EXPECT_DOUBLE_EQ(o.timeout_s, 0);
+  EXPECT_TRUE(o.env.empty());
+  EXPECT_TRUE(o.mpirun_args.empty());
+  EXPECT_TRUE(o.notes.empty());
+}
+
+TEST(LaunchOptions, HelpIsGeneratedFromTheDeclarations) {
+  const std::string usage = launch_usage();
+  for (const auto& f : launch_schema().fields()) EXPECT_THAT(usage, HasSubstr("\n  --" + f.key + " ")) << f.key;
+  EXPECT_THAT(usage, HasSubstr("  --world_size N        number of ranks (default: the slots of --hostfile/--hosts/"
+                               "Slurm, else 1; an\n                        integer in [1, 1048576])\n"));
+  EXPECT_THAT(usage, HasSubstr("  --bind_to WHAT"));
+  EXPECT_THAT(usage, HasSubstr("(default: core; one of core, socket, none)"));
+  EXPECT_THAT(usage, HasSubstr("  --timeout SECONDS     time limit for the job, exit 124 (default: 0; seconds >= 0; "
+                               "0 = no limit)\n"));
+  EXPECT_THAT(usage, HasSubstr("  --env KEY=VALUE       set a variable for every rank (repeatable); KEY alone: "
+                               "gaudi_spawn's value\n"));
+  EXPECT_THAT(usage, HasSubstr("  --dry_run             print the exact command and environment, run nothing\n"));
+  EXPECT_THAT(usage, HasSubstr("  -h, --help            this help\n"));
+  EXPECT_THAT(usage, HasSubstr("Exit status: 0 success; 2 bad usage; 124 timeout;"));
 }
 
 TEST(LaunchOptions, MissingValueOrProgramIsAUsageError) {
-  EXPECT_THAT(usage_error_of({"--world_size"}), HasSubstr("--world_size needs a value"));
+  EXPECT_EQ(usage_error_of({"--world_size"}), "option '--world_size' needs a value");
   EXPECT_THAT(usage_error_of({"--world_size", "2"}), HasSubstr("missing PROGRAM"));
   EXPECT_THAT(usage_error_of({}), HasSubstr("missing PROGRAM"));
 }
@@ -132,8 +177,17 @@ TEST(LaunchOptions, HuggingFaceOnlyOptionsAreHandled) {
 }
 
 TEST(LaunchOptions, MpirunArgsAccumulate) {
-  auto o = parse({"--mpirun_args", "--mca a 1", "--mpirun_args=--report-bindings", "prog"});
-  EXPECT_THAT(o.mpirun_args, ElementsAre("--mca", "a", "1", "--report-bindings"));
+  auto o = parse({"--mpirun_args", "--mca a 1", "--mpirun_args=--report-bindings", "--mpirun_args", "-v", "prog"});
+  EXPECT_THAT(o.mpirun_args, ElementsAre("--mca", "a", "1", "--report-bindings", "-v"));
+}
+
+TEST(LaunchOptions, EnvItemsRoundTripThroughTheirText) {
+  for (const std::string text : {"A=1", "A=", "A=x=y", "B"}) {
+    ASSERT_TRUE(valid_env_item(text)) << text;
+    EXPECT_EQ(env_item_text(parse_env_item(text)), text);
+  }
+  EXPECT_FALSE(valid_env_item("=1"));
+  EXPECT_FALSE(valid_env_item("A-B=1"));
 }
 
 TEST(SplitWords, QuotesAndEscapesLikeAShellWithoutExpansion) {

@@ -3,11 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/usage_error_of.h"
-
 #include <algorithm>
 
 #include "common/error.h"
+#include "tests/usage_error_of.h"
 
 using mpibert::UsageError;
 using namespace mpibert::launcher;
@@ -80,6 +79,7 @@ TEST(LaunchPlan, LocalRanksEachGetTheirOwnCores) {
   EXPECT_EQ(count(a, "--oversubscribe"), 0);
   EXPECT_EQ(count(a, "--host"), 0);
   EXPECT_EQ(count(a, "--hostfile"), 0);
+  EXPECT_EQ(plan.binding, BindTo::Core);
   EXPECT_THAT(exported(a), ElementsAre("OMP_NUM_THREADS=4", "OPENBLAS_NUM_THREADS=4", "MPIBERT_THREADS_PER_RANK=4"));
   ASSERT_EQ(plan.placement.size(), 1u);
   EXPECT_EQ(plan.placement[0].name, "node0");
@@ -148,6 +148,7 @@ TEST(LaunchPlan, MoreRanksThanCoresOversubscribesWithoutBinding) {
   two.cores_per_host = 2;
   auto plan = plan_for({"--world_size", "4", "p"}, two);
   EXPECT_TRUE(plan.oversubscribed);
+  EXPECT_EQ(plan.binding, BindTo::None);
   EXPECT_EQ(plan.threads_per_rank, 1);
   EXPECT_EQ(after(plan.argv, "--map-by"), "slot");
   EXPECT_EQ(after(plan.argv, "--bind-to"), "none");
@@ -172,12 +173,16 @@ TEST(LaunchPlan, ThreadsPerRankDefaultsToCoresPerRankAndCanBeSet) {
 TEST(LaunchPlan, TooManyThreadsForTheCoresTurnsBindingOff) {
   auto plan = plan_for({"--world_size", "2", "--threads_per_rank", "6", "p"});
   EXPECT_EQ(after(plan.argv, "--bind-to"), "none");
+  EXPECT_EQ(plan.binding, BindTo::None);
+  EXPECT_THAT(describe_plan(plan), HasSubstr(", not bound;"));
   EXPECT_THAT(exported(plan.argv), Contains("OMP_NUM_THREADS=6"));
   ASSERT_EQ(plan.warnings.size(), 1u);
   EXPECT_THAT(plan.warnings[0], HasSubstr("exceeds the 8 cores of node0"));
 }
 
 TEST(LaunchPlan, BindToSocketAndNone) {
+  EXPECT_EQ(plan_for({"--world_size", "2", "--bind_to", "socket", "p"}).binding, BindTo::Socket);
+  EXPECT_EQ(plan_for({"--world_size", "2", "--bind_to", "none", "p"}).binding, BindTo::None);
   auto socket = plan_for({"--world_size", "2", "--bind_to", "socket", "p"}).argv;
   EXPECT_EQ(after(socket, "--map-by"), "socket");
   EXPECT_EQ(after(socket, "--bind-to"), "socket");
@@ -295,6 +300,8 @@ TEST(LaunchPlan, OneRankRunsTheProgramDirectlyWithTheSameEnvironment) {
   env.mpirun_path.clear();
   auto plan = plan_for({"--env", "A=1", "run_mlm", "--max_steps", "3"}, env);
   EXPECT_TRUE(plan.direct);
+  EXPECT_EQ(plan.binding, BindTo::None);
+  EXPECT_THAT(describe_plan(plan), HasSubstr(", run directly (no mpirun)"));
   EXPECT_THAT(plan.argv, ElementsAre("/opt/mpibert/bin/run_mlm", "--max_steps", "3"));
   EXPECT_THAT(plan.env, ElementsAre(std::make_pair(std::string("OMP_NUM_THREADS"), std::string("8")),
                                     std::make_pair(std::string("OPENBLAS_NUM_THREADS"), std::string("8")),
@@ -318,7 +325,10 @@ TEST(LaunchPlan, MissingMpirunIsARuntimeErrorOnlyWhenNeeded) {
 }
 
 TEST(LaunchPlan, MpirunArgsComeAfterOursAndTheirMappingWins) {
-  auto a = plan_for({"--world_size", "2", "--mpirun_args", "--report-bindings --map-by numa", "p"}).argv;
+  auto plan = plan_for({"--world_size", "2", "--mpirun_args", "--report-bindings --map-by numa", "p"});
+  EXPECT_EQ(plan.binding, BindTo::FromMpirunArgs);
+  EXPECT_THAT(describe_plan(plan), HasSubstr(", mapping from --mpirun_args;"));
+  auto a = plan.argv;
   auto m = mpirun_part(a);
   EXPECT_EQ(m[m.size() - 3], "--report-bindings");
   EXPECT_EQ(m.back(), "numa");
@@ -350,7 +360,8 @@ TEST(LaunchPlan, LogDirIsAbsoluteAndKeptOnEveryHost) {
 
 TEST(LaunchPlan, DryRunShowsSummaryEnvironmentAndCommand) {
   auto text = format_dry_run(plan_for({"--world_size", "2", "--env", "A=x y", "run_mlm", "--config", "c.yaml"}));
-  EXPECT_THAT(text, HasSubstr("# gaudi_spawn --dry_run: 2 ranks on 1 host (node0: ranks 0-1), 4 threads per rank"));
+  EXPECT_THAT(text, HasSubstr("# gaudi_spawn --dry_run: 2 ranks on 1 host (node0: ranks 0-1), 4 threads per rank, "
+                              "each rank bound to 4 cores; Open MPI 4\n"));
   EXPECT_THAT(text, HasSubstr("\nOMP_NUM_THREADS=4\n"));
   EXPECT_THAT(text, HasSubstr("\nA='x y'\n"));
   EXPECT_THAT(text, HasSubstr("# command:\n/usr/bin/mpirun -np 2 "));

@@ -55,7 +55,7 @@ TEST(OutputTee, WritesEveryByteToTheLogAndKeepsTheTail) {
   int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
   TailBuffer tail;
-  OutputTee tee(fd, false, &tail);
+  OutputTee tee(fd, Console::Off, &tail);
   tee.write(1, "a\n", 2);
   tee.write(2, "b\n", 2);
   tee.write(1, "c", 1);

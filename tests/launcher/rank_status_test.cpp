@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
 using namespace mpibert::launcher;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
 
 namespace {
 
@@ -31,6 +34,12 @@ struct TempDir {
   }
   ~TempDir() { std::system(("rm -rf " + path).c_str()); }
 };
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  return names;
+}
 
 }  // namespace
 
@@ -86,7 +95,7 @@ TEST(RankStatus, StopRequestRoundTripsAndIsRemoved) {
   EXPECT_EQ(read_stop_request(dir.path), 0);
   write_stop_request(dir.path, 2);
   EXPECT_EQ(read_stop_request(dir.path), 2);
-  remove_rank_files(dir.path, false);
+  remove_rank_files(dir.path, RankLogs::Keep);
   EXPECT_EQ(read_stop_request(dir.path), 0);
 }
 
@@ -100,9 +109,32 @@ TEST(RankStatus, FilesAreWrittenReadAndRemoved) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].rank, 0);
   EXPECT_EQ(all[1].exit_code, 3);
-  remove_rank_files(dir.path, false);
+  remove_rank_files(dir.path, RankLogs::Keep);
   EXPECT_TRUE(read_rank_statuses(dir.path).empty());
   EXPECT_EQ(access((dir.path + "/rank-0.log").c_str(), F_OK), 0);
-  remove_rank_files(dir.path, true);
+  remove_rank_files(dir.path, RankLogs::Remove);
   EXPECT_NE(access((dir.path + "/rank-0.log").c_str(), F_OK), 0);
+}
+
+TEST(RankStatus, WritesLeaveNoTemporaryFilesAndCutShortOnesAreRemoved) {
+  TempDir dir;
+  write_rank_status(dir.path, status(1, 0, 0, false, 1));
+  write_stop_request(dir.path, 15);
+  EXPECT_THAT(entries(dir.path), UnorderedElementsAre(".rank-1.status", ".stop-request"));
+  // What io::write_file_atomic leaves when a crash cuts a write short.
+  std::ofstream(dir.path + "/.rank-2.status.tmp.123.0") << "{half";
+  std::ofstream(dir.path + "/.stop-request.tmp.123.1") << "1";
+  EXPECT_EQ(read_rank_statuses(dir.path).size(), 1u);
+  remove_rank_files(dir.path, RankLogs::Keep);
+  EXPECT_THAT(entries(dir.path), IsEmpty());
+}
+
+TEST(RankStatus, AWriteIntoAMissingDirectoryNamesTheFile) {
+  TempDir dir;
+  try {
+    write_rank_status(dir.path + "/missing", status(0, 0, 0, false, 1));
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(dir.path + "/missing/.rank-0.status"));
+  }
 }

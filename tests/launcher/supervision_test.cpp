@@ -1,4 +1,6 @@
 // Supervision on real processes (/bin/sh): exit codes, signals, timeouts, logs, the rank wrapper.
+// Tests wait on events (a child signalling its parent, a pipe, waitpid), never on time margins.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -8,13 +10,13 @@
 
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "common/error.h"
 #include "launcher/child_supervisor.h"
 #include "launcher/job_runner.h"
 #include "launcher/rank_status.h"
 #include "launcher/rank_wrapper.h"
+#include "tests/usage_error_of.h"
 
 using namespace mpibert::launcher;
 using ::testing::ElementsAre;
@@ -74,6 +76,32 @@ pid_t fork_wrapper(int rank, const RankWrapperArgs& args) {
   return pid;
 }
 
+// A pipe a child script says "ready" on (`echo ready > /dev/fd/N`, N = write_fd) once it has set up what
+// the test needs. wait() blocks until then, or until every writer is gone (the script died first).
+struct ReadyPipe {
+  int read_fd = -1, write_fd = -1;
+  ReadyPipe() {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe failed");  // inherited by children on purpose
+    read_fd = fds[0];
+    write_fd = fds[1];
+    fcntl(read_fd, F_SETFD, FD_CLOEXEC);
+  }
+  ~ReadyPipe() {
+    close_fd(read_fd);
+    close_fd(write_fd);
+  }
+  std::string say_ready() const { return "echo ready > /dev/fd/" + std::to_string(write_fd); }
+  // Call after the children that inherit write_fd are started.
+  std::string wait() {
+    close_fd(write_fd);
+    std::string got;
+    char c;
+    while (got.find('\n') == std::string::npos && read(read_fd, &c, 1) == 1) got += c;
+    return got;
+  }
+};
+
 int wait_code(pid_t pid) {
   int st = 0;
   waitpid(pid, &st, 0);
@@ -106,15 +134,26 @@ TEST(DirectRun, TimeoutStopsTheJobWithExit124) {
   EXPECT_EQ(run_launch_plan(plan), kExitTimeout);
 }
 
-TEST(Supervisor, KillsAChildThatIgnoresSigtermAfterTheGracePeriod) {
-  SuperviseOptions o = sh("trap '' TERM; sleep 60 & wait; sleep 60");
-  o.timeout_s = 0.2;
+TEST(Supervisor, KillsAChildThatIgnoresTheStopSignalAfterTheGracePeriod) {
+  // The child ignores SIGTERM first, then asks its parent (the supervisor) to stop the job: the stop
+  // request reaches a child that is certain to ignore it, however slowly the shell starts.
+  SuperviseOptions o = sh("trap '' TERM; kill -TERM $PPID; sleep 60 & wait; sleep 60");
   o.soft_grace_s = 0.3;
   SuperviseResult r = supervise_child(o);
-  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.stop_signal, SIGTERM);
   EXPECT_TRUE(r.killed);
   ASSERT_TRUE(WIFSIGNALED(r.wait_status));
   EXPECT_EQ(WTERMSIG(r.wait_status), SIGKILL);
+}
+
+TEST(Supervisor, TimeoutAsksTheChildToStopWithSigterm) {
+  SuperviseOptions o = sh("sleep 60");
+  o.timeout_s = 0.1;
+  SuperviseResult r = supervise_child(o);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_FALSE(r.killed);
+  ASSERT_TRUE(WIFSIGNALED(r.wait_status));
+  EXPECT_EQ(WTERMSIG(r.wait_status), SIGTERM);
 }
 
 TEST(Supervisor, ForwardsSigtermItReceivesToTheJob) {
@@ -144,7 +183,7 @@ TEST(Supervisor, SoftStopGoesThroughRequestStopThenHardStopsWhenTheJobIgnoresIt)
 }
 
 TEST(Supervisor, JobThatEndsAfterASoftStopIsNotHardStopped) {
-  SuperviseOptions o = sh("trap 'exit 75' TERM; kill -TERM $PPID; while :; do sleep 0.05; done");
+  SuperviseOptions o = sh("trap 'exit 75' TERM; kill -TERM $PPID; sleep 60 & wait");
   o.request_stop = [](pid_t child, int sig) { return kill(-child, sig) == 0; };
   SuperviseResult r = supervise_child(o);
   EXPECT_EQ(r.stop_signal, SIGTERM);
@@ -184,6 +223,27 @@ TEST(RankWrapper, ArgvRoundTrips) {
   EXPECT_EQ(b.program, "/bin/run_mlm");
   EXPECT_THAT(b.program_args, ElementsAre("--x", "--", "y"));
   EXPECT_THROW(parse_rank_wrapper_args({"--capture_dir", "/x"}), mpibert::UsageError);
+}
+
+TEST(RankWrapper, BadArgumentsAreOneLineUsageErrors) {
+  using mpibert::testing::usage_error_of;
+  EXPECT_EQ(usage_error_of([] {
+              parse_rank_wrapper_args({"--captur_dir", "/x", "--", "p"});
+            }),
+            "--rank_wrapper: unknown option '--captur_dir'; did you mean '--capture_dir'? (the rank wrapper is started "
+            "by gaudi_spawn under mpirun)");
+  EXPECT_EQ(usage_error_of([] {
+              parse_rank_wrapper_args({"--launch_host", "h", "--", "p"});
+            }),
+            "--rank_wrapper: missing --capture_dir");
+  EXPECT_EQ(usage_error_of([] {
+              parse_rank_wrapper_args({"--capture_dir", "/x", "--keep_logs=1", "--", "p"});
+            }),
+            "--rank_wrapper: option '--keep_logs' takes no value (got '1')");
+  // Words after PROGRAM are the program's, even ones that look like the wrapper's own.
+  RankWrapperArgs a = parse_rank_wrapper_args({"--capture_dir", "/x", "--", "p", "--capture_dir", "/y"});
+  EXPECT_EQ(a.capture_dir, "/x");
+  EXPECT_THAT(a.program_args, ElementsAre("--capture_dir", "/y"));
 }
 
 TEST(RankWrapper, RankComesFromMpiVariables) {
@@ -229,13 +289,13 @@ TEST(RankWrapper, ForwardsSigtermAndMarksTheRankAsStopped) {
   a.capture_dir = dir.path;
   a.launch_host = hostname();
   a.program = "/bin/sh";
-  a.program_args = {"-c", "echo started; sleep 60"};
+  ReadyPipe ready;
+  a.program_args = {"-c", "echo started; " + ready.say_ready() + "; sleep 60"};
   pid_t pid = fork_wrapper(1, a);
-  for (int i = 0; i < 1000 && read_file(dir.path + "/rank-1.log").empty(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_EQ(read_file(dir.path + "/rank-1.log"), "started\n");
+  ASSERT_EQ(ready.wait(), "ready\n");  // the program runs, so the wrapper supervises it
   kill(pid, SIGTERM);
   EXPECT_EQ(wait_code(pid), 128 + SIGTERM);
+  EXPECT_EQ(read_file(dir.path + "/rank-1.log"), "started\n");
   auto statuses = read_rank_statuses(dir.path);
   ASSERT_EQ(statuses.size(), 1u);
   EXPECT_TRUE(statuses[0].stopped);
@@ -248,10 +308,10 @@ TEST(RankWrapper, Sigusr2DeliversTheRequestedStopSignal) {
   a.capture_dir = dir.path;
   a.launch_host = hostname();
   a.program = "/bin/sh";
-  a.program_args = {"-c", "trap 'echo got INT; exit 75' INT; echo started; while :; do sleep 0.05; done"};
+  ReadyPipe ready;
+  a.program_args = {"-c", "trap 'echo got INT; exit 75' INT; echo started; " + ready.say_ready() + "; sleep 60"};
   pid_t pid = fork_wrapper(1, a);
-  for (int i = 0; i < 1000 && read_file(dir.path + "/rank-1.log").empty(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(ready.wait(), "ready\n");
   write_stop_request(dir.path, SIGINT);
   kill(pid, SIGUSR2);
   EXPECT_EQ(wait_code(pid), 75);

@@ -1,6 +1,14 @@
 # Shared checks for tests/e2e/launcher_*.sh (sourced). Each check prints what it saw when it fails.
 failures=0
 
+# make_work_dir: sets $work to a fresh directory that is removed when the script exits. Only the main
+# shell removes it: a forked child of this script (a background job between fork and exec) that gets
+# SIGINT or SIGTERM runs the EXIT trap as well, and must not delete the directory under the checks.
+make_work_dir() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/launcher_e2e.XXXXXX")
+  trap '[ "$BASHPID" = "$$" ] && rm -rf "$work"' EXIT
+}
+
 fail() {
   echo "FAIL: $*" >&2
   failures=$((failures + 1))
@@ -50,7 +58,8 @@ no_leftovers() {
   for p in $pids; do kill -KILL "$p" 2>/dev/null; done
 }
 
-# wait_for_grep PATTERN FILE: waits up to 30 s for the pattern to appear.
+# wait_for_grep PATTERN FILE: waits up to 30 s for the pattern to appear. FILE must be new to this check
+# (a file an earlier run wrote would match at once).
 wait_for_grep() {
   local i
   for i in $(seq 1 300); do
