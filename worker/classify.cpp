@@ -62,7 +62,7 @@ class Classifier {
                  lowercase_source, fn_);
   }
 
-  std::vector<Scored> classify(const std::string& query) const {
+  std::vector<Scored> classify(const std::string& query) {
     std::string a = query, b;
     const std::string& sep = opt_.text_pair_separator;
     const size_t at = sep.empty() ? std::string::npos : query.find(sep);

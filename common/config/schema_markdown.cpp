@@ -71,6 +71,9 @@ std::string valid_values(const Field& field) {
         for (size_t i = 0; i < field.choices.size(); ++i) os << (i ? ", " : "") << code(field.choices[i]);
       }
       break;
+    case ValueType::List:
+      os << "repeatable" << (field.expected.empty() ? "" : ": " + field.expected);
+      break;
   }
   if (field.min && field.max)
     os << " in [" << bound(field, *field.min) << ", " << bound(field, *field.max) << "]";

@@ -38,11 +38,6 @@ std::vector<std::string> BertForSequenceClassificationImpl::load_hf_state_dict(
   return load_hf_tensors_strict(hf_state_dict(), BertHead::SequenceClassification, tensors, source, strict);
 }
 
-std::string resolve_problem_type(const BertConfig& cfg) {
-  if (!cfg.problem_type.empty()) return cfg.problem_type;
-  return cfg.num_labels == 1 ? "regression" : "single_label_classification";
-}
-
 torch::Tensor classification_loss_sum(const torch::Tensor& logits_in, const torch::Tensor& labels,
                                       const std::string& problem_type) {
   const torch::Tensor logits = logits_in.to(at::kFloat);

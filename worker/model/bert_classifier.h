@@ -45,10 +45,6 @@ class BertForSequenceClassificationImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BertForSequenceClassification);
 
-// "regression" | "single_label_classification" | "multi_label_classification": the config's, else as
-// Hugging Face infers it (num_labels 1: regression; float labels: multi-label; else single-label).
-std::string resolve_problem_type(const BertConfig& cfg);
-
 // HF's loss for the problem type, summed over its units: single-label cross-entropy over rows
 // (labels int64 [B]), regression squared error over rows (labels float [B]), multi-label binary
 // cross-entropy with logits over rows x labels (labels float [B, num_labels]). fp32 scalar.

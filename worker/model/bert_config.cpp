@@ -108,6 +108,11 @@ void validate(const BertConfig& c, const std::string& source) {
     bad("hidden_act '" + c.hidden_act + "' is not supported; valid: gelu, gelu_new, gelu_pytorch_tanh, relu");
 }
 
+std::string resolve_problem_type(const BertConfig& cfg) {
+  if (!cfg.problem_type.empty()) return cfg.problem_type;
+  return cfg.num_labels == 1 ? "regression" : "single_label_classification";
+}
+
 std::string label_name(const BertConfig& c, int64_t id) {
   if (id >= 0 && id < static_cast<int64_t>(c.id2label.size())) return c.id2label[static_cast<size_t>(id)];
   return "LABEL_" + std::to_string(id);

@@ -58,6 +58,9 @@ BertConfig resolve_model_config(const mpibert::ModelConfig& m, int64_t vocab_siz
 // Hugging Face BertConfig keys + architectures ["BertForMaskedLM"] (or
 // ["BertForSequenceClassification"] with id2label, label2id, problem_type), model_type "bert".
 nlohmann::json to_hf_config_json(const BertConfig& cfg, BertHead head = BertHead::MaskedLM);
+// "regression" | "single_label_classification" | "multi_label_classification": the config's, else as
+// Hugging Face's pipeline infers it from the model alone (one output: regression; else single-label).
+std::string resolve_problem_type(const BertConfig& cfg);
 // The label name of class `id`: id2label's, else "LABEL_<id>".
 std::string label_name(const BertConfig& cfg, int64_t id);
 // Reads a Hugging Face BertConfig; keys it does not know are ignored, an unsupported model_type,
