@@ -23,8 +23,8 @@ Side-by-side protocol (as bench_step drives baseline_step.py; for bench_classifi
   The bench step: zero_grad(set_to_none) -> forward + loss (under autocast for bf16) -> backward ->
   clip_grad_norm_(max_grad_norm, skipped if <= 0) -> AdamW step (weight decay except on biases and
   LayerNorm weights, eps 1e-8, constant lr) -> loss.item(). Train mode (dropout on), random init
-  (HF's _init_weights, std initializer_range) seeded with --seed. The first --warmup steps are not
-  timed.
+  (HF's _init_weights, std initializer_range); --seed seeds torch (init, dropout) as well as a
+  generated batch. The first --warmup steps are not timed. Labels default to 2 (HF's default).
 
 Batch directory (raw little-endian, row-major, no header; B = --batch, L = --seq_len):
   input_ids.bin       int64 [B, L]   padded with pad id 0
