@@ -188,13 +188,19 @@ def label_spec(problem_type, B, num_labels):
     return torch.float32, ((B, num_labels) if problem_type == "multi_label_classification" else (B,))
 
 
+def usage_error(message):
+    print(f"baseline_classification: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def read_raw(path, dtype, shape):
+    if not os.path.isfile(path):
+        usage_error(f"{path} does not exist (see the batch directory format in --help)")
     with open(path, "rb") as f:
         data = bytearray(f.read())
     want = torch.Size(shape).numel() * torch.tensor([], dtype=dtype).element_size()
     if len(data) != want:
-        raise SystemExit(f"baseline_classification: {path} has {len(data)} bytes, expected {want} "
-                         f"({dtype} {list(shape)})")
+        usage_error(f"{path} has {len(data)} bytes, expected {want} ({dtype} {list(shape)})")
     return torch.frombuffer(data, dtype=dtype).reshape(shape).clone()
 
 
