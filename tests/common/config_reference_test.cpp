@@ -1,11 +1,12 @@
 // The configuration reference in docs/configuration.md is generated from the declarations: the text
-// between its markers must equal markdown_reference(run_schema()) exactly.
+// between each program's markers must equal markdown_reference(that program's schema) exactly.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "common/config/classification_config.h"
 #include "common/config/run_config.h"
 #include "common/config/schema_markdown.h"
 
@@ -14,8 +15,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kBegin = "<!-- BEGIN GENERATED: run_mlm --help --markdown -->\n";
 const std::string kEnd = "<!-- END GENERATED -->";
+
+std::string begin_marker(const std::string& program) {
+  return "<!-- BEGIN GENERATED: " + program + " --help --markdown -->\n";
+}
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -33,38 +37,40 @@ struct Marked {
   size_t end = std::string::npos;    // first character of the END marker
 };
 
-Marked find_markers(const std::string& doc) {
+Marked find_markers(const std::string& doc, const std::string& begin_line) {
   Marked m;
-  size_t b = doc.find(kBegin);
-  if (b == std::string::npos || doc.find(kBegin, b + 1) != std::string::npos) return m;
-  size_t e = doc.find(kEnd, b + kBegin.size());
-  if (e == std::string::npos || doc.find(kEnd, e + 1) != std::string::npos) return m;
-  m.begin = b + kBegin.size();
+  size_t b = doc.find(begin_line);
+  if (b == std::string::npos || doc.find(begin_line, b + 1) != std::string::npos) return m;
+  size_t e = doc.find(kEnd, b + begin_line.size());  // the block's own END: the first after its BEGIN
+  if (e == std::string::npos) return m;
+  m.begin = b + begin_line.size();
   m.end = e;
   return m;
 }
 
 TEST(ConfigReference, DocsConfigurationMdMatchesTheDeclarations) {
   const fs::path doc_path = fs::path(MPIBERT_SOURCE_DIR) / "docs" / "configuration.md";
-  const std::string doc = read_text(doc_path);
-  ASSERT_FALSE(doc.empty()) << doc_path << " is missing or empty";
-  const Marked m = find_markers(doc);
-  ASSERT_NE(m.begin, std::string::npos) << doc_path << " must hold exactly one line '"
-                                        << kBegin.substr(0, kBegin.size() - 1) << "' followed (later) by exactly one '"
-                                        << kEnd << "'";
-  const std::string expected = config::markdown_reference(run_schema());
-  const std::string actual = doc.substr(m.begin, m.end - m.begin);
-  if (actual == expected) return;
-  // Leave the regenerated text where the message says, so the fix is one copy.
-  const fs::path build_dir = fs::path(MPIBERT_BIN_DIR).parent_path();
-  const fs::path updated_doc = build_dir / "configuration.md";
-  const fs::path reference = build_dir / "config_reference.md";
-  write_text(updated_doc, doc.substr(0, m.begin) + expected + doc.substr(m.end));
-  write_text(reference, expected);
-  FAIL() << doc_path << " is out of date with the declarations in common/config/run_config.cpp.\n"
-         << "Regenerate it: cp " << updated_doc << " " << doc_path << "\n"
-         << "(the generated block alone is in " << reference << "; `run_mlm --help --markdown` prints the same "
-         << "text where it is available). Review the diff before committing.";
+  const std::string original = read_text(doc_path);
+  ASSERT_FALSE(original.empty()) << doc_path << " is missing or empty";
+  std::string doc = original;
+  const std::vector<std::pair<std::string, const config::SchemaBase*>> programs = {
+      {"run_mlm", &run_schema()}, {"run_classification", &classification_schema()}};
+  for (const auto& [program, schema] : programs) {
+    const std::string begin = begin_marker(program);
+    const Marked m = find_markers(doc, begin);
+    ASSERT_NE(m.begin, std::string::npos) << doc_path << " must hold exactly one line '"
+                                          << begin.substr(0, begin.size() - 1) << "' followed (later) by '"
+                                          << kEnd << "'";
+    doc = doc.substr(0, m.begin) + config::markdown_reference(*schema) + doc.substr(m.end);
+  }
+  if (doc == original) return;
+  // Leave the regenerated page where the message says, so the fix is one copy.
+  const fs::path updated_doc = fs::path(MPIBERT_BIN_DIR).parent_path() / "configuration.md";
+  write_text(updated_doc, doc);
+  FAIL() << doc_path << " is out of date with the declarations (common/config/run_config.cpp, "
+         << "classification_config.cpp, shared_keys.h).\nRegenerate it: cp " << updated_doc << " " << doc_path
+         << "\n(`run_mlm --help --markdown` and `run_classification --help --markdown` print the blocks). Review "
+            "the diff before committing.";
 }
 
 // A small schema of its own, so the table format itself is pinned.
