@@ -182,11 +182,13 @@ ClassificationDataset encode_classification_table(const Table& table, const Text
   ClassificationDataset data;
   data.source = table.source;
   data.examples.reserve(table.rows.size());
+  size_t empty_texts = 0;  // a single empty text is data; every text empty is the wrong column
   for (size_t r = 0; r < table.rows.size(); ++r) {
     ClassificationExample ex;
     ex.line = table.lines[r];
-    const TextTokens a =
-        tokenize_for_classification(tokenizer, join_columns(table, r, first, columns.delimiter), max_seq_length);
+    const std::string text = join_columns(table, r, first, columns.delimiter);
+    empty_texts += text.find_first_not_of(" \t\r\n") == std::string::npos ? 1 : 0;
+    const TextTokens a = tokenize_for_classification(tokenizer, text, max_seq_length);
     if (pair) {
       const TextTokens b =
           tokenize_for_classification(tokenizer, join_columns(table, r, second, columns.delimiter), max_seq_length);
@@ -201,6 +203,11 @@ ClassificationDataset encode_classification_table(const Table& table, const Text
     data.truncated_examples += ex.input.num_truncated > 0 ? 1 : 0;
     data.longest_input = std::max(data.longest_input, ex.input.input_ids.size());
     data.examples.push_back(std::move(ex));
+  }
+  if (!table.rows.empty() && empty_texts == table.rows.size()) {
+    std::string names;
+    for (const auto& c : columns.first) names += (names.empty() ? "'" : ", '") + c + "'";
+    throw UsageError(table.source + ": the text column " + names + " is empty in every row");
   }
   return data;
 }

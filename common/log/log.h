@@ -13,6 +13,9 @@ struct LogOptions {
   std::string level;       // "" = info on rank 0, warning elsewhere; else trace|debug|info|warning|error
   std::string file;        // "" = console only; else this rank's log file (directories are created)
   bool all_ranks_console = false;  // every rank prints at `level` (the default keeps others quiet)
+  // Without a file yet: keep the lines for the file of a later init_logging, so a program can check
+  // its input before it creates anything in its output directory and still log everything there.
+  bool hold_for_file = false;
 };
 
 // Replaces spdlog's default logger. Safe to call again (e.g. once the output directory is known).

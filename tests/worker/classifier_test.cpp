@@ -4,9 +4,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "common/error.h"
+#include "worker/io/hf_export.h"
 #include "worker/io/hf_import.h"
 #include "worker/model/bert.h"
 #include "worker/model/bert_classifier.h"
@@ -113,6 +121,55 @@ TEST(Classifier, ConfigJsonCarriesLabelsAndProblemType) {
   EXPECT_EQ(back.problem_type, c.problem_type);
   EXPECT_EQ(resolve_problem_type(tiny(1)), "regression");
   EXPECT_THROW(from_hf_config_json({{"id2label", {{"0", "a"}, {"2", "b"}}}}, "test"), UsageError);
+}
+
+// The export as transformers would load it: layout, labels and logits against tests/e2e/hf_cls_check.py's
+// independent transcription of BertForSequenceClassification's forward, with token types and padding.
+TEST(Classifier, ExportMatchesHuggingFacesLayoutAndAnIndependentForward) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mpibert_cls_export_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream v(dir / "vocab.txt");
+    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) v << t << "\n";
+    for (int i = 5; i < 40; ++i) v << "w" << i << "\n";
+  }
+  BertConfig c = tiny(3);
+  c.id2label = {"fiction", "learned", "press"};
+  c.problem_type = "single_label_classification";
+  BertForSequenceClassification m(c, 11);
+  m->eval();
+  const fs::path out = dir / "model";
+  io::export_hf_model(out.string(), c, m->hf_state_dict(), (dir / "vocab.txt").string(), true, "f32",
+                      BertHead::SequenceClassification);
+  const auto ids = torch::tensor({{2, 7, 8, 3, 9, 10, 3}, {2, 11, 3, 12, 3, 0, 0}}, torch::kLong);
+  const auto types = torch::tensor({{0, 0, 0, 0, 1, 1, 1}, {0, 0, 0, 1, 1, 0, 0}}, torch::kLong);
+  const auto mask = torch::tensor({{1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 0, 0}}, torch::kLong);
+  torch::NoGradGuard ng;
+  const auto logits = m->logits(ids, mask, types).contiguous();
+  auto rows = [](const torch::Tensor& t) {
+    nlohmann::json j = nlohmann::json::array();
+    for (int64_t r = 0; r < t.size(0); ++r) {
+      nlohmann::json row = nlohmann::json::array();
+      for (int64_t k = 0; k < t.size(1); ++k) row.push_back(t.dtype() == torch::kLong ? nlohmann::json(t[r][k].item<int64_t>())
+                                                                                        : nlohmann::json(t[r][k].item<double>()));
+      j.push_back(row);
+    }
+    return j;
+  };
+  std::ofstream(dir / "inputs.json") << nlohmann::json{{"input_ids", rows(ids)}, {"token_type_ids", rows(types)},
+                                                       {"attention_mask", rows(mask)}}.dump();
+  std::ofstream(dir / "expect.json") << nlohmann::json{{"logits", rows(logits)}}.dump();
+  const std::string log = (dir / "check.log").string();
+  const std::string cmd = "/usr/bin/python3 " + std::string(MPIBERT_SOURCE_DIR) + "/tests/e2e/hf_cls_check.py " +
+                          out.string() + " --inputs " + (dir / "inputs.json").string() + " --expect-logits " +
+                          (dir / "expect.json").string() + " > " + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::stringstream text;
+  text << std::ifstream(log).rdbuf();
+  EXPECT_EQ(status, 0) << text.str();
+  EXPECT_NE(text.str().find("OK"), std::string::npos) << text.str();
+  fs::remove_all(dir);
 }
 
 }  // namespace

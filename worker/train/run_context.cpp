@@ -9,32 +9,48 @@
 
 namespace mpibert::train {
 
-void open_log_file(const RunContext& ctx, const TrainConfig& train) {
-  init_logging({ctx.rank, ctx.world, train.log_level, ctx.dir.rank_log_file(ctx.rank)});
-}
+namespace {
 
-RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program,
-                    bool log_file) {
-  RunContext ctx{comm, comm.rank(), comm.size(), dist.timeout_s, RunDirectory(train, comm, dist.timeout_s)};
-  if (log_file) {
-    open_log_file(ctx, train);
-  } else {
-    init_logging({ctx.rank, ctx.world, train.log_level, ""});
-  }
-  ctx.threads = choose_threads(dist.threads);
-  apply_threads(ctx.threads);
+void log_runtime(const RunContext& ctx) {
   const BlasInfo blas = detect_blas();
   if (blas.slow_reference())
     spdlog::warn("BLAS: {} — install libopenblas0-pthread (scripts/install-deps.sh does) for ~7x faster steps",
                  blas.details);
   else
     spdlog::info("BLAS: {} ({})", blas.name, blas.details);
-  const std::string precision = model::resolve_precision(train.precision);
-  ctx.bf16 = precision == "bf16";
-  spdlog::info("{}: precision {} (requested {}; CPU bf16 support: {}), {} thread(s) per rank, world size {}", program,
-               precision, train.precision, model::cpu_supports_bf16_fast() ? "yes" : "no", ctx.threads, ctx.world);
+  spdlog::info("{}: precision {} (requested {}; CPU bf16 support: {}), {} thread(s) per rank, world size {}",
+               ctx.program, ctx.bf16 ? "bf16" : "fp32", ctx.requested_precision,
+               model::cpu_supports_bf16_fast() ? "yes" : "no", ctx.threads, ctx.world);
   spdlog::info("libtorch {}, {}", torch_version(), mpi_library_version());
+}
+
+}  // namespace
+
+void open_log_file(const RunContext& ctx, const TrainConfig& train) {
+  init_logging({ctx.rank, ctx.world, train.log_level, ctx.dir.rank_log_file(ctx.rank)});
+  log_runtime(ctx);
+}
+
+RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program,
+                    bool log_file) {
+  RunContext ctx{comm,
+                 comm.rank(),
+                 comm.size(),
+                 dist.timeout_s,
+                 RunDirectory(train, comm, dist.timeout_s),
+                 model::resolve_precision(train.precision) == "bf16",
+                 choose_threads(dist.threads),
+                 program,
+                 train.precision};
+  apply_threads(ctx.threads);
   install_stop_signal_handlers();
+  if (log_file) {
+    open_log_file(ctx, train);
+  } else {
+    LogOptions console_only{ctx.rank, ctx.world, train.log_level, ""};
+    console_only.hold_for_file = true;
+    init_logging(console_only);
+  }
   return ctx;
 }
 

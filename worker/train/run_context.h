@@ -18,14 +18,16 @@ struct RunContext {
   RunDirectory dir;
   bool bf16 = false;     // autocast to bf16 (train.precision resolved for this CPU)
   int threads = 1;       // intra-op threads per rank
+  std::string program;
+  std::string requested_precision;
 };
 
-// `program` names the worker in the log ("run_mlm", "run_classification"). With log_file false the
-// log goes to the console only until open_log_file(): a run can check its input before it writes
-// anything into output_dir.
+// `program` names the worker in the log ("run_mlm", "run_classification"). With log_file false nothing
+// is written into output_dir until open_log_file() (a run checks its input first; bad input then gets
+// one error line and leaves no trace), which also writes what was logged until then into the file.
 RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& comm, const std::string& program,
                     bool log_file = true);
-// Adds OUTPUT_DIR/logs/rank-N.log to the console log.
+// Adds OUTPUT_DIR/logs/rank-N.log to the console log and logs the runtime (BLAS, precision, threads).
 void open_log_file(const RunContext& ctx, const TrainConfig& train);
 
 }  // namespace mpibert::train
