@@ -42,6 +42,7 @@ void MpiWork::waitAlive(std::chrono::milliseconds silence) {
   const auto look =
       std::clamp<std::chrono::milliseconds>(silence / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
   const uint64_t mark = liveness_->waitMark();
+  patient_ = true;
   std::unique_lock<std::mutex> lock(mutex_);
   while (!cv_.wait_for(lock, look, [&] { return done_; })) {
     if (auto peer = liveness_->silentFor(silence, mark)) {

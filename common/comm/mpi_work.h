@@ -26,6 +26,8 @@ class MpiWork : public Work {
 
   void complete(std::exception_ptr error);
   const std::string& description() const { return description_; }
+  // Someone waits on it with waitAlive: the progress thread may poll it gently (backoff.h).
+  bool waitedPatiently() const { return patient_.load(std::memory_order_relaxed); }
 
  private:
   [[noreturn]] void give_up(const std::string& why);
@@ -35,6 +37,7 @@ class MpiWork : public Work {
   int rank_;
   std::shared_ptr<const PeerLiveness> liveness_;
   std::shared_ptr<std::atomic<bool>> gave_up_;
+  std::atomic<bool> patient_{false};
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;

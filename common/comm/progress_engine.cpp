@@ -67,9 +67,13 @@ void ProgressEngine::wait_request(MPI_Request& request, size_t bytes, const std:
       throw CollectiveError(what + " on rank " + std::to_string(rank_) +
                             ": abandoned when the backend was destroyed after a timeout");
     }
-    const auto pause = backoff.pauseAfterTest(tested, now);
+    const auto pause = backoff.pauseAfterTest(tested, now, current_waited_patiently());
     if (pause > SteadyClock::duration::zero()) std::this_thread::sleep_for(pause);
   }
+}
+
+bool ProgressEngine::current_waited_patiently() const {
+  return current_ && current_->waitedPatiently();
 }
 
 void ProgressEngine::service_heartbeats(SteadyClock::time_point now) {
@@ -133,10 +137,12 @@ void ProgressEngine::run_task(Task& task) {
     if (abandoned_)
       throw CollectiveError(task.work->description() + " on rank " + std::to_string(rank_) +
                             ": not run, an earlier collective was abandoned after a timeout");
+    current_ = task.work;
     task.op();
   } catch (...) {
     error = std::current_exception();
   }
+  current_.reset();
   ++completed_;
   task.work->complete(error);
 }

@@ -56,6 +56,7 @@ class ProgressEngine : public StopsBeforeFinalize {
   void loop();
   void run_task(Task& task);
   void wait_request(MPI_Request& request, size_t bytes, const std::string& what);
+  bool current_waited_patiently() const;
   void service_heartbeats(SteadyClock::time_point now);
   void hold_while_paused(std::unique_lock<std::mutex>& lock);
   void check_pause();
@@ -74,6 +75,7 @@ class ProgressEngine : public StopsBeforeFinalize {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Task> queue_;
+  std::shared_ptr<MpiWork> current_;  // progress thread only: the op being run
   std::thread thread_;
 };
 
