@@ -45,7 +45,9 @@ class Work {
   // Blocks until the op finished, however long that takes, as long as every peer is alive: throws
   // CollectiveTimeout naming the rank only when a peer has not been heard from (heartbeats) for
   // `silence`. For phases where one rank works alone while the others wait (rank 0 training a
-  // tokenizer, reading a checkpoint). Throws CollectiveError if the op failed.
+  // tokenizer, reading a checkpoint). Throws CollectiveError if the op failed. A silence <= 0 waits
+  // forever. The progress thread polls an op waited on this way gently (it sleeps between tests after
+  // 50 us), where other ops are polled without pause for their first 200 ms, as blocking MPI would.
   virtual void waitAlive(std::chrono::milliseconds silence = kDefaultPeerSilence) = 0;
 };
 using WorkPtr = std::shared_ptr<Work>;

@@ -60,6 +60,7 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   if (!initialized) {
     int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
     if (rc != MPI_SUCCESS) throw std::runtime_error("MPI_Init_thread failed: " + mpi_error_string(rc));
+    owner_ = true;
   } else {
     MPI_Query_thread(&provided);
   }
@@ -70,7 +71,7 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
 }
 
 MpiEnvironment::~MpiEnvironment() {
-  if (!mpi_is_up()) return;
+  if (!owner_ || !mpi_is_up()) return;
   stop_all_before_finalize();
   MPI_Finalize();
 }

@@ -8,6 +8,7 @@ namespace mpibert {
 // Initialises MPI with MPI_THREAD_MULTIPLE (each backend's progress thread calls MPI while other threads
 // may too) and finalizes it on destruction, after stopping every backend still alive (their progress
 // threads must not touch MPI past MPI_Finalize). Throws if the library cannot provide that thread level.
+// Made while MPI is already up, it only checks the thread level and leaves finalizing to its owner.
 class MpiEnvironment {
  public:
   MpiEnvironment(int* argc, char*** argv);
@@ -18,6 +19,9 @@ class MpiEnvironment {
   int worldSize() const;
   // Ranks of MPI_COMM_WORLD on this node (shared memory); collective over the world.
   int ranksOnThisNode() const;
+
+ private:
+  bool owner_ = false;  // this object initialised MPI
 };
 
 // "Open MPI v4.1.4" (the library's own version string up to its first comma or newline).

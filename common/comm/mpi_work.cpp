@@ -41,8 +41,9 @@ void MpiWork::waitAlive(std::chrono::milliseconds silence) {
   // Look at the peers a few times per silence limit; the op's completion wakes the wait at once.
   const auto look =
       std::clamp<std::chrono::milliseconds>(silence / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
-  const uint64_t mark = liveness_->waitMark();
   patient_ = true;
+  if (silence.count() <= 0) return wait(std::chrono::milliseconds(-1));
+  const uint64_t mark = liveness_->waitMark();
   std::unique_lock<std::mutex> lock(mutex_);
   while (!cv_.wait_for(lock, look, [&] { return done_; })) {
     if (auto peer = liveness_->silentFor(silence, mark)) {

@@ -333,7 +333,39 @@ TEST(Collectives, WaitAliveCompletesOpsLikeWait) {
   auto done = comm().barrier();
   done->waitAlive();
   EXPECT_TRUE(done->isCompleted());
-  done->waitAlive();  // waiting again on a finished op returns at once
+  done->waitAlive();                                          // waiting again on a finished op returns at once
+  comm().barrier()->waitAlive(std::chrono::milliseconds(0));  // no silence limit: waits as long as it takes
+}
+
+TEST(Collectives, DestroyingABackendAfterATimeoutDoesNotWaitForTheAbandonedOp) {
+  if (comm().size() < 2) GTEST_SKIP() << "needs a peer that does not come";
+  auto doomed = make_mpi_backend();
+  if (comm().rank() != 1) {
+    auto work = doomed->barrier();  // rank 1 joins only after this rank has given up and destroyed the backend
+    EXPECT_THROW(work->wait(std::chrono::milliseconds(10)), CollectiveTimeout);
+    doomed.reset();  // returns although the barrier is still in flight
+    try {
+      work->wait();
+      ADD_FAILURE() << "an abandoned op reported success";
+    } catch (const CollectiveError& e) {
+      EXPECT_NE(std::string(e.what()).find("abandoned"), std::string::npos) << e.what();
+    }
+  }
+  signal_comm().barrier()->wait();
+  if (comm().rank() == 1) {
+    doomed->barrier()->wait();  // completes: MPI still finishes the others' leaked requests
+    doomed.reset();
+  }
+  signal_comm().barrier()->wait();
+}
+
+TEST(MpiEnvironment, ReportsTheLibraryAndTheRanksOnThisNode) {
+  const MpiEnvironment env(nullptr, nullptr);  // MPI is up: a second environment only looks
+  EXPECT_NE(mpi_library_version().find("MPI"), std::string::npos) << mpi_library_version();
+  EXPECT_EQ(env.worldSize(), comm().size());
+  EXPECT_EQ(env.worldRank(), comm().rank());
+  const int on_node = env.ranksOnThisNode();  // mpirun here starts every rank on this machine
+  EXPECT_EQ(on_node, comm().size());
 }
 
 TEST(Collectives, ArgumentErrorsAreCaughtLocallyBeforeMpi) {
