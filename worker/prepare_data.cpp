@@ -6,21 +6,23 @@
 // tokenised in parallel and come out byte-identical to a 1-rank run; word counting for the tokenizer
 // is parallel too (the merges run on rank 0); rank 0 writes every file. The corpus (data.input) must
 // be readable by every rank; the vocabulary is sent from rank 0.
-#include <mpi.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
 
+#include "common/comm/agreement.h"
+#include "common/comm/mpi_backend.h"
 #include "common/config/run_config.h"
 #include "common/data/encode_file.h"
 #include "common/data/sequence_builder.h"
@@ -65,81 +67,22 @@ constexpr const char* kUsage =
 constexpr const char* kRecordFile = "prepare_data.json";
 
 // ---------------------------------------------------------------------------------------------
-// MPI: every decision is taken on rank 0 (or on every rank alike) and shared, so all ranks fail
-// together with the same message; only rank 0 prints it.
+// Ranks: every decision is taken on rank 0 (or on every rank alike) and shared through agree(), so all
+// ranks fail together with the same message (main prints it on rank 0 only).
 
-struct Mpi {
-  int rank = 0;
-  int size = 1;
-  bool root() const { return rank == 0; }
+struct Job {
+  HcclLike& comm;
+  // A rank waiting for others (while rank 0 trains the vocabulary or writes files) gives up only when a
+  // peer has been silent this long (dist.timeout_s once the configuration is read).
+  std::chrono::milliseconds silence = kDefaultPeerSilence;
+  int node_ranks = 1;  // ranks sharing this node's cores
+  int rank() const { return comm.rank(); }
+  int size() const { return comm.size(); }
+  bool root() const { return comm.rank() == 0; }
 };
 
-// An error every rank holds; main() prints it on rank 0 only.
-class AgreedError : public std::runtime_error {
- public:
-  AgreedError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
-  int code() const { return code_; }
-
- private:
-  int code_;
-};
-
-void bcast_string(std::string& s, int root = 0) {
-  long long n = static_cast<long long>(s.size());
-  MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD);
-  s.resize(size_t(n));
-  // Chunks keep each count within int.
-  for (long long off = 0; off < n; off += INT_MAX / 2)
-    MPI_Bcast(s.data() + off, int(std::min<long long>(INT_MAX / 2, n - off)), MPI_CHAR, root, MPI_COMM_WORLD);
-}
-
-// Waits for a nonblocking collective without spinning (sleeps 50 us .. 2 ms between tests): ranks
-// waiting for rank 0 (training the vocabulary, writing files) leave it the cores.
-void wait_idle(MPI_Request* request) {
-  int done = 0;
-  auto pause = std::chrono::microseconds(50);
-  for (;;) {
-    MPI_Test(request, &done, MPI_STATUS_IGNORE);
-    if (done) return;
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(2000));
-  }
-}
-
-// Runs body on rank 0 only (root_only) or on every rank; if it throws anywhere, every rank throws
-// AgreedError with the lowest failing rank's message and exit code.
-template <class F>
-void agreed(const Mpi& mpi, bool root_only, F&& body) {
-  int code = 0;
-  std::string message;
-  if (!root_only || mpi.root()) {
-    try {
-      body();
-    } catch (const AgreedError& e) {
-      code = e.code();
-      message = e.what();
-    } catch (const UsageError& e) {
-      code = kExitUsage;
-      message = e.what();
-    } catch (const std::exception& e) {
-      code = kExitFailure;
-      message = e.what();
-    }
-  }
-  int key = code ? mpi.rank : INT_MAX, first = INT_MAX;
-  MPI_Request request;
-  MPI_Iallreduce(&key, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request);
-  wait_idle(&request);
-  if (first == INT_MAX) return;
-  MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
-  bcast_string(message, first);
-  throw AgreedError(code, message);
-}
-
-// Decisions made on rank 0, as small integers.
-int bcast_int(int v) {
-  MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  return v;
+void agreed(const Job& job, RunOn where, const std::function<void()>& body) {
+  agree(job.comm, where, body, job.silence);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,15 +119,10 @@ int64_t tokenizer_max_length(const DataConfig& d) {
   return std::max<int64_t>(512, d.seq_len);
 }
 
-// Tokens per rank on this node share the cores.
-int default_threads() {
-  MPI_Comm local;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
-  int local_size = 1;
-  MPI_Comm_size(local, &local_size);
-  MPI_Comm_free(&local);
+// The ranks on this node share its cores.
+int default_threads(int node_ranks) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / std::max(1, local_size));
+  return std::max(1, cores / std::max(1, node_ranks));
 }
 
 int parse_threads(const std::map<std::string, std::string>& extras, int fallback) {
@@ -280,12 +218,12 @@ std::string describe_differences(const json& before, const json& now) {
 // train-tokenizer
 
 // Counts words of this rank's documents (d mod size == rank) and merges all counts on rank 0.
-std::vector<std::string> train_vocabulary(const Mpi& mpi, const DataConfig& d, int64_t* documents) {
+std::vector<std::string> train_vocabulary(const Job& job, const DataConfig& d, int64_t* documents) {
   data::WordCounter counter(d.lowercase);
   int64_t docs = 0;
-  agreed(mpi, false, [&] {
+  agreed(job, RunOn::EveryRank, [&] {
     data::for_each_document(corpus_options(d), [&](const std::vector<std::string>& lines) {
-      if (docs++ % mpi.size != mpi.rank) return;
+      if (docs++ % job.size() != job.rank()) return;
       for (const auto& line : lines) counter.add_text(line);
     });
   });
@@ -298,40 +236,23 @@ std::vector<std::string> train_vocabulary(const Mpi& mpi, const DataConfig& d, i
     blob += word;
     blob.append(reinterpret_cast<const char*>(&count), sizeof(count));
   }
-  agreed(mpi, false, [&] {
-    if (blob.size() > size_t(INT_MAX))
-      throw std::runtime_error("word counts of rank " + std::to_string(mpi.rank) +
-                               " exceed 2 GiB; run train-tokenizer with more ranks");
-  });
-  int mine = int(blob.size());
-  std::vector<int> sizes(size_t(mpi.size)), displs(size_t(mpi.size));
-  MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-  int64_t total = 0;
-  for (int r = 0; r < mpi.size; ++r) {
-    displs[size_t(r)] = int(total);
-    total += sizes[size_t(r)];
-  }
-  agreed(mpi, true, [&] {
-    if (total > INT_MAX) throw std::runtime_error("word counts exceed 2 GiB in total; not supported");
-  });
-  std::string all(mpi.root() ? size_t(total) : 0, '\0');
-  MPI_Request request;
-  MPI_Igatherv(blob.data(), mine, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD,
-               &request);
-  wait_idle(&request);
+  const std::vector<std::string> blobs = gather_strings(job.comm, blob, 0, job.silence);
+  blob = {};
   std::vector<std::string> tokens;
-  agreed(mpi, true, [&] {
+  agreed(job, RunOn::Root, [&] {
     data::WordCounter merged(d.lowercase);
-    for (size_t p = 0; p < all.size();) {
-      uint32_t n;
-      uint64_t count;
-      std::memcpy(&n, all.data() + p, sizeof(n));
-      p += sizeof(n);
-      std::string_view word(all.data() + p, n);
-      p += n;
-      std::memcpy(&count, all.data() + p, sizeof(count));
-      p += sizeof(count);
-      merged.add_word(word, count);
+    for (const std::string& part : blobs) {
+      for (size_t p = 0; p < part.size();) {
+        uint32_t n;
+        uint64_t count;
+        std::memcpy(&n, part.data() + p, sizeof(n));
+        p += sizeof(n);
+        std::string_view word(part.data() + p, n);
+        p += n;
+        std::memcpy(&count, part.data() + p, sizeof(count));
+        p += sizeof(count);
+        merged.add_word(word, count);
+      }
     }
     if (merged.counts().empty())
       throw UsageError(d.input + ": the corpus holds no words to train a vocabulary on (" + std::to_string(docs) +
@@ -349,14 +270,14 @@ std::vector<std::string> train_vocabulary(const Mpi& mpi, const DataConfig& d, i
 enum class VocabMode { Command, All };
 
 // Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see README.md).
-void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, VocabMode mode) {
+void ensure_vocabulary(const Job& job, const DataConfig& d, bool overwrite, VocabMode mode) {
   const std::string dir = d.shards_dir;
   const std::string vocab = data::join_path(dir, data::kVocabFileName);
   const std::string tok_config = data::join_path(dir, data::kTokenizerConfigFileName);
   enum Action { UpToDate = 0, UseExisting = 1, Copy = 2, Train = 3 };
   json settings, inputs;
   int action = UpToDate;
-  agreed(mpi, true, [&] {
+  agreed(job, RunOn::Root, [&] {
     fs::create_directories(dir);
     settings = tokenizer_settings(d);
     if (!d.vocab_file.empty()) {
@@ -377,8 +298,8 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
       // which records nothing for the tokenizer) byte-identical with its tokenizer_config.json beside it.
       const bool recorded_other =
           record.contains("tokenizer") && record["tokenizer"].value("settings", json()) != settings;
-      const bool same = fs::exists(vocab) && fs::exists(tok_config) && io::sha256_file(vocab) == source_sha &&
-                        !recorded_other;
+      const bool same =
+          fs::exists(vocab) && fs::exists(tok_config) && io::sha256_file(vocab) == source_sha && !recorded_other;
       action = same ? UpToDate : Copy;
       return;
     }
@@ -405,7 +326,7 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
                        "pass --overwrite to replace it, or run `prepare_data shards` to use it");
     action = UseExisting;
   });
-  action = bcast_int(action);
+  action = broadcast_value(job.comm, action, 0, job.silence);
 
   if (action == UpToDate) {
     spdlog::info("{} is up to date (same settings and corpus files)", vocab);
@@ -416,7 +337,7 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
     return;
   }
   if (action == Copy) {
-    agreed(mpi, true, [&] {
+    agreed(job, RunOn::Root, [&] {
       io::write_file_atomic(vocab, read_file_bytes(d.vocab_file));
       // Check it loads and has what BERT needs before anything is built on it.
       auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
@@ -434,11 +355,11 @@ void ensure_vocabulary(const Mpi& mpi, const DataConfig& d, bool overwrite, Voca
   }
   // Train.
   spdlog::info("training a WordPiece vocabulary of up to {} tokens on {} ({} rank(s) count words)", d.vocab_size,
-               d.input, mpi.size);
+               d.input, job.size());
   const auto t0 = std::chrono::steady_clock::now();
   int64_t documents = 0;
-  const std::vector<std::string> tokens = train_vocabulary(mpi, d, &documents);
-  agreed(mpi, true, [&] {
+  const std::vector<std::string> tokens = train_vocabulary(job, d, &documents);
+  agreed(job, RunOn::Root, [&] {
     data::write_vocab_file(vocab, tokens);
     data::write_tokenizer_config(tok_config, d.lowercase, tokenizer_max_length(d));
     json part = {{"settings", settings}, {"inputs", inputs}, {"vocab_sha256", io::sha256_file(vocab)}};
@@ -471,12 +392,12 @@ void remove_shard_outputs(const std::string& dir) {
   for (const auto& p : existing_shard_outputs(dir)) fs::remove(p);
 }
 
-void build_shard_directory(const Mpi& mpi, const DataConfig& d, bool overwrite, int threads) {
+void build_shard_directory(const Job& job, const DataConfig& d, bool overwrite, int threads) {
   const std::string dir = d.shards_dir;
   const std::string vocab = data::join_path(dir, data::kVocabFileName);
   json settings, derived;
   int action = 0;  // 0 up to date, 1 build
-  agreed(mpi, true, [&] {
+  agreed(job, RunOn::Root, [&] {
     if (!fs::exists(vocab))
       throw UsageError(vocab +
                        ": missing: run `prepare_data train-tokenizer` (or `all`) first, or set "
@@ -516,18 +437,21 @@ void build_shard_directory(const Mpi& mpi, const DataConfig& d, bool overwrite, 
     remove_shard_outputs(dir);
     action = 1;
   });
-  if (bcast_int(action) == 0) {
+  if (broadcast_value(job.comm, action, 0, job.silence) == 0) {
     spdlog::info("{} is up to date (same settings, vocabulary and corpus files); nothing to do", dir);
     return;
   }
 
   // Rank 0 loads the vocabulary and sends its tokens, so other nodes need not see the file.
-  std::string token_text;
-  agreed(mpi, true, [&] {
-    auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
-    for (const auto& t : tok.tokens()) token_text += t + "\n";
-  });
-  bcast_string(token_text);
+  const std::string token_text = agree_on_root(
+      job.comm,
+      [&] {
+        const auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
+        std::string text;
+        for (const auto& t : tok.tokens()) text += t + "\n";
+        return text;
+      },
+      job.silence);
   std::vector<std::string> tokens;
   for (size_t p = 0; p < token_text.size();) {
     size_t nl = token_text.find('\n', p);
@@ -546,18 +470,12 @@ void build_shard_directory(const Mpi& mpi, const DataConfig& d, bool overwrite, 
   o.sequences_per_shard = d.sequences_per_shard;
   o.source = d.input;
   o.threads = threads;
+  o.peer_silence = job.silence;
   spdlog::info("building shards of {} tokens ({}) from {} on {} rank(s) x {} thread(s)", d.seq_len,
-               d.line_by_line ? "line by line" : "packed", d.input, mpi.size, threads);
+               d.line_by_line ? "line by line" : "packed", d.input, job.size(), threads);
   data::ShardBuildStats st;
-  data::Manifest manifest;
-  try {
-    manifest = data::build_shards(tok, vocab, o, MPI_COMM_WORLD, &st);
-  } catch (const UsageError& e) {
-    throw AgreedError(kExitUsage, e.what());  // build_shards fails on every rank together
-  } catch (const std::exception& e) {
-    throw AgreedError(kExitFailure, e.what());
-  }
-  agreed(mpi, true, [&] { write_record_part(dir, "shards", {{"settings", settings}, {"derived", derived}}); });
+  const data::Manifest manifest = data::build_shards(tok, vocab, o, job.comm, &st);  // errors: agreed
+  agreed(job, RunOn::Root, [&] { write_record_part(dir, "shards", {{"settings", settings}, {"derived", derived}}); });
   spdlog::info(
       "tokenised {} documents ({} skipped without tokens, {} truncated) into {} tokens in {:.1f} s "
       "({:.0f} tokens/s)",
@@ -573,7 +491,7 @@ void build_shard_directory(const Mpi& mpi, const DataConfig& d, bool overwrite, 
 // ---------------------------------------------------------------------------------------------
 // encode
 
-void encode_command(const Mpi& mpi, const RunConfig& cfg, const config::ParsedArgs& parsed) {
+void encode_command(const Job& job, const RunConfig& cfg, const config::ParsedArgs& parsed) {
   const auto& ex = parsed.extras;
   auto get = [&](const char* name) { return ex.count(name) ? ex.at(name) : std::string(); };
   const std::string input = get("input"), output = get("output");
@@ -598,8 +516,8 @@ void encode_command(const Mpi& mpi, const RunConfig& cfg, const config::ParsedAr
     }
   }
   const int threads = parse_threads(ex, 0);
-  if (mpi.size > 1) spdlog::info("encode runs on rank 0 only (with {} threads)", threads);
-  agreed(mpi, true, [&] {
+  if (job.size() > 1) spdlog::info("encode runs on rank 0 only (with {} threads)", threads);
+  agreed(job, RunOn::Root, [&] {
     const auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, lowercase);
     spdlog::info("encoding {} with {} ({} tokens, lowercase {} from {})", input, vocab, tok.vocab_size(),
                  lowercase ? "true" : "false", lowercase_from);
@@ -614,19 +532,19 @@ void encode_command(const Mpi& mpi, const RunConfig& cfg, const config::ParsedAr
 
 // ---------------------------------------------------------------------------------------------
 
-int prepare_data_main(const Mpi& mpi, int argc, char** argv) {
+int prepare_data_main(Job job, int argc, char** argv) {
   static const std::vector<std::string> kCommands = {"train-tokenizer", "encode", "shards", "all"};
   const std::map<std::string, bool> extras = {{"overwrite", false}, {"threads", true}, {"vocab", true},
                                               {"input", true},      {"output", true},  {"lowercase", true}};
   config::ParsedArgs parsed;
   RunConfig cfg;
-  agreed(mpi, false, [&] { cfg = parse_run_config(argc, argv, &parsed, extras); });
+  agreed(job, RunOn::EveryRank, [&] { cfg = parse_run_config(argc, argv, &parsed, extras); });
   if (parsed.help) {
-    if (mpi.root()) std::printf("%s\n", run_schema().help_text(kUsage).c_str());
+    if (job.root()) std::printf("%s\n", run_schema().help_text(kUsage).c_str());
     return kExitOk;
   }
   const std::string command = parsed.positionals.empty() ? "" : parsed.positionals.front();
-  agreed(mpi, false, [&] {
+  agreed(job, RunOn::EveryRank, [&] {
     if (command.empty())
       throw UsageError("missing command: train-tokenizer | encode | shards | all (prepare_data --help)");
     if (std::find(kCommands.begin(), kCommands.end(), command) == kCommands.end()) {
@@ -648,29 +566,30 @@ int prepare_data_main(const Mpi& mpi, int argc, char** argv) {
     }
     if (cfg.data.shards_dir.empty()) throw UsageError("data.shards_dir must not be empty");
   });
-  init_logging(LogOptions{mpi.rank, mpi.size, cfg.train.log_level, "", false});
-  if (mpi.root()) {
-    spdlog::info("prepare_data {} on {} rank(s){}", command, mpi.size,
+  job.silence = std::chrono::milliseconds(int64_t(cfg.dist.timeout_s * 1000));
+  init_logging(LogOptions{job.rank(), job.size(), cfg.train.log_level, "", false});
+  if (job.root()) {
+    spdlog::info("prepare_data {} on {} rank(s){}", command, job.size(),
                  parsed.config_file.empty() ? "" : " with " + parsed.config_file);
     for (const auto& f : run_schema().fields())
       if (f.key.rfind("data.", 0) == 0) spdlog::info("  {} = {}", f.key, run_schema().get(&cfg, f.key));
   }
 
   if (command == "encode") {
-    encode_command(mpi, cfg, parsed);
+    encode_command(job, cfg, parsed);
     return kExitOk;
   }
   const bool overwrite = parsed.extras.count("overwrite") > 0;
   int threads = 1;
-  agreed(mpi, false, [&] { threads = parse_threads(parsed.extras, default_threads()); });
+  agreed(job, RunOn::EveryRank, [&] { threads = parse_threads(parsed.extras, default_threads(job.node_ranks)); });
   if (command == "train-tokenizer") {
-    ensure_vocabulary(mpi, cfg.data, overwrite, VocabMode::Command);
+    ensure_vocabulary(job, cfg.data, overwrite, VocabMode::Command);
   } else if (command == "shards") {
-    if (!cfg.data.vocab_file.empty()) ensure_vocabulary(mpi, cfg.data, overwrite, VocabMode::All);
-    build_shard_directory(mpi, cfg.data, overwrite, threads);
+    if (!cfg.data.vocab_file.empty()) ensure_vocabulary(job, cfg.data, overwrite, VocabMode::All);
+    build_shard_directory(job, cfg.data, overwrite, threads);
   } else {  // all
-    ensure_vocabulary(mpi, cfg.data, overwrite, VocabMode::All);
-    build_shard_directory(mpi, cfg.data, overwrite, threads);
+    ensure_vocabulary(job, cfg.data, overwrite, VocabMode::All);
+    build_shard_directory(job, cfg.data, overwrite, threads);
   }
   return kExitOk;
 }
@@ -680,22 +599,26 @@ int prepare_data_main(const Mpi& mpi, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   // MPI is always initialised: under mpirun (gaudi_spawn) each rank gets its place, and a plain run is
-  // an MPI singleton of one rank. Worker threads never call MPI.
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  mpibert::Mpi mpi;
-  MPI_Comm_rank(MPI_COMM_WORLD, &mpi.rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &mpi.size);
-  int code = mpibert::run_main("prepare_data", [&]() -> int {
+  // an MPI singleton of one rank. Only the backend's progress thread and this thread call MPI (through
+  // common/comm); the tokenising threads never do.
+  std::optional<mpibert::MpiEnvironment> env;
+  std::unique_ptr<mpibert::HcclLike> comm;
+  int rank = 0;
+  const int code = mpibert::run_main("prepare_data", [&]() -> int {
+    env.emplace(&argc, &argv);
+    comm = mpibert::make_mpi_backend();
+    rank = comm->rank();
+    const mpibert::Job job{*comm, mpibert::kDefaultPeerSilence, env->ranksOnThisNode()};
     try {
-      return mpibert::prepare_data_main(mpi, argc, argv);
+      return mpibert::prepare_data_main(job, argc, argv);
     } catch (const mpibert::AgreedError& e) {
       // Every rank holds this error: rank 0 reports it (as run_main would) and all ranks leave with the
       // same code, so the job ends without MPI_Abort.
-      if (mpi.root()) std::fprintf(stderr, "prepare_data: error: %s\n", e.what());
-      return e.code();
+      if (rank == 0) std::fprintf(stderr, "prepare_data: error: %s\n", e.message());
+      return e.exitCode();
     }
   });
-  MPI_Finalize();
+  comm.reset();  // before MPI_Finalize (env)
+  env.reset();
   return code;
 }

@@ -4,37 +4,56 @@ namespace mpibert {
 
 size_t dtype_size(DataType d) {
   switch (d) {
-    case DataType::F32: return 4;
-    case DataType::F64: return 8;
-    case DataType::F16: return 2;
-    case DataType::BF16: return 2;
-    case DataType::I32: return 4;
-    case DataType::I64: return 8;
-    case DataType::U8: return 1;
+    case DataType::F32:
+      return 4;
+    case DataType::F64:
+      return 8;
+    case DataType::F16:
+      return 2;
+    case DataType::BF16:
+      return 2;
+    case DataType::I32:
+      return 4;
+    case DataType::I64:
+      return 8;
+    case DataType::U8:
+      return 1;
   }
   return 0;
 }
 
 const char* dtype_name(DataType d) {
   switch (d) {
-    case DataType::F32: return "f32";
-    case DataType::F64: return "f64";
-    case DataType::F16: return "f16";
-    case DataType::BF16: return "bf16";
-    case DataType::I32: return "i32";
-    case DataType::I64: return "i64";
-    case DataType::U8: return "u8";
+    case DataType::F32:
+      return "f32";
+    case DataType::F64:
+      return "f64";
+    case DataType::F16:
+      return "f16";
+    case DataType::BF16:
+      return "bf16";
+    case DataType::I32:
+      return "i32";
+    case DataType::I64:
+      return "i64";
+    case DataType::U8:
+      return "u8";
   }
   return "unknown";
 }
 
 const char* reduce_op_name(ReduceOp op) {
   switch (op) {
-    case ReduceOp::Sum: return "sum";
-    case ReduceOp::Avg: return "avg";
-    case ReduceOp::Min: return "min";
-    case ReduceOp::Max: return "max";
-    case ReduceOp::Prod: return "prod";
+    case ReduceOp::Sum:
+      return "sum";
+    case ReduceOp::Avg:
+      return "avg";
+    case ReduceOp::Min:
+      return "min";
+    case ReduceOp::Max:
+      return "max";
+    case ReduceOp::Prod:
+      return "prod";
   }
   return "unknown";
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mpibert {
 
@@ -29,14 +30,25 @@ class CollectiveTimeout : public CollectiveError {
   using CollectiveError::CollectiveError;
 };
 
+// How long an alive wait (Work::waitAlive) tolerates a silent peer unless told otherwise: heartbeats
+// come every ~0.5 s, so a peer silent this long is stopped, dead or cut off, not busy.
+constexpr std::chrono::milliseconds kDefaultPeerSilence{std::chrono::minutes(5)};
+
 class Work {
  public:
   virtual ~Work() = default;
   virtual bool isCompleted() const = 0;
   // Blocks (on a condition variable, never spinning) until the op finished. Throws CollectiveError if it
-  // failed, CollectiveTimeout if it has not finished within timeout (the op cannot be cancelled: the
-  // caller is expected to abort the job). A negative timeout waits forever.
+  // failed, CollectiveTimeout if it has not finished within timeout of this call (the op cannot be
+  // cancelled: the caller is expected to abort the job). A negative timeout waits forever.
   virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) = 0;
+  // Blocks until the op finished, however long that takes, as long as every peer is alive: throws
+  // CollectiveTimeout naming the rank only when a peer has not been heard from (heartbeats) for
+  // `silence`. For phases where one rank works alone while the others wait (rank 0 training a
+  // tokenizer, reading a checkpoint). Throws CollectiveError if the op failed. A silence <= 0 waits
+  // forever. The progress thread polls an op waited on this way gently (it sleeps between tests after
+  // 50 us), where other ops are polled without pause for their first 200 ms, as blocking MPI would.
+  virtual void waitAlive(std::chrono::milliseconds silence = kDefaultPeerSilence) = 0;
 };
 using WorkPtr = std::shared_ptr<Work>;
 
@@ -54,6 +66,14 @@ class HcclLike {
   // send holds size() * count elements; rank r receives the reduction of block r (count elements).
   virtual WorkPtr reduceScatter(const void* send, void* recv, size_t count, DataType dtype, ReduceOp op) = 0;
   virtual WorkPtr barrier() = 0;
+
+  // Variable-size gathers. counts has size() entries, the same on every rank: rank r contributes
+  // counts[r] elements (send holds counts[rank()]). recv holds the sum of counts, rank r's block right
+  // after those of ranks < r; gatherv fills it on root only (recv may be null elsewhere). Any sizes:
+  // blocks beyond MPI's int counts are moved in rounds.
+  virtual WorkPtr gatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType dtype,
+                          int root) = 0;
+  virtual WorkPtr allGatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType dtype) = 0;
 
   // Ends the whole job at once (MPI_Abort): used when a collective timed out and cannot be cancelled.
   [[noreturn]] virtual void abortJob(int code, const std::string& why) = 0;

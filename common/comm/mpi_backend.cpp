@@ -1,59 +1,27 @@
 #include "common/comm/mpi_backend.h"
 
+#include <algorithm>
+#include <atomic>
 #include <climits>
-#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <functional>
-#include <mutex>
+#include <numeric>
 #include <sstream>
-#include <thread>
 #include <vector>
 
 #include "common/comm/half_float.h"
+#include "common/comm/mpi_mapping.h"
+#include "common/comm/progress_engine.h"
 #include "common/error.h"
 
 namespace mpibert {
 namespace {
 
-std::string mpi_error_string(int rc) {
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) return "MPI error " + std::to_string(rc);
-  return std::string(text, len);
+bool is_half(DataType d) {
+  return d == DataType::F16 || d == DataType::BF16;
 }
-
-// Throws a CollectiveError naming the op, the rank and MPI's own error text.
-void mpi_check(int rc, const std::string& what, int rank) {
-  if (rc != MPI_SUCCESS)
-    throw CollectiveError(what + " failed on rank " + std::to_string(rank) + ": " + mpi_error_string(rc));
-}
-
-MPI_Datatype mpi_type(DataType d) {
-  switch (d) {
-    case DataType::F32: return MPI_FLOAT;
-    case DataType::F64: return MPI_DOUBLE;
-    case DataType::F16: return MPI_UINT16_T;  // moved as bits; reduced in f32
-    case DataType::BF16: return MPI_UINT16_T;
-    case DataType::I32: return MPI_INT32_T;
-    case DataType::I64: return MPI_INT64_T;
-    case DataType::U8: return MPI_UINT8_T;
-  }
-  return MPI_DATATYPE_NULL;
-}
-
-MPI_Op mpi_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum: return MPI_SUM;
-    case ReduceOp::Avg: return MPI_SUM;  // divided by size afterwards
-    case ReduceOp::Min: return MPI_MIN;
-    case ReduceOp::Max: return MPI_MAX;
-    case ReduceOp::Prod: return MPI_PROD;
-  }
-  return MPI_OP_NULL;
-}
-
-bool is_half(DataType d) { return d == DataType::F16 || d == DataType::BF16; }
 
 void half_to_f32(const void* src, float* dst, size_t n, DataType d) {
   auto* s = static_cast<const uint16_t*>(src);
@@ -81,90 +49,38 @@ void divide(void* buf, size_t n, DataType d, int size) {
   }
 }
 
-class MpiWork : public Work {
- public:
-  explicit MpiWork(std::string description, int rank) : description_(std::move(description)), rank_(rank) {}
-
-  bool isCompleted() const override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return done_;
-  }
-
-  void wait(std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (timeout.count() < 0) {
-      cv_.wait(lock, [&] { return done_; });
-    } else if (!cv_.wait_for(lock, timeout, [&] { return done_; })) {
-      std::ostringstream os;
-      os << description_ << " did not finish within " << timeout.count() / 1000.0 << " s on rank " << rank_
-         << " (another rank may have died or not called it); a collective cannot be cancelled: the job must abort";
-      throw CollectiveTimeout(os.str());
-    }
-    if (error_) std::rethrow_exception(error_);
-  }
-
-  void complete(std::exception_ptr error) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-      error_ = error;
-    }
-    cv_.notify_all();
-  }
-
-  const std::string& description() const { return description_; }
-
- private:
-  std::string description_;
-  int rank_;
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::exception_ptr error_;
-};
+char* at(void* base, size_t elements, size_t element_size) {
+  return static_cast<char*>(base) + elements * element_size;
+}
+const char* at(const void* base, size_t elements, size_t element_size) {
+  return static_cast<const char*>(base) + elements * element_size;
+}
 
 class MpiBackend : public HcclLike {
  public:
-  explicit MpiBackend(MPI_Comm parent) {
-    int initialized = 0;
-    MPI_Initialized(&initialized);
-    if (!initialized) throw std::runtime_error("HcclLike: MPI is not initialised (create an MpiEnvironment first)");
-    int provided = 0;
-    MPI_Query_thread(&provided);
-    if (provided < MPI_THREAD_MULTIPLE)
-      throw std::runtime_error("HcclLike: MPI was initialised without MPI_THREAD_MULTIPLE, which the progress thread needs");
-    MPI_Comm_rank(parent, &rank_);
-    mpi_check(MPI_Comm_dup(parent, &comm_), "MPI_Comm_dup", rank_);
-    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
-    MPI_Comm_size(comm_, &size_);
-    thread_ = std::thread([this] { progress_loop(); });
-  }
-
-  ~MpiBackend() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized) MPI_Comm_free(&comm_);
+  MpiBackend(MPI_Comm parent, const MpiBackendOptions& options)
+      : max_chunk_(std::clamp<size_t>(options.max_elements_per_call, 1, static_cast<size_t>(1) << 30)),
+        engine_(parent, options.heartbeat_interval) {
+    rank_ = engine_.rank();
+    size_ = engine_.size();
   }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  ProgressEngine& engine() { return engine_; }
 
   WorkPtr allReduce(const void* send, void* recv, size_t count, DataType d, ReduceOp op) override {
     std::string what = describe("allReduce", count, d, reduce_op_name(op));
     check_reduction(what, d, op);
     check_buffers(what, count, send, recv);
-    return enqueue(what, [=] {
+    return engine_.enqueue(what, [=] {
       if (is_half(d)) {
         std::vector<float> tmp(count);
         half_to_f32(send, tmp.data(), count, d);
         chunked(count, [&](size_t off, int n) {
-          mpi_check(MPI_Allreduce(MPI_IN_PLACE, tmp.data() + off, n, MPI_FLOAT, mpi_op(op), comm_), what, rank_);
+          engine_.run(what, size_t(n) * 4, [&](MPI_Request* r) {
+            return MPI_Iallreduce(MPI_IN_PLACE, tmp.data() + off, n, MPI_FLOAT, mpi_op(op), comm(), r);
+          });
         });
         if (op == ReduceOp::Avg) divide(tmp.data(), count, DataType::F32, size_);
         f32_to_half(tmp.data(), recv, count, d);
@@ -172,8 +88,10 @@ class MpiBackend : public HcclLike {
       }
       const size_t es = dtype_size(d);
       chunked(count, [&](size_t off, int n) {
-        const void* s = send == recv ? MPI_IN_PLACE : static_cast<const char*>(send) + off * es;
-        mpi_check(MPI_Allreduce(s, static_cast<char*>(recv) + off * es, n, mpi_type(d), mpi_op(op), comm_), what, rank_);
+        const void* s = send == recv ? MPI_IN_PLACE : at(send, off, es);
+        engine_.run(what, size_t(n) * es, [&](MPI_Request* r) {
+          return MPI_Iallreduce(s, at(recv, off, es), n, mpi_type(d), mpi_op(op), comm(), r);
+        });
       });
       if (op == ReduceOp::Avg) divide(recv, count, d, size_);
     });
@@ -183,10 +101,11 @@ class MpiBackend : public HcclLike {
     std::string what = describe("broadcast", count, d, nullptr) + " from root " + std::to_string(root);
     check_root(what, root);
     check_buffers(what, count, buffer, buffer);
-    return enqueue(what, [=] {
+    return engine_.enqueue(what, [=] {
       const size_t es = dtype_size(d);
       chunked(count, [&](size_t off, int n) {
-        mpi_check(MPI_Bcast(static_cast<char*>(buffer) + off * es, n, mpi_type(d), root, comm_), what, rank_);
+        engine_.run(what, size_t(n) * es,
+                    [&](MPI_Request* r) { return MPI_Ibcast(at(buffer, off, es), n, mpi_type(d), root, comm(), r); });
       });
     });
   }
@@ -195,13 +114,14 @@ class MpiBackend : public HcclLike {
     std::string what = describe("allGather", count, d, nullptr);
     check_int_count(what, count);
     check_buffers(what, count, send, recv);
-    return enqueue(what, [=] {
+    return engine_.enqueue(what, [=] {
       const size_t bytes = count * dtype_size(d);
       // In place when send already sits at this rank's slot of recv.
-      const bool in_place = send == static_cast<const char*>(recv) + rank_ * bytes;
-      mpi_check(MPI_Allgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(count), mpi_type(d), recv,
-                              static_cast<int>(count), mpi_type(d), comm_),
-                what, rank_);
+      const bool in_place = send == at(recv, static_cast<size_t>(rank_), bytes);
+      engine_.run(what, bytes * static_cast<size_t>(size_), [&](MPI_Request* r) {
+        return MPI_Iallgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(count), mpi_type(d), recv,
+                              static_cast<int>(count), mpi_type(d), comm(), r);
+      });
     });
   }
 
@@ -210,27 +130,26 @@ class MpiBackend : public HcclLike {
     check_reduction(what, d, op);
     check_int_count(what, count * static_cast<size_t>(size_));
     check_buffers(what, count, send, recv);
-    return enqueue(what, [=] {
-      const size_t total = count * static_cast<size_t>(size_);
-      if (is_half(d)) {
-        std::vector<float> in(total), out(count);
-        half_to_f32(send, in.data(), total, d);
-        mpi_check(MPI_Reduce_scatter_block(in.data(), out.data(), static_cast<int>(count), MPI_FLOAT, mpi_op(op), comm_),
-                  what, rank_);
-        if (op == ReduceOp::Avg) divide(out.data(), count, DataType::F32, size_);
-        f32_to_half(out.data(), recv, count, d);
-        return;
-      }
-      // In place (recv == send): the result lands in the first count elements of the buffer.
-      const void* s = send == recv ? MPI_IN_PLACE : send;
-      mpi_check(MPI_Reduce_scatter_block(s, recv, static_cast<int>(count), mpi_type(d), mpi_op(op), comm_), what, rank_);
-      if (op == ReduceOp::Avg) divide(recv, count, d, size_);
-    });
+    return engine_.enqueue(what, [=] { run_reduce_scatter(what, send, recv, count, d, op); });
   }
 
   WorkPtr barrier() override {
-    std::string what = "barrier #" + std::to_string(next_seq());
-    return enqueue(what, [=] { mpi_check(MPI_Barrier(comm_), what, rank_); });
+    std::string what = "barrier #" + std::to_string(++seq_);
+    return engine_.enqueue(what,
+                           [=] { engine_.run(what, 0, [&](MPI_Request* r) { return MPI_Ibarrier(comm(), r); }); });
+  }
+
+  WorkPtr gatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType d, int root) override {
+    std::string what = describe_v("gatherv", counts, d) + " to root " + std::to_string(root);
+    check_root(what, root);
+    check_counts(what, counts, d, send, recv, rank_ == root);
+    return engine_.enqueue(what, [=] { run_gatherv(what, send, recv, counts, d, root); });
+  }
+
+  WorkPtr allGatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType d) override {
+    std::string what = describe_v("allGatherv", counts, d);
+    check_counts(what, counts, d, send, recv, true);
+    return engine_.enqueue(what, [=] { run_gatherv(what, send, recv, counts, d, -1); });
   }
 
   [[noreturn]] void abortJob(int code, const std::string& why) override {
@@ -241,27 +160,93 @@ class MpiBackend : public HcclLike {
   }
 
  private:
-  static constexpr size_t kMaxChunk = static_cast<size_t>(1) << 30;  // elements per MPI call (int counts)
+  MPI_Comm comm() const { return engine_.comm(); }
 
-  static void chunked(size_t count, const std::function<void(size_t, int)>& fn) {
+  void chunked(size_t count, const std::function<void(size_t, int)>& fn) const {
     if (count == 0) {
       fn(0, 0);
       return;
     }
-    for (size_t off = 0; off < count; off += kMaxChunk) fn(off, static_cast<int>(std::min(kMaxChunk, count - off)));
+    for (size_t off = 0; off < count; off += max_chunk_) fn(off, static_cast<int>(std::min(max_chunk_, count - off)));
   }
 
-  uint64_t next_seq() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return ++seq_;
+  void run_reduce_scatter(const std::string& what, const void* send, void* recv, size_t count, DataType d,
+                          ReduceOp op) {
+    const size_t total = count * static_cast<size_t>(size_);
+    const int n = static_cast<int>(count);
+    if (is_half(d)) {
+      std::vector<float> in(total), out(count);
+      half_to_f32(send, in.data(), total, d);
+      engine_.run(what, total * 4, [&](MPI_Request* r) {
+        return MPI_Ireduce_scatter_block(in.data(), out.data(), n, MPI_FLOAT, mpi_op(op), comm(), r);
+      });
+      if (op == ReduceOp::Avg) divide(out.data(), count, DataType::F32, size_);
+      f32_to_half(out.data(), recv, count, d);
+      return;
+    }
+    // In place (recv == send): the result lands in the first count elements of the buffer.
+    const void* s = send == recv ? MPI_IN_PLACE : send;
+    engine_.run(what, total * dtype_size(d), [&](MPI_Request* r) {
+      return MPI_Ireduce_scatter_block(s, recv, n, mpi_type(d), mpi_op(op), comm(), r);
+    });
+    if (op == ReduceOp::Avg) divide(recv, count, d, size_);
+  }
+
+  // One gatherv (root >= 0) or allgatherv (root < 0) call of int counts, blocks back to back in recv.
+  void gatherv_call(const std::string& what, const void* send, void* recv, const std::vector<size_t>& counts,
+                    DataType d, int root) {
+    std::vector<int> n(counts.size()), displs(counts.size());
+    int offset = 0;
+    for (size_t r = 0; r < counts.size(); ++r) {
+      n[r] = static_cast<int>(counts[r]);
+      displs[r] = offset;
+      offset += n[r];
+    }
+    const MPI_Datatype t = mpi_type(d);
+    const size_t bytes = static_cast<size_t>(offset) * dtype_size(d);
+    engine_.run(what, bytes, [&](MPI_Request* r) {
+      const int mine = n[static_cast<size_t>(rank_)];
+      if (root < 0) return MPI_Iallgatherv(send, mine, t, recv, n.data(), displs.data(), t, comm(), r);
+      return MPI_Igatherv(send, mine, t, recv, n.data(), displs.data(), t, root, comm(), r);
+    });
+  }
+
+  // Larger than one call: round k moves elements [k*per, (k+1)*per) of every rank's block through a
+  // staging buffer, which the receivers copy to the blocks' places.
+  void run_gatherv(const std::string& what, const void* send, void* recv, const std::vector<size_t>& counts, DataType d,
+                   int root) {
+    const size_t total = std::accumulate(counts.begin(), counts.end(), size_t(0));
+    if (total <= max_chunk_) return gatherv_call(what, send, recv, counts, d, root);
+    const size_t es = dtype_size(d), per = std::max<size_t>(1, max_chunk_ / static_cast<size_t>(size_));
+    const bool receives = root < 0 || root == rank_;
+    std::vector<size_t> block_start(counts.size());
+    std::exclusive_scan(counts.begin(), counts.end(), block_start.begin(), size_t(0));
+    const size_t rounds = (*std::max_element(counts.begin(), counts.end()) + per - 1) / per;
+    std::vector<char> staging(receives ? per * counts.size() * es : 0);
+    std::vector<size_t> part(counts.size());
+    for (size_t k = 0; k < rounds; ++k) {
+      for (size_t r = 0; r < counts.size(); ++r) part[r] = std::min(per, counts[r] - std::min(counts[r], k * per));
+      gatherv_call(what, at(send, k * per, es), staging.data(), part, d, root);
+      if (!receives) continue;
+      size_t from = 0;
+      for (size_t r = 0; r < counts.size(); ++r) {
+        std::memcpy(at(recv, block_start[r] + k * per, es), staging.data() + from * es, part[r] * es);
+        from += part[r];
+      }
+    }
   }
 
   std::string describe(const char* op, size_t count, DataType d, const char* reduce) {
     std::ostringstream os;
-    os << op << " #" << next_seq() << " (" << count << " x " << dtype_name(d);
+    os << op << " #" << ++seq_ << " (" << count << " x " << dtype_name(d);
     if (reduce) os << ", " << reduce;
     os << ")";
     return os.str();
+  }
+
+  std::string describe_v(const char* op, const std::vector<size_t>& counts, DataType d) {
+    const size_t total = std::accumulate(counts.begin(), counts.end(), size_t(0));
+    return describe(op, total, d, nullptr);
   }
 
   void check_reduction(const std::string& what, DataType d, ReduceOp op) const {
@@ -270,6 +255,10 @@ class MpiBackend : public HcclLike {
                        ": reduce op avg needs a floating-point dtype (f32, f64, f16, bf16); use sum and divide");
     if (static_cast<int>(op) < 0 || static_cast<int>(op) > static_cast<int>(ReduceOp::Prod))
       throw UsageError(what + ": unsupported reduce op " + std::to_string(static_cast<int>(op)));
+    check_dtype(what, d);
+  }
+
+  static void check_dtype(const std::string& what, DataType d) {
     if (static_cast<int>(d) < 0 || static_cast<int>(d) > static_cast<int>(DataType::U8))
       throw UsageError(what + ": unsupported dtype " + std::to_string(static_cast<int>(d)));
   }
@@ -278,6 +267,17 @@ class MpiBackend : public HcclLike {
     if (root < 0 || root >= size_)
       throw UsageError(what + ": root " + std::to_string(root) + " is not a rank (valid: 0.." +
                        std::to_string(size_ - 1) + ")");
+  }
+
+  void check_counts(const std::string& what, const std::vector<size_t>& counts, DataType d, const void* send,
+                    const void* recv, bool receives) const {
+    check_dtype(what, d);
+    if (counts.size() != static_cast<size_t>(size_))
+      throw UsageError(what + ": " + std::to_string(counts.size()) + " counts given for " + std::to_string(size_) +
+                       " ranks");
+    const size_t total = std::accumulate(counts.begin(), counts.end(), size_t(0));
+    check_buffers(what, counts[static_cast<size_t>(rank_)], send, send);
+    if (receives) check_buffers(what, total, recv, recv);
   }
 
   static void check_int_count(const std::string& what, size_t count) {
@@ -289,87 +289,27 @@ class MpiBackend : public HcclLike {
     if (count > 0 && (!send || !recv)) throw UsageError(what + ": null buffer with a non-zero count");
   }
 
-  WorkPtr enqueue(const std::string& what, std::function<void()> run) {
-    auto work = std::make_shared<MpiWork>(what, rank_);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back({std::move(run), work});
-    }
-    cv_.notify_one();
-    return work;
-  }
-
-  void progress_loop() {
-    for (;;) {
-      Task task;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stop_ and drained
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      std::exception_ptr error;
-      try {
-        task.run();
-      } catch (...) {
-        error = std::current_exception();
-      }
-      task.work->complete(error);
-    }
-  }
-
-  struct Task {
-    std::function<void()> run;
-    std::shared_ptr<MpiWork> work;
-  };
-
-  MPI_Comm comm_ = MPI_COMM_NULL;
+  const size_t max_chunk_;
   int rank_ = 0, size_ = 1;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;
-  bool stop_ = false;
-  uint64_t seq_ = 0;
+  std::atomic<uint64_t> seq_{0};
+  // Last: its destructor runs the queued ops to the end, which still use the members above.
+  ProgressEngine engine_;
 };
 
 }  // namespace
 
-MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  int provided = 0;
-  if (!initialized) {
-    int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
-    if (rc != MPI_SUCCESS) throw std::runtime_error("MPI_Init_thread failed: " + mpi_error_string(rc));
-  } else {
-    MPI_Query_thread(&provided);
-  }
-  if (provided < MPI_THREAD_MULTIPLE)
-    throw std::runtime_error("the MPI library provides thread level " + std::to_string(provided) +
-                             " but mpibert needs MPI_THREAD_MULTIPLE (" + std::to_string(MPI_THREAD_MULTIPLE) +
-                             "): use an MPI built with thread support (Debian's Open MPI has it)");
+std::unique_ptr<HcclLike> make_mpi_backend(MPI_Comm parent, const MpiBackendOptions& options) {
+  return std::make_unique<MpiBackend>(parent, options);
 }
 
-MpiEnvironment::~MpiEnvironment() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+std::unique_ptr<HcclLike> make_mpi_backend(CommGroup group, const MpiBackendOptions& options) {
+  return make_mpi_backend(group == CommGroup::World ? MPI_COMM_WORLD : MPI_COMM_SELF, options);
 }
 
-int MpiEnvironment::worldRank() const {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
+void pause_progress_for_testing(HcclLike& backend, bool paused) {
+  auto* mpi = dynamic_cast<MpiBackend*>(&backend);
+  if (!mpi) throw UsageError("pause_progress_for_testing: not a backend made by make_mpi_backend");
+  mpi->engine().pause(paused);
 }
-
-int MpiEnvironment::worldSize() const {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
-std::unique_ptr<HcclLike> make_mpi_backend(MPI_Comm parent) { return std::make_unique<MpiBackend>(parent); }
 
 }  // namespace mpibert

@@ -1,27 +1,36 @@
 #pragma once
-// The MPI implementation of HcclLike, and the process-wide MPI environment.
+// The MPI implementation of HcclLike: a backend over a duplicate of a communicator (so its traffic never
+// mixes with anyone else's) with one progress thread that runs the ops in issue order as non-blocking
+// MPI calls, and a heartbeat side channel on a second duplicate that tells waiting ranks whether their
+// peers are alive (Work::waitAlive).
 #include <mpi.h>
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 
 #include "common/comm/hccl_like.h"
+#include "common/comm/mpi_environment.h"
 
 namespace mpibert {
 
-// Initialises MPI with MPI_THREAD_MULTIPLE (the progress thread calls MPI while the main thread may
-// too) and finalizes it on destruction. Throws if the library cannot provide that thread level.
-class MpiEnvironment {
- public:
-  MpiEnvironment(int* argc, char*** argv);
-  ~MpiEnvironment();
-  MpiEnvironment(const MpiEnvironment&) = delete;
-  MpiEnvironment& operator=(const MpiEnvironment&) = delete;
-  int worldRank() const;
-  int worldSize() const;
+// Which ranks a backend spans, for callers that do not hold an MPI_Comm.
+enum class CommGroup { World, Self };
+
+struct MpiBackendOptions {
+  // How often each rank tells rank 0 (and rank 0 every rank) that it is alive.
+  std::chrono::milliseconds heartbeat_interval{500};
+  // Elements per MPI call: larger ops are split (MPI counts are int). Lowered only to test the splitting.
+  size_t max_elements_per_call = static_cast<size_t>(1) << 30;
 };
 
-// A backend over a duplicate of `parent` (so our traffic never mixes with anyone else's), with one
-// progress thread that runs the ops in issue order.
-std::unique_ptr<HcclLike> make_mpi_backend(MPI_Comm parent = MPI_COMM_WORLD);
+// Collective over the group (duplicates its communicator). MPI must be up with MPI_THREAD_MULTIPLE.
+std::unique_ptr<HcclLike> make_mpi_backend(CommGroup group = CommGroup::World, const MpiBackendOptions& options = {});
+std::unique_ptr<HcclLike> make_mpi_backend(MPI_Comm parent, const MpiBackendOptions& options = {});
+
+// Test hook: pauses (true) or resumes (false) the backend's progress thread. Paused, it neither moves ops
+// nor sends or reads heartbeats, as if the process were stopped; returns once the thread holds still.
+// `backend` must come from make_mpi_backend.
+void pause_progress_for_testing(HcclLike& backend, bool paused);
 
 }  // namespace mpibert

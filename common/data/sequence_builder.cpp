@@ -6,9 +6,12 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <nlohmann/json.hpp>
+#include <numeric>
 #include <stdexcept>
 #include <thread>
 
+#include "common/comm/agreement.h"
 #include "common/data/batch_sampler.h"
 #include "common/data/shard_writer.h"
 #include "common/error.h"
@@ -16,78 +19,6 @@
 
 namespace mpibert::data {
 namespace {
-
-void mpi_check(int rc, const char* what) {
-  if (rc == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(rc, text, &len);
-  throw std::runtime_error(std::string("build_shards: ") + what + " failed: " + std::string(text, size_t(len)));
-}
-
-// Waits for a nonblocking MPI operation without spinning: a rank waiting for rank 0 (which writes
-// every shard) must not take a core from it when ranks share cores. Sleeps from 50 us up to 2 ms
-// between tests, so the added latency is small next to the work being waited for.
-void wait_idle(MPI_Request* request, const char* what) {
-  int done = 0;
-  auto pause = std::chrono::microseconds(50);
-  for (;;) {
-    mpi_check(MPI_Test(request, &done, MPI_STATUS_IGNORE), what);
-    if (done) return;
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(2000));
-  }
-}
-
-// A private duplicate of the caller's communicator that reports errors instead of aborting, so
-// mpi_check can name the operation.
-class DupComm {
- public:
-  explicit DupComm(MPI_Comm parent) {
-    mpi_check(MPI_Comm_dup(parent, &comm_), "MPI_Comm_dup");
-    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(comm_, &rank_);
-    MPI_Comm_size(comm_, &size_);
-  }
-  ~DupComm() { MPI_Comm_free(&comm_); }
-  DupComm(const DupComm&) = delete;
-  DupComm& operator=(const DupComm&) = delete;
-  MPI_Comm get() const { return comm_; }
-  int rank() const { return rank_; }
-  int size() const { return size_; }
-
- private:
-  MPI_Comm comm_ = MPI_COMM_NULL;
-  int rank_ = 0, size_ = 1;
-};
-
-// Runs `body` on every rank; if it throws on any rank, every rank throws the error of the lowest
-// failing rank (same type: UsageError or runtime_error), so no rank is left waiting in a collective.
-template <class F>
-void agree(const DupComm& comm, F&& body) {
-  int kind = 0;  // 0 ok, 1 runtime failure, 2 usage error
-  std::string message;
-  try {
-    body();
-  } catch (const UsageError& e) {
-    kind = 2;
-    message = e.what();
-  } catch (const std::exception& e) {
-    kind = 1;
-    message = e.what();
-  }
-  int key = kind ? comm.rank() : INT_MAX, first = INT_MAX;
-  MPI_Request request;
-  mpi_check(MPI_Iallreduce(&key, &first, 1, MPI_INT, MPI_MIN, comm.get(), &request), "MPI_Iallreduce(error flag)");
-  wait_idle(&request, "MPI_Iallreduce(error flag)");
-  if (first == INT_MAX) return;
-  int header[2] = {kind, int(message.size())};
-  mpi_check(MPI_Bcast(header, 2, MPI_INT, first, comm.get()), "MPI_Bcast(error)");
-  message.resize(size_t(header[1]));
-  mpi_check(MPI_Bcast(message.data(), header[1], MPI_CHAR, first, comm.get()), "MPI_Bcast(error text)");
-  if (header[0] == 2) throw UsageError(message);
-  throw std::runtime_error(comm.size() > 1 ? "rank " + std::to_string(first) + ": " + message : message);
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -250,92 +181,159 @@ std::vector<ShardPlan> plan_shards(int64_t n, double validation_fraction, uint64
   return plans;
 }
 
+namespace {
+
+// 1. Tokenises this rank's documents (d mod world == rank), in batches spread over threads; counts
+// every document of the corpus in *num_docs.
+LocalStream tokenize_own_documents(const WordPieceTokenizer& tok, const SequenceOptions& seq,
+                                   const ShardBuildOptions& o, int rank, int world, int64_t* num_docs) {
+  LocalStream local;
+  std::vector<std::vector<std::string>> batch;
+  const size_t batch_docs = size_t(256 * o.threads);
+  auto last_log = std::chrono::steady_clock::now();
+  for_each_document(o.corpus, [&](const std::vector<std::string>& lines) {
+    // Progress on rank 0 for long corpora (time-based: it never affects the output).
+    if (rank == 0 && (*num_docs & 1023) == 0 && seconds_since(last_log) > 30) {
+      last_log = std::chrono::steady_clock::now();
+      spdlog::info("tokenising: {} documents read, {} tokens on rank 0 so far", *num_docs, local.ids.size());
+    }
+    if ((*num_docs)++ % world != rank) return;
+    batch.push_back(lines);
+    if (batch.size() >= batch_docs) {
+      tokenize_batch(tok, seq, batch, o.threads, local);
+      batch.clear();
+    }
+  });
+  tokenize_batch(tok, seq, batch, o.threads, local);
+  return local;
+}
+
+// 2. Every rank learns every document's piece length (rank r holds documents r, r + world, ...).
+std::vector<int64_t> exchange_piece_lengths(HcclLike& comm, const LocalStream& local, int64_t num_docs,
+                                            const ShardBuildOptions& o) {
+  const int world = comm.size();
+  int64_t doc_range[2] = {-num_docs, num_docs};
+  comm.allReduce(doc_range, doc_range, 2, DataType::I64, ReduceOp::Max)->waitAlive(o.peer_silence);
+  agree(
+      comm, RunOn::EveryRank,
+      [&] {
+        if (-doc_range[0] != doc_range[1])
+          throw std::runtime_error("build_shards: ranks read different numbers of documents (" +
+                                   std::to_string(-doc_range[0]) + " to " + std::to_string(doc_range[1]) + ") from " +
+                                   o.corpus.input + ": is the corpus changing while it is read?");
+      },
+      o.peer_silence);
+  std::vector<size_t> counts(static_cast<size_t>(world)), starts(static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r) counts[size_t(r)] = size_t(num_docs > r ? (num_docs - r + world - 1) / world : 0);
+  std::exclusive_scan(counts.begin(), counts.end(), starts.begin(), size_t(0));
+  std::vector<int64_t> gathered(static_cast<size_t>(num_docs));
+  comm.allGatherv(local.lengths.data(), gathered.data(), counts, DataType::I64)->waitAlive(o.peer_silence);
+  std::vector<int64_t> lengths(static_cast<size_t>(num_docs));
+  for (int64_t d = 0; d < num_docs; ++d) lengths[size_t(d)] = gathered[starts[size_t(d % world)] + size_t(d / world)];
+  return lengths;
+}
+
+// 3. Rank 0 gathers one shard's tokens from their owners and writes it; returns its manifest entry
+// (rank 0 only).
+class ShardAssembler {
+ public:
+  ShardAssembler(HcclLike& comm, const StreamLayout& layout, const LocalStream& local, int64_t seq_len)
+      : comm_(comm), layout_(layout), local_(local), seq_len_(seq_len), counts_(size_t(comm.size())) {}
+
+  // Every rank: sends its pieces of `plan`'s sequences to rank 0, in the order it walks the segments.
+  void gather(const ShardPlan& plan, std::chrono::milliseconds silence) {
+    send_.clear();
+    std::fill(counts_.begin(), counts_.end(), 0);
+    for (int64_t s : plan.sequences) {
+      layout_.segments(s, segs_);
+      for (const auto& g : segs_) {
+        if (g.rank == comm_.rank())
+          send_.insert(send_.end(), local_.ids.begin() + g.offset, local_.ids.begin() + g.offset + g.length);
+        counts_[size_t(g.rank)] += size_t(g.length);
+      }
+    }
+    const bool root = comm_.rank() == 0;
+    if (root) recv_.resize(std::accumulate(counts_.begin(), counts_.end(), size_t(0)));
+    comm_.gatherv(send_.data(), root ? recv_.data() : nullptr, counts_, DataType::I32, 0)->waitAlive(silence);
+  }
+
+  // Rank 0: the shard's tokens in sequence order (each owner's tokens arrived in segment order).
+  const std::vector<int32_t>& assemble(const ShardPlan& plan) {
+    std::vector<size_t> cursor(counts_.size());
+    std::exclusive_scan(counts_.begin(), counts_.end(), cursor.begin(), size_t(0));
+    shard_.clear();
+    shard_.reserve(plan.sequences.size() * size_t(seq_len_));
+    for (int64_t s : plan.sequences) {
+      layout_.segments(s, segs_);
+      for (const auto& g : segs_) {
+        auto from = recv_.begin() + int64_t(cursor[size_t(g.rank)]);
+        shard_.insert(shard_.end(), from, from + g.length);
+        cursor[size_t(g.rank)] += size_t(g.length);
+      }
+    }
+    return shard_;
+  }
+
+ private:
+  HcclLike& comm_;
+  const StreamLayout& layout_;
+  const LocalStream& local_;
+  int64_t seq_len_;
+  std::vector<size_t> counts_;
+  std::vector<StreamLayout::Segment> segs_;
+  std::vector<int32_t> send_, recv_, shard_;
+};
+
+}  // namespace
+
 Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_path, const ShardBuildOptions& o,
-                      MPI_Comm parent, ShardBuildStats* stats_out) {
-  DupComm comm(parent);
+                      HcclLike& comm, ShardBuildStats* stats_out) {
   const int rank = comm.rank(), world = comm.size();
   const int64_t L = o.sequence.seq_len;
+  const auto silence = o.peer_silence;
   SequenceOptions seq = o.sequence;
   seq.special_ids = tok.special_ids();
   std::string vocab_sha;
-  agree(comm, [&] {
-    check_sequence_options(seq, vocab_path);
-    if (o.sequences_per_shard < 1 || o.sequences_per_shard > INT_MAX / L)
-      throw UsageError("data.sequences_per_shard = " + std::to_string(o.sequences_per_shard) + " must be in [1, " +
-                       std::to_string(INT_MAX / L) + "] for data.seq_len " + std::to_string(L) +
-                       " (a shard holds at most 2^31-1 tokens)");
-    if (o.threads < 1) throw UsageError("threads must be >= 1, got " + std::to_string(o.threads));
-    if (rank == 0) vocab_sha = io::sha256_file(vocab_path);
-  });
+  agree(
+      comm, RunOn::EveryRank,
+      [&] {
+        check_sequence_options(seq, vocab_path);
+        if (o.sequences_per_shard < 1 || o.sequences_per_shard > INT_MAX / L)
+          throw UsageError("data.sequences_per_shard = " + std::to_string(o.sequences_per_shard) + " must be in [1, " +
+                           std::to_string(INT_MAX / L) + "] for data.seq_len " + std::to_string(L) +
+                           " (a shard holds at most 2^31-1 tokens)");
+        if (o.threads < 1) throw UsageError("threads must be >= 1, got " + std::to_string(o.threads));
+        if (rank == 0) vocab_sha = io::sha256_file(vocab_path);
+      },
+      silence);
 
-  // 1. Tokenise this rank's documents (d mod world == rank), in batches spread over threads.
   auto t0 = std::chrono::steady_clock::now();
   LocalStream local;
   int64_t num_docs = 0;
-  agree(comm, [&] {
-    std::vector<std::vector<std::string>> batch;
-    const size_t batch_docs = size_t(256 * o.threads);
-    auto last_log = std::chrono::steady_clock::now();
-    for_each_document(o.corpus, [&](const std::vector<std::string>& lines) {
-      // Progress on rank 0 for long corpora (time-based: it never affects the output).
-      if (rank == 0 && (num_docs & 1023) == 0 && seconds_since(last_log) > 30) {
-        last_log = std::chrono::steady_clock::now();
-        spdlog::info("tokenising: {} documents read, {} tokens on rank 0 so far", num_docs, local.ids.size());
-      }
-      if (num_docs++ % world != rank) return;
-      batch.push_back(lines);
-      if (batch.size() >= batch_docs) {
-        tokenize_batch(tok, seq, batch, o.threads, local);
-        batch.clear();
-      }
-    });
-    tokenize_batch(tok, seq, batch, o.threads, local);
-  });
-
-  // 2. Every rank learns every document's piece length.
-  int64_t doc_range[2] = {-num_docs, num_docs};
-  {  // ranks finish tokenising at different times: wait without spinning
-    MPI_Request request;
-    mpi_check(MPI_Iallreduce(MPI_IN_PLACE, doc_range, 2, MPI_INT64_T, MPI_MAX, comm.get(), &request),
-              "MPI_Iallreduce(documents)");
-    wait_idle(&request, "MPI_Iallreduce(documents)");
-  }
-  if (-doc_range[0] != doc_range[1])
-    throw std::runtime_error("build_shards: ranks read different numbers of documents (" +
-                             std::to_string(-doc_range[0]) + " to " + std::to_string(doc_range[1]) + ") from " +
-                             o.corpus.input + ": is the corpus changing while it is read?");
-  if (num_docs > INT_MAX) throw UsageError(o.corpus.input + ": more than 2^31-1 documents are not supported");
-  std::vector<int> counts(static_cast<size_t>(world)), displs(static_cast<size_t>(world));
-  for (int r = 0; r < world; ++r) {
-    counts[size_t(r)] = int(num_docs > r ? (num_docs - r + world - 1) / world : 0);
-    displs[size_t(r)] = r == 0 ? 0 : displs[size_t(r - 1)] + counts[size_t(r - 1)];
-  }
-  std::vector<int64_t> gathered(static_cast<size_t>(num_docs));
-  mpi_check(MPI_Allgatherv(local.lengths.data(), int(local.lengths.size()), MPI_INT64_T, gathered.data(), counts.data(),
-                           displs.data(), MPI_INT64_T, comm.get()),
-            "MPI_Allgatherv(document lengths)");
-  std::vector<int64_t> lengths(static_cast<size_t>(num_docs));
-  for (int64_t d = 0; d < num_docs; ++d) lengths[size_t(d)] = gathered[size_t(displs[size_t(d % world)] + d / world)];
-  gathered = {};
+  agree(
+      comm, RunOn::EveryRank, [&] { local = tokenize_own_documents(tok, seq, o, rank, world, &num_docs); }, silence);
+  const std::vector<int64_t> lengths = exchange_piece_lengths(comm, local, num_docs, o);
   int64_t sums[2] = {local.skipped, local.truncated};
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_INT64_T, MPI_SUM, comm.get()), "MPI_Allreduce(stats)");
+  comm.allReduce(sums, sums, 2, DataType::I64, ReduceOp::Sum)->waitAlive(silence);
   double tokenize_seconds = seconds_since(t0);
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &tokenize_seconds, 1, MPI_DOUBLE, MPI_MAX, comm.get()), "MPI_Allreduce");
+  comm.allReduce(&tokenize_seconds, &tokenize_seconds, 1, DataType::F64, ReduceOp::Max)->waitAlive(silence);
 
   const StreamLayout layout(lengths, world, L);
   std::vector<ShardPlan> plans;
-  agree(comm, [&] {
-    if (num_docs == sums[0])
-      throw UsageError(o.corpus.input + ": the corpus holds no text to tokenise (" + std::to_string(num_docs) +
-                       " documents, none with any token)");
-    if (layout.num_sequences() == 0)
-      throw UsageError(o.corpus.input + ": the corpus gives no full sequence of " + std::to_string(L) + " tokens (" +
-                       std::to_string(layout.total_tokens()) + " tokens in " + std::to_string(num_docs - sums[0]) +
-                       " documents): add text or lower data.seq_len");
-    plans = plan_shards(layout.num_sequences(), o.validation_fraction, o.shuffle_seed, o.sequences_per_shard);
-  });
+  agree(
+      comm, RunOn::EveryRank,
+      [&] {
+        if (num_docs == sums[0])
+          throw UsageError(o.corpus.input + ": the corpus holds no text to tokenise (" + std::to_string(num_docs) +
+                           " documents, none with any token)");
+        if (layout.num_sequences() == 0)
+          throw UsageError(o.corpus.input + ": the corpus gives no full sequence of " + std::to_string(L) +
+                           " tokens (" + std::to_string(layout.total_tokens()) + " tokens in " +
+                           std::to_string(num_docs - sums[0]) + " documents): add text or lower data.seq_len");
+        plans = plan_shards(layout.num_sequences(), o.validation_fraction, o.shuffle_seed, o.sequences_per_shard);
+      },
+      silence);
 
-  // 3. Rank 0 gathers each shard's tokens from their owners, in plan order, and writes it.
   t0 = std::chrono::steady_clock::now();
   ShardAttributes attrs;
   attrs.seq_len = L;
@@ -347,67 +345,33 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
   Manifest manifest;
   manifest.vocab_size = attrs.vocab_size;
   manifest.seq_len = L;
-  std::vector<StreamLayout::Segment> segs;
-  std::vector<int32_t> send, recv, shard;
-  std::vector<int> recv_counts(static_cast<size_t>(world)), recv_displs(static_cast<size_t>(world));
+  ShardAssembler assembler(comm, layout, local, L);
   auto last_log = std::chrono::steady_clock::now();
   for (const ShardPlan& plan : plans) {
     if (rank == 0 && seconds_since(last_log) > 30) {
       last_log = std::chrono::steady_clock::now();
       spdlog::info("writing shards: {} of {} done", manifest.shards.size(), plans.size());
     }
-    send.clear();
-    std::fill(recv_counts.begin(), recv_counts.end(), 0);
-    for (int64_t s : plan.sequences) {
-      layout.segments(s, segs);
-      for (const auto& g : segs) {
-        if (g.rank == rank)
-          send.insert(send.end(), local.ids.begin() + g.offset, local.ids.begin() + g.offset + g.length);
-        recv_counts[size_t(g.rank)] += int(g.length);
-      }
-    }
-    int total = 0;
-    for (int r = 0; r < world; ++r) {
-      recv_displs[size_t(r)] = total;
-      total += recv_counts[size_t(r)];
-    }
-    if (rank == 0) recv.resize(size_t(total));
-    MPI_Request request;
-    mpi_check(MPI_Igatherv(send.data(), int(send.size()), MPI_INT32_T, recv.data(), recv_counts.data(),
-                           recv_displs.data(), MPI_INT32_T, 0, comm.get(), &request),
-              "MPI_Igatherv(shard tokens)");
-    wait_idle(&request, "MPI_Igatherv(shard tokens)");
-    agree(comm, [&] {
-      if (rank != 0) return;
-      // Reassemble in sequence order: each owner's tokens arrive in the order it walked the segments.
-      std::vector<int64_t> cursor(recv_displs.begin(), recv_displs.end());
-      shard.clear();
-      shard.reserve(plan.sequences.size() * size_t(L));
-      for (int64_t s : plan.sequences) {
-        layout.segments(s, segs);
-        for (const auto& g : segs) {
-          auto from = recv.begin() + cursor[size_t(g.rank)];
-          shard.insert(shard.end(), from, from + g.length);
-          cursor[size_t(g.rank)] += g.length;
-        }
-      }
-      const std::string sha =
-          write_shard(join_path(o.shards_dir, plan.file), attrs, shard.data(), int64_t(plan.sequences.size()));
-      manifest.shards.push_back({plan.file, plan.split, int64_t(plan.sequences.size()), sha});
-    });
+    assembler.gather(plan, silence);
+    agree(
+        comm, RunOn::Root,
+        [&] {
+          const std::vector<int32_t>& shard = assembler.assemble(plan);
+          const std::string sha =
+              write_shard(join_path(o.shards_dir, plan.file), attrs, shard.data(), int64_t(plan.sequences.size()));
+          manifest.shards.push_back({plan.file, plan.split, int64_t(plan.sequences.size()), sha});
+        },
+        silence);
   }
   // The manifest last: a directory without one holds no finished shards.
-  std::string manifest_text;
-  agree(comm, [&] {
-    if (rank != 0) return;
-    write_manifest(o.shards_dir, manifest);
-    manifest_text = manifest_to_json(manifest).dump();
-  });
-  int size = int(manifest_text.size());
-  mpi_check(MPI_Bcast(&size, 1, MPI_INT, 0, comm.get()), "MPI_Bcast(manifest size)");
-  manifest_text.resize(size_t(size));
-  mpi_check(MPI_Bcast(manifest_text.data(), size, MPI_CHAR, 0, comm.get()), "MPI_Bcast(manifest)");
-  manifest = manifest_from_json(nlohmann::json::parse(manifest_text), join_path(o.shards_dir, kManifestFileName));
+  const nlohmann::json manifest_json = agree_on_root_json(
+      comm,
+      [&] {
+        write_manifest(o.shards_dir, manifest);
+        return manifest_to_json(manifest);
+      },
+      silence);
+  manifest = manifest_from_json(manifest_json, join_path(o.shards_dir, kManifestFileName));
 
   if (stats_out) {
     ShardBuildStats& st = *stats_out;

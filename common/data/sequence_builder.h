@@ -17,12 +17,12 @@
 // exchange piece lengths, then rank 0 gathers each shard's token ranges from their owners and
 // writes it. Every rank reads the whole corpus text (cheap next to tokenising) but keeps only its
 // own documents' ids.
-#include <mpi.h>
-
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "common/comm/hccl_like.h"
 #include "common/data/shard_format.h"
 #include "common/data/text_corpus.h"
 #include "common/data/wordpiece.h"
@@ -93,6 +93,8 @@ struct ShardBuildOptions {
   int64_t sequences_per_shard = 65536;
   std::string source;  // recorded in every shard ("" = corpus.input)
   int threads = 1;     // tokenising threads per rank (the output does not depend on it)
+  // Ranks waiting for others (rank 0 writes every shard) fail only when a peer has been silent this long.
+  std::chrono::milliseconds peer_silence = kDefaultPeerSilence;
 };
 
 struct ShardBuildStats {
@@ -108,9 +110,10 @@ struct ShardBuildStats {
 // Runs the whole pipeline over `comm` (every rank calls it with the same arguments) and writes
 // SHARDS_DIR/{train,validation}-NNNNN.h5 and manifest.json (rank 0 writes, after the last shard).
 // The shards' vocab_sha256 is the SHA-256 of `vocab_path`. Returns the same manifest and stats on
-// every rank. Errors: UsageError for bad input (an empty corpus, no full sequence, ...), agreed by
-// all ranks so that every rank throws the same message; std::runtime_error for I/O failures.
+// every rank. Errors are agreed by all ranks (agreement.h), so every rank throws the same one:
+// AgreedUsageError for bad input (an empty corpus, no full sequence, ...), AgreedFailure for I/O
+// failures; CollectiveError/CollectiveTimeout when the communicator itself fails.
 Manifest build_shards(const WordPieceTokenizer& tokenizer, const std::string& vocab_path,
-                      const ShardBuildOptions& options, MPI_Comm comm, ShardBuildStats* stats = nullptr);
+                      const ShardBuildOptions& options, HcclLike& comm, ShardBuildStats* stats = nullptr);
 
 }  // namespace mpibert::data

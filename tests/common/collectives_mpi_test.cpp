@@ -1,11 +1,11 @@
 // HcclLike over MPI, run under mpirun with 1, 2, 3 and 4 ranks: every op x dtype x size against
-// values computed locally, in-place and out-of-place, several outstanding Works, argument errors.
+// values computed locally, in-place and out-of-place, variable-size gathers, ops split into several MPI
+// calls, several outstanding Works, timeouts, argument errors.
 #include <gtest/gtest.h>
-#include <mpi.h>
 
 #include <cmath>
 #include <cstring>
-#include <thread>
+#include <numeric>
 #include <vector>
 
 #include "common/comm/half_float.h"
@@ -17,6 +17,20 @@ namespace {
 
 HcclLike& comm() {
   static std::unique_ptr<HcclLike> c = make_mpi_backend();
+  return *c;
+}
+
+// A second backend, for signals between ranks while comm()'s progress thread is busy.
+HcclLike& signal_comm() {
+  static std::unique_ptr<HcclLike> c = make_mpi_backend();
+  return *c;
+}
+
+// A backend that splits every op into MPI calls of at most 5 elements (rounds of the v-gathers).
+HcclLike& chunking_comm() {
+  MpiBackendOptions o;
+  o.max_elements_per_call = 5;
+  static std::unique_ptr<HcclLike> c = make_mpi_backend(CommGroup::World, o);
   return *c;
 }
 
@@ -33,25 +47,46 @@ double input_value(int rank, size_t i, ReduceOp op) {
 
 void store(void* buf, size_t i, DataType d, double v) {
   switch (d) {
-    case DataType::F32: static_cast<float*>(buf)[i] = static_cast<float>(v); break;
-    case DataType::F64: static_cast<double*>(buf)[i] = v; break;
-    case DataType::F16: static_cast<uint16_t*>(buf)[i] = f32_to_f16(static_cast<float>(v)); break;
-    case DataType::BF16: static_cast<uint16_t*>(buf)[i] = f32_to_bf16(static_cast<float>(v)); break;
-    case DataType::I32: static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v); break;
-    case DataType::I64: static_cast<int64_t*>(buf)[i] = static_cast<int64_t>(v); break;
-    case DataType::U8: static_cast<uint8_t*>(buf)[i] = static_cast<uint8_t>(v); break;
+    case DataType::F32:
+      static_cast<float*>(buf)[i] = static_cast<float>(v);
+      break;
+    case DataType::F64:
+      static_cast<double*>(buf)[i] = v;
+      break;
+    case DataType::F16:
+      static_cast<uint16_t*>(buf)[i] = f32_to_f16(static_cast<float>(v));
+      break;
+    case DataType::BF16:
+      static_cast<uint16_t*>(buf)[i] = f32_to_bf16(static_cast<float>(v));
+      break;
+    case DataType::I32:
+      static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v);
+      break;
+    case DataType::I64:
+      static_cast<int64_t*>(buf)[i] = static_cast<int64_t>(v);
+      break;
+    case DataType::U8:
+      static_cast<uint8_t*>(buf)[i] = static_cast<uint8_t>(v);
+      break;
   }
 }
 
 double load(const void* buf, size_t i, DataType d) {
   switch (d) {
-    case DataType::F32: return static_cast<const float*>(buf)[i];
-    case DataType::F64: return static_cast<const double*>(buf)[i];
-    case DataType::F16: return f16_to_f32(static_cast<const uint16_t*>(buf)[i]);
-    case DataType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(buf)[i]);
-    case DataType::I32: return static_cast<const int32_t*>(buf)[i];
-    case DataType::I64: return static_cast<double>(static_cast<const int64_t*>(buf)[i]);
-    case DataType::U8: return static_cast<const uint8_t*>(buf)[i];
+    case DataType::F32:
+      return static_cast<const float*>(buf)[i];
+    case DataType::F64:
+      return static_cast<const double*>(buf)[i];
+    case DataType::F16:
+      return f16_to_f32(static_cast<const uint16_t*>(buf)[i]);
+    case DataType::BF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(buf)[i]);
+    case DataType::I32:
+      return static_cast<const int32_t*>(buf)[i];
+    case DataType::I64:
+      return static_cast<double>(static_cast<const int64_t*>(buf)[i]);
+    case DataType::U8:
+      return static_cast<const uint8_t*>(buf)[i];
   }
   return 0;
 }
@@ -63,10 +98,18 @@ double expected(size_t i, DataType d, ReduceOp op, int size) {
     double v = input_value(r, i, op);
     switch (op) {
       case ReduceOp::Sum:
-      case ReduceOp::Avg: acc += v; break;
-      case ReduceOp::Min: acc = std::min(acc, v); break;
-      case ReduceOp::Max: acc = std::max(acc, v); break;
-      case ReduceOp::Prod: acc *= v; break;
+      case ReduceOp::Avg:
+        acc += v;
+        break;
+      case ReduceOp::Min:
+        acc = std::min(acc, v);
+        break;
+      case ReduceOp::Max:
+        acc = std::max(acc, v);
+        break;
+      case ReduceOp::Prod:
+        acc *= v;
+        break;
     }
   }
   if (op == ReduceOp::Avg) {
@@ -79,7 +122,9 @@ double expected(size_t i, DataType d, ReduceOp op, int size) {
   return acc;
 }
 
-bool valid(DataType d, ReduceOp op) { return !(op == ReduceOp::Avg && !is_floating(d)); }
+bool valid(DataType d, ReduceOp op) {
+  return !(op == ReduceOp::Avg && !is_floating(d));
+}
 
 std::string label(DataType d, ReduceOp op, size_t n) {
   return std::string(dtype_name(d)) + "/" + reduce_op_name(op) + "/" + std::to_string(n);
@@ -197,10 +242,10 @@ TEST(Collectives, ManyOutstandingWorksCompleteInIssueOrder) {
 }
 
 TEST(Collectives, WaitTimesOutNamingTheOpWhileAPeerIsLate) {
-  if (comm().size() < 2) GTEST_SUCCEED() << "needs two ranks to have a late peer";
-  if (comm().size() < 2) return;
-  if (comm().rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  auto work = comm().barrier();
+  if (comm().size() < 2) GTEST_SKIP() << "needs two ranks to have a late peer";
+  // Rank 1 joins the barrier only after rank 0's wait has timed out and rank 0 says so on signal_comm().
+  WorkPtr work;
+  if (comm().rank() != 1) work = comm().barrier();
   if (comm().rank() == 0) {
     try {
       work->wait(std::chrono::milliseconds(50));
@@ -209,9 +254,118 @@ TEST(Collectives, WaitTimesOutNamingTheOpWhileAPeerIsLate) {
       EXPECT_NE(std::string(e.what()).find("barrier #"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find("rank 0"), std::string::npos) << e.what();
     }
+    EXPECT_FALSE(work->isCompleted());
   }
+  signal_comm().barrier()->wait();
+  if (comm().rank() == 1) work = comm().barrier();
   work->wait();  // the op still completes once the late rank arrives
   EXPECT_TRUE(work->isCompleted());
+}
+
+// counts[r] for the v-gathers: some ranks give nothing, the others different amounts.
+std::vector<size_t> uneven_counts(int size, size_t scale) {
+  std::vector<size_t> counts(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r) counts[size_t(r)] = r % 3 == 1 ? 0 : scale * size_t(r + 1) + size_t(r);
+  return counts;
+}
+
+// Rank r's block of a v-gather: element i is input_value(r, i).
+void check_gathered(const std::vector<char>& recv, const std::vector<size_t>& counts, DataType d,
+                    const std::string& what) {
+  size_t bad = 0, offset = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    for (size_t i = 0; i < counts[r]; ++i)
+      bad += load(recv.data(), offset + i, d) != input_value(int(r), i, ReduceOp::Sum);
+    offset += counts[r];
+  }
+  EXPECT_EQ(bad, 0u) << what;
+}
+
+void gatherv_every_root_and_dtype(HcclLike& c, size_t scale) {
+  const int rank = c.rank(), size = c.size();
+  const std::vector<size_t> counts = uneven_counts(size, scale);
+  const size_t total = std::accumulate(counts.begin(), counts.end(), size_t(0));
+  for (DataType d : kTypes) {
+    const size_t es = dtype_size(d);
+    std::vector<char> send(counts[size_t(rank)] * es + 1);
+    for (size_t i = 0; i < counts[size_t(rank)]; ++i) store(send.data(), i, d, input_value(rank, i, ReduceOp::Sum));
+    for (int root = 0; root < size; ++root) {
+      std::vector<char> recv(rank == root ? total * es + 1 : 0);
+      c.gatherv(send.data(), rank == root ? recv.data() : nullptr, counts, d, root)->wait();
+      if (rank == root) check_gathered(recv, counts, d, std::string("gatherv ") + dtype_name(d));
+    }
+    std::vector<char> all(total * es + 1);
+    c.allGatherv(send.data(), all.data(), counts, d)->wait();
+    check_gathered(all, counts, d, std::string("allGatherv ") + dtype_name(d) + " on rank " + std::to_string(rank));
+  }
+}
+
+TEST(Collectives, VariableSizeGathersPlaceUnevenBlocksInRankOrder) {
+  gatherv_every_root_and_dtype(comm(), 1000);
+  gatherv_every_root_and_dtype(comm(), 0);  // every block empty
+}
+
+TEST(Collectives, VariableSizeGathersLargerThanOneCallGoInRounds) {
+  gatherv_every_root_and_dtype(chunking_comm(), 3);  // blocks of up to 15 elements, 5 per call
+}
+
+TEST(Collectives, OpsLargerThanOneCallAreSplitAndStillExact) {
+  const int rank = chunking_comm().rank(), size = chunking_comm().size();
+  for (DataType d : {DataType::F32, DataType::BF16, DataType::I64})
+    for (size_t n : {size_t(4), size_t(5), size_t(23)}) {
+      std::vector<char> buf(n * dtype_size(d) + 1), recv(n * dtype_size(d) + 1);
+      for (size_t i = 0; i < n; ++i) store(buf.data(), i, d, input_value(rank, i, ReduceOp::Sum));
+      chunking_comm().allReduce(buf.data(), recv.data(), n, d, ReduceOp::Sum)->wait();
+      chunking_comm().broadcast(buf.data(), n, d, size - 1)->wait();
+      size_t bad = 0;
+      for (size_t i = 0; i < n; ++i) {
+        bad += load(recv.data(), i, d) != expected(i, d, ReduceOp::Sum, size);
+        bad += load(buf.data(), i, d) != input_value(size - 1, i, ReduceOp::Sum);
+      }
+      EXPECT_EQ(bad, 0u) << dtype_name(d) << " n=" << n;
+    }
+}
+
+TEST(Collectives, WaitAliveCompletesOpsLikeWait) {
+  std::vector<int64_t> v(100, comm().rank());
+  comm().allReduce(v.data(), v.data(), v.size(), DataType::I64, ReduceOp::Max)->waitAlive(std::chrono::seconds(60));
+  EXPECT_EQ(v[99], comm().size() - 1);
+  auto done = comm().barrier();
+  done->waitAlive();
+  EXPECT_TRUE(done->isCompleted());
+  done->waitAlive();                                          // waiting again on a finished op returns at once
+  comm().barrier()->waitAlive(std::chrono::milliseconds(0));  // no silence limit: waits as long as it takes
+}
+
+TEST(Collectives, DestroyingABackendAfterATimeoutDoesNotWaitForTheAbandonedOp) {
+  if (comm().size() < 2) GTEST_SKIP() << "needs a peer that does not come";
+  auto doomed = make_mpi_backend();
+  if (comm().rank() != 1) {
+    auto work = doomed->barrier();  // rank 1 joins only after this rank has given up and destroyed the backend
+    EXPECT_THROW(work->wait(std::chrono::milliseconds(10)), CollectiveTimeout);
+    doomed.reset();  // returns although the barrier is still in flight
+    try {
+      work->wait();
+      ADD_FAILURE() << "an abandoned op reported success";
+    } catch (const CollectiveError& e) {
+      EXPECT_NE(std::string(e.what()).find("abandoned"), std::string::npos) << e.what();
+    }
+  }
+  signal_comm().barrier()->wait();
+  if (comm().rank() == 1) {
+    doomed->barrier()->wait();  // completes: MPI still finishes the others' leaked requests
+    doomed.reset();
+  }
+  signal_comm().barrier()->wait();
+}
+
+TEST(MpiEnvironment, ReportsTheLibraryAndTheRanksOnThisNode) {
+  const MpiEnvironment env(nullptr, nullptr);  // MPI is up: a second environment only looks
+  EXPECT_NE(mpi_library_version().find("MPI"), std::string::npos) << mpi_library_version();
+  EXPECT_EQ(env.worldSize(), comm().size());
+  EXPECT_EQ(env.worldRank(), comm().rank());
+  const int on_node = env.ranksOnThisNode();  // mpirun here starts every rank on this machine
+  EXPECT_EQ(on_node, comm().size());
 }
 
 TEST(Collectives, ArgumentErrorsAreCaughtLocallyBeforeMpi) {
@@ -220,7 +374,8 @@ TEST(Collectives, ArgumentErrorsAreCaughtLocallyBeforeMpi) {
     comm().broadcast(buf.data(), 4, DataType::I32, comm().size());
     ADD_FAILURE() << "bad root accepted";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("root " + std::to_string(comm().size()) + " is not a rank"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("root " + std::to_string(comm().size()) + " is not a rank"),
+              std::string::npos);
   }
   EXPECT_THROW(comm().broadcast(buf.data(), 4, DataType::I32, -1), UsageError);
   try {
@@ -232,6 +387,21 @@ TEST(Collectives, ArgumentErrorsAreCaughtLocallyBeforeMpi) {
   EXPECT_THROW(comm().allReduce(buf.data(), buf.data(), 4, static_cast<DataType>(42), ReduceOp::Sum), UsageError);
   EXPECT_THROW(comm().allReduce(buf.data(), buf.data(), 4, DataType::F32, static_cast<ReduceOp>(9)), UsageError);
   EXPECT_THROW(comm().allReduce(nullptr, buf.data(), 4, DataType::I32, ReduceOp::Sum), UsageError);
+  std::vector<size_t> counts(size_t(comm().size()), 1);
+  try {
+    comm().allGatherv(buf.data(), buf.data(), std::vector<size_t>(size_t(comm().size()) + 1, 1), DataType::I32);
+    ADD_FAILURE() << "wrong number of counts accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("counts given for " + std::to_string(comm().size()) + " ranks"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(comm().gatherv(nullptr, buf.data(), counts, DataType::I32, 0), UsageError);
+  EXPECT_THROW(comm().gatherv(buf.data(), buf.data(), counts, DataType::I32, comm().size()), UsageError);
+  if (comm().rank() == 0) {
+    EXPECT_THROW(comm().gatherv(buf.data(), nullptr, counts, DataType::I32, 0), UsageError);
+  }
+  EXPECT_THROW(comm().allGatherv(buf.data(), nullptr, counts, DataType::I32), UsageError);
   // The backend is still usable after rejected calls.
   buf.assign(4, 1);
   comm().allReduce(buf.data(), buf.data(), 4, DataType::I32, ReduceOp::Sum)->wait();

@@ -102,8 +102,10 @@ TEST(Config, UnknownKeysGetDidYouMean) {
 }
 
 TEST(Config, WrongTypesAndRangesNameKeyValueAndWhatIsValid) {
-  EXPECT_EQ(error_of({"--learning_rate", "fast"}), "--learning_rate: 'fast' is not a number (expected a number in [0, 10])");
-  EXPECT_EQ(error_of({"--max_steps", "1.5"}), "--max_steps: '1.5' is not an integer (expected an integer in [-1, 1000000000000])");
+  EXPECT_EQ(error_of({"--learning_rate", "fast"}),
+            "--learning_rate: 'fast' is not a number (expected a number in [0, 10])");
+  EXPECT_EQ(error_of({"--max_steps", "1.5"}),
+            "--max_steps: '1.5' is not an integer (expected an integer in [-1, 1000000000000])");
   EXPECT_EQ(error_of({"--per_device_train_batch_size", "0"}),
             "--per_device_train_batch_size: '0' is out of range (expected an integer in [1, 1048576])");
   EXPECT_EQ(error_of({"--do_eval", "maybe"}).find("maybe"), std::string::npos);  // bare --do_eval + positional

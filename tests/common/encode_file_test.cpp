@@ -1,5 +1,7 @@
 // encode_file (prepare_data encode): output format, blank-line handling, and identical output for
 // any number of threads.
+#include "common/data/encode_file.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -9,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "common/data/encode_file.h"
 #include "common/data/wordpiece.h"
 #include "common/error.h"
 
@@ -34,8 +35,8 @@ class EncodeFile : public ::testing::Test {
  protected:
   std::string dir;
   void SetUp() override {
-    dir = ::testing::TempDir() + "encode_file_test_" +
-          ::testing::UnitTest::GetInstance()->current_test_info()->name() + "/";
+    dir = ::testing::TempDir() + "encode_file_test_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+          "/";
     fs::remove_all(dir);
     fs::create_directories(dir);
   }

@@ -2,7 +2,6 @@
 // manifest written by N ranks are byte-identical to a 1-rank run, and their content equals an
 // independent sequential tokenise -> concatenate -> cut -> shuffle -> split of the corpus.
 #include <gtest/gtest.h>
-#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +9,8 @@
 #include <fstream>
 #include <functional>
 
+#include "common/comm/agreement.h"
+#include "common/comm/mpi_backend.h"
 #include "common/data/batch_sampler.h"
 #include "common/data/sequence_builder.h"
 #include "common/data/shard_reader.h"
@@ -24,10 +25,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
+HcclLike& world() {
+  static std::unique_ptr<HcclLike> c = make_mpi_backend();
+  return *c;
+}
+
 int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
+  return world().rank();
+}
+
+void world_barrier() {
+  world().barrier()->wait();
 }
 
 // A directory every rank agrees on (rank 0 names and creates it).
@@ -38,11 +46,7 @@ std::string shared_dir(const std::string& name) {
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
-  int n = int(dir.size());
-  MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  dir.resize(size_t(n));
-  MPI_Bcast(dir.data(), n, MPI_CHAR, 0, MPI_COMM_WORLD);
-  return dir;
+  return broadcast_string(world(), dir);
 }
 
 std::string read_bytes(const std::string& path) {
@@ -97,10 +101,10 @@ struct Corpus {
       t.limit_alphabet = 200;
       write_vocab_file(vocab, train_wordpiece(lines, t));
     }
-    MPI_Barrier(MPI_COMM_WORLD);
+    world_barrier();
   }
   ~Corpus() {
-    MPI_Barrier(MPI_COMM_WORLD);
+    world_barrier();
     if (world_rank() == 0) fs::remove_all(dir);
   }
 };
@@ -145,7 +149,7 @@ void run_and_compare(const Corpus& corpus, const std::string& name, int64_t seq_
     fs::copy_file(corpus.vocab, base + "/one/vocab.txt");
     fs::copy_file(corpus.vocab, base + "/many/vocab.txt");
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  world_barrier();
 
   ShardBuildOptions one = make_options(corpus, base + "/one", seq_len, line_by_line);
   ShardBuildOptions many = make_options(corpus, base + "/many", seq_len, line_by_line);
@@ -154,12 +158,12 @@ void run_and_compare(const Corpus& corpus, const std::string& name, int64_t seq_
   Manifest reference, m;
   ShardBuildStats stats;
   try {
-    if (root) reference = build_shards(tok, corpus.vocab, one, MPI_COMM_SELF);
+    if (root) reference = build_shards(tok, corpus.vocab, one, *make_mpi_backend(CommGroup::Self));
   } catch (const std::exception& e) {
     ADD_FAILURE() << "1-rank run: " << e.what();
   }
   try {
-    m = build_shards(tok, corpus.vocab, many, MPI_COMM_WORLD, &stats);
+    m = build_shards(tok, corpus.vocab, many, world(), &stats);
   } catch (const std::exception& e) {
     ADD_FAILURE() << "rank " << world_rank() << ": " << e.what();
   }
@@ -232,24 +236,23 @@ TEST(BuildShards, CorpusWithoutAFullSequenceIsAUsageErrorOnEveryRank) {
   Corpus corpus;
   const std::string base = shared_dir("tiny");
   if (world_rank() == 0) std::ofstream(base + "/tiny.txt") << "one short line\n\nand another\n";
-  MPI_Barrier(MPI_COMM_WORLD);
+  world_barrier();
   const WordPieceTokenizer tok = WordPieceTokenizer::from_vocab_file(corpus.vocab, true);
   ShardBuildOptions o = make_options(corpus, base, 64, false);
   o.corpus.input = base + "/tiny.txt";
-  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, MPI_COMM_WORLD); },
+  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, world()); },
                                    "the corpus gives no full sequence of 64 tokens");
   if (world_rank() == 0) std::ofstream(base + "/blank.txt") << "\n   \n\t\n";
-  MPI_Barrier(MPI_COMM_WORLD);
+  world_barrier();
   o.corpus.input = base + "/blank.txt";
-  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, MPI_COMM_WORLD); },
-                                   "the corpus holds no text");
+  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, world()); }, "the corpus holds no text");
   o.corpus.input = base + "/missing.txt";
-  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, MPI_COMM_WORLD); }, "missing.txt");
+  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, world()); }, "missing.txt");
   o.corpus.input = base + "/tiny.txt";
   o.sequence.seq_len = 4;
-  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, MPI_COMM_WORLD); },
+  expect_usage_error_on_every_rank([&] { build_shards(tok, corpus.vocab, o, world()); },
                                    "data.seq_len = 4 is too short");
-  MPI_Barrier(MPI_COMM_WORLD);
+  world_barrier();
   if (world_rank() == 0) {
     EXPECT_FALSE(fs::exists(base + "/manifest.json"));
     fs::remove_all(base);

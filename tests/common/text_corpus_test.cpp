@@ -1,5 +1,7 @@
 // Text corpus reading: document separators, directory expansion order, JSON lines and JSON arrays,
 // and errors that name the path (and line) at fault.
+#include "common/data/text_corpus.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "common/data/text_corpus.h"
 #include "common/error.h"
 
 namespace mpibert::data {
@@ -87,8 +88,8 @@ TEST_F(TextCorpus, DirectoriesExpandRecursivelyInSortedOrder) {
 
 TEST_F(TextCorpus, JsonLinesReadTheTextField) {
   // Each record is a document (split further at blank lines inside the text); blank lines are skipped.
-  const std::string f =
-      write("x.jsonl", "{\"content\": \"l1\\nl2\\n\\nl3\", \"id\": 1}\n\n{\"content\": \"r2\"}\n{\"content\": \"  \"}\n");
+  const std::string f = write(
+      "x.jsonl", "{\"content\": \"l1\\nl2\\n\\nl3\", \"id\": 1}\n\n{\"content\": \"r2\"}\n{\"content\": \"  \"}\n");
   CorpusOptions o;
   o.input = f;
   o.text_field = "content";

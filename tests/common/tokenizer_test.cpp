@@ -6,8 +6,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,45 +23,45 @@ namespace {
 // The test vocabulary; the id of a token is its index (written next to it).
 std::vector<std::string> test_vocab() {
   return {
-      "[PAD]",            // 0
-      "[UNK]",            // 1
-      "[CLS]",            // 2
-      "[SEP]",            // 3
-      "[MASK]",           // 4
-      "hello",            // 5
-      "world",            // 6
-      ",",                // 7
-      "!",                // 8
-      "cafe",             // 9
-      "naive",            // 10
-      "un",               // 11
-      "##aff",            // 12
-      "##able",           // 13
-      "\u4e2d",           // 14 中
-      "\u6587",           // 15 文
-      "a",                // 16
-      "##a",              // 17
-      "##b",              // 18
-      "b",                // 19
-      ".",                // 20
-      "istanbul",         // 21
+      "[PAD]",                                             // 0
+      "[UNK]",                                             // 1
+      "[CLS]",                                             // 2
+      "[SEP]",                                             // 3
+      "[MASK]",                                            // 4
+      "hello",                                             // 5
+      "world",                                             // 6
+      ",",                                                 // 7
+      "!",                                                 // 8
+      "cafe",                                              // 9
+      "naive",                                             // 10
+      "un",                                                // 11
+      "##aff",                                             // 12
+      "##able",                                            // 13
+      "\u4e2d",                                            // 14 中
+      "\u6587",                                            // 15 文
+      "a",                                                 // 16
+      "##a",                                               // 17
+      "##b",                                               // 18
+      "b",                                                 // 19
+      ".",                                                 // 20
+      "istanbul",                                          // 21
       "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c3",  // 22 οδυσσευσ (every sigma σ)
-      "[",                // 23
-      "]",                // 24
-      "mask",             // 25
-      "x",                // 26
-      "##\U0001D165",     // 27 MUSICAL SYMBOL COMBINING STEM (Mc, ccc 216)
-      "##\U0001D16D",     // 28 MUSICAL SYMBOL COMBINING AUGMENTATION DOT (Mc, ccc 226)
-      "\u1112",           // 29 HANGUL CHOSEONG HIEUH
-      "##\u1161",         // 30 HANGUL JUNGSEONG A
-      "##\u11ab",         // 31 HANGUL JONGSEONG NIEUN
-      "\U0001F600",       // 32 😀
-      "\u8c48",           // 33 the canonical form of U+F900
-      "##\u0301",         // 34 COMBINING ACUTE ACCENT as a continuation
-      "e",                // 35
-      "Hello",            // 36
-      "Caf\u00e9",        // 37 Café, precomposed
-      "##s",              // 38
+      "[",                                                 // 23
+      "]",                                                 // 24
+      "mask",                                              // 25
+      "x",                                                 // 26
+      "##\U0001D165",                                      // 27 MUSICAL SYMBOL COMBINING STEM (Mc, ccc 216)
+      "##\U0001D16D",                                      // 28 MUSICAL SYMBOL COMBINING AUGMENTATION DOT (Mc, ccc 226)
+      "\u1112",                                            // 29 HANGUL CHOSEONG HIEUH
+      "##\u1161",                                          // 30 HANGUL JUNGSEONG A
+      "##\u11ab",                                          // 31 HANGUL JONGSEONG NIEUN
+      "\U0001F600",                                        // 32 😀
+      "\u8c48",                                            // 33 the canonical form of U+F900
+      "##\u0301",                                          // 34 COMBINING ACUTE ACCENT as a continuation
+      "e",                                                 // 35
+      "Hello",                                             // 36
+      "Caf\u00e9",                                         // 37 Café, precomposed
+      "##s",                                               // 38
   };
 }
 
@@ -147,13 +147,20 @@ TEST_F(Tokenizer, ControlCharactersVanishAndWhitespaceSplits) {
   // \t \n \r and Unicode White_Space split words: a b
   EXPECT_EQ(uncased.encode("a\tb"), (Ids{16, 19}));
   EXPECT_EQ(uncased.encode("a\r\nb"), (Ids{16, 19}));
-  EXPECT_EQ(uncased.encode("a\u00a0b"), (Ids{16, 19}));   // NO-BREAK SPACE (Zs)
-  EXPECT_EQ(uncased.encode("a\u3000b"), (Ids{16, 19}));   // IDEOGRAPHIC SPACE (Zs)
-  EXPECT_EQ(uncased.encode("a\u2028b"), (Ids{16, 19}));   // LINE SEPARATOR (Zl)
+  EXPECT_EQ(uncased.encode("a\u00a0b"), (Ids{16, 19}));  // NO-BREAK SPACE (Zs)
+  EXPECT_EQ(uncased.encode("a\u3000b"), (Ids{16, 19}));  // IDEOGRAPHIC SPACE (Zs)
+  EXPECT_EQ(uncased.encode("a\u2028b"), (Ids{16, 19}));  // LINE SEPARATOR (Zl)
   // Controls are removed before whitespace is mapped, so Cc/Cf join the letters around them:
   // "a<ctl>b" -> "ab" -> a ##b. \v \f and U+0085 are Cc (removed) although White_Space.
-  for (const char* text : {"a\x01" "b", "a\x7f" "b", "a\x0b" "b", "a\x0c" "b", "a\u0085b", "a\u200db", "a\ufeffb",
-                           "a\u00adb", "a\ue001b", "a\ufffdb"}) {
+  for (const char* text : {"a\x01"
+                           "b",
+                           "a\x7f"
+                           "b",
+                           "a\x0b"
+                           "b",
+                           "a\x0c"
+                           "b",
+                           "a\u0085b", "a\u200db", "a\ufeffb", "a\u00adb", "a\ue001b", "a\ufffdb"}) {
     EXPECT_EQ(uncased.encode(text), (Ids{16, 18})) << text;
   }
   // U+0000 too.
@@ -164,13 +171,23 @@ TEST_F(Tokenizer, ControlCharactersVanishAndWhitespaceSplits) {
 
 TEST_F(Tokenizer, IllFormedUtf8BytesAreDropped) {
   // Each ill-formed sequence would decode to U+FFFD (maximal subparts), which clean_text removes.
-  EXPECT_EQ(uncased.encode("a\xff" "b"), (Ids{16, 18}));              // stray byte: "ab"
-  EXPECT_EQ(uncased.encode("a\xe2\x82" "b"), (Ids{16, 18}));          // truncated 3-byte sequence; 'b' survives
-  EXPECT_EQ(uncased.encode("a\xc0\xaf" "b"), (Ids{16, 18}));          // overlong '/': not a slash, dropped
-  EXPECT_EQ(uncased.encode("a\xed\xa0\x80" "b"), (Ids{16, 18}));      // encoded surrogate
-  EXPECT_EQ(uncased.encode("a\xf4\x90\x80\x80" "b"), (Ids{16, 18}));  // above U+10FFFF
-  EXPECT_EQ(uncased.encode("a \xc3"), (Ids{16}));                     // truncated at the end
-  EXPECT_EQ(uncased.encode("\xc3\xa9\xff"), (Ids{35}));               // é then junk: e
+  EXPECT_EQ(uncased.encode("a\xff"
+                           "b"),
+            (Ids{16, 18}));  // stray byte: "ab"
+  EXPECT_EQ(uncased.encode("a\xe2\x82"
+                           "b"),
+            (Ids{16, 18}));  // truncated 3-byte sequence; 'b' survives
+  EXPECT_EQ(uncased.encode("a\xc0\xaf"
+                           "b"),
+            (Ids{16, 18}));  // overlong '/': not a slash, dropped
+  EXPECT_EQ(uncased.encode("a\xed\xa0\x80"
+                           "b"),
+            (Ids{16, 18}));  // encoded surrogate
+  EXPECT_EQ(uncased.encode("a\xf4\x90\x80\x80"
+                           "b"),
+            (Ids{16, 18}));                              // above U+10FFFF
+  EXPECT_EQ(uncased.encode("a \xc3"), (Ids{16}));        // truncated at the end
+  EXPECT_EQ(uncased.encode("\xc3\xa9\xff"), (Ids{35}));  // é then junk: e
   // A truncated sequence must not swallow a following ASCII punctuation byte: a , b
   EXPECT_EQ(uncased.encode("a\xe2,b"), (Ids{16, 7, 19}));
 }
@@ -278,12 +295,16 @@ TEST(Utf8, DecodesAndSkipsMaximalSubparts) {
       {"\xf0\x9f\x98\x80", 0x1F600, 4},
       {"\xff", unicode::kInvalid, 1},
       {"\x80", unicode::kInvalid, 1},
-      {"\xc0\xaf", unicode::kInvalid, 1},          // C0 is never a lead byte
-      {"\xe2\x82" "a", unicode::kInvalid, 2},       // valid prefix E2 82, stops before 'a'
-      {"\xe0\x80\x80", unicode::kInvalid, 1},       // E0 needs A0..BF next
-      {"\xed\xa0\x80", unicode::kInvalid, 1},       // surrogate: ED needs 80..9F next
-      {"\xf4\x90\x80\x80", unicode::kInvalid, 1},   // above U+10FFFF
-      {"\xf0\x9f\x98" "a", unicode::kInvalid, 3},
+      {"\xc0\xaf", unicode::kInvalid, 1},  // C0 is never a lead byte
+      {"\xe2\x82"
+       "a",
+       unicode::kInvalid, 2},                      // valid prefix E2 82, stops before 'a'
+      {"\xe0\x80\x80", unicode::kInvalid, 1},      // E0 needs A0..BF next
+      {"\xed\xa0\x80", unicode::kInvalid, 1},      // surrogate: ED needs 80..9F next
+      {"\xf4\x90\x80\x80", unicode::kInvalid, 1},  // above U+10FFFF
+      {"\xf0\x9f\x98"
+       "a",
+       unicode::kInvalid, 3},
       {"\xc3", unicode::kInvalid, 1},
   };
   for (const Case& c : cases) {
@@ -301,8 +322,8 @@ TEST(Utf8, BlankMeansOnlyWhiteSpace) {
   EXPECT_TRUE(unicode::is_blank(" \t\r\x0b\x0c"));
   EXPECT_TRUE(unicode::is_blank("\u00a0\u3000\u2028"));
   EXPECT_FALSE(unicode::is_blank(" x "));
-  EXPECT_FALSE(unicode::is_blank("\x01"));   // a control is not whitespace
-  EXPECT_FALSE(unicode::is_blank("\xff"));   // nor an ill-formed byte
+  EXPECT_FALSE(unicode::is_blank("\x01"));    // a control is not whitespace
+  EXPECT_FALSE(unicode::is_blank("\xff"));    // nor an ill-formed byte
   EXPECT_FALSE(unicode::is_blank("\ufeff"));  // BOM is Cf
 }
 
@@ -338,8 +359,9 @@ TEST_F(VocabFile, MissingEmptyOrUnkLessVocabIsAUsageErrorNamingTheFile) {
   const std::string missing = dir + "does-not-exist.txt";
   EXPECT_NE(message_of([&] { WordPieceTokenizer::from_vocab_file(missing, true); }).find(missing), std::string::npos);
   const std::string empty = write("empty.txt", "");
-  EXPECT_NE(message_of([&] { WordPieceTokenizer::from_vocab_file(empty, true); }).find(empty + ": the vocabulary is empty"),
-            std::string::npos);
+  EXPECT_NE(
+      message_of([&] { WordPieceTokenizer::from_vocab_file(empty, true); }).find(empty + ": the vocabulary is empty"),
+      std::string::npos);
   const std::string no_unk = write("nounk.txt", "[PAD]\nhello\n");
   EXPECT_NE(message_of([&] { WordPieceTokenizer::from_vocab_file(no_unk, true); }).find("no [UNK]"), std::string::npos);
   EXPECT_NE(message_of([&] { WordPieceTokenizer::from_vocab_file(dir, true); }).find("is a directory"),

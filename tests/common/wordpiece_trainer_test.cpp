@@ -1,5 +1,7 @@
 // WordPiece vocabulary training: the tokenizers WordPieceTrainer algorithm on small corpora whose
 // result is derived by hand, determinism, size and frequency limits, and the files written.
+#include "common/data/wordpiece_trainer.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "common/data/wordpiece.h"
-#include "common/data/wordpiece_trainer.h"
 #include "common/error.h"
 #include "tests/common/unique_temp_dir.h"
 
@@ -87,8 +88,8 @@ TEST(WordPieceTrainer, UsesTheBasicTokenizerForWords) {
 
 // A deterministic pseudo-text: 4000 words drawn from a Zipf-like list by a fixed LCG.
 std::vector<std::string> pseudo_text() {
-  const Tokens stems = {"the", "token", "izer", "train", "ing", "word", "piece", "bert", "model", "data",
-                        "corpus", "re", "un", "able", "ness", "pre", "fix", "s", "ed", "ly"};
+  const Tokens stems = {"the",    "token", "izer", "train", "ing",  "word", "piece", "bert", "model", "data",
+                        "corpus", "re",    "un",   "able",  "ness", "pre",  "fix",   "s",    "ed",    "ly"};
   std::vector<std::string> lines;
   uint64_t state = 42;
   for (int l = 0; l < 400; ++l) {

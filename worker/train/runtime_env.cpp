@@ -1,7 +1,6 @@
 #include "worker/train/runtime_env.h"
 
 #include <dlfcn.h>
-#include <mpi.h>
 #include <sched.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -53,15 +52,6 @@ void apply_threads(int threads) {
 std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
          std::to_string(TORCH_VERSION_PATCH);
-}
-
-std::string mpi_library_version() {
-  char text[MPI_MAX_LIBRARY_VERSION_STRING];
-  int len = 0;
-  MPI_Get_library_version(text, &len);
-  std::string s(text, len);
-  auto nl = s.find_first_of(",\n");
-  return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
 }  // namespace mpibert

@@ -4,6 +4,8 @@
 // how many intra-op threads this rank uses (torch, OpenMP and OpenBLAS, which ignores torch's setting).
 #include <string>
 
+#include "common/comm/mpi_environment.h"  // mpi_library_version(), which lives with the rest of MPI
+
 namespace mpibert {
 
 struct BlasInfo {
@@ -23,8 +25,7 @@ int choose_threads(long configured);
 // present, because OpenBLAS read OPENBLAS_NUM_THREADS when it was loaded, before main()).
 void apply_threads(int threads);
 
-// Version strings for checkpoints and logs.
+// Version string for checkpoints and logs (MPI's: mpi_library_version() in common/comm).
 std::string torch_version();
-std::string mpi_library_version();
 
 }  // namespace mpibert

@@ -1,0 +1,47 @@
+#pragma once
+// Internal to common/comm: the Work handle of the MPI backend. The progress thread completes it; any
+// thread waits on it (condition variable, never spinning).
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/comm/hccl_like.h"
+#include "common/comm/peer_liveness.h"
+
+namespace mpibert {
+
+class MpiWork : public Work {
+ public:
+  // gave_up is set when a wait throws CollectiveTimeout, so that the backend need not wait for the op
+  // (which may never finish) when it is destroyed.
+  MpiWork(std::string description, int rank, std::shared_ptr<const PeerLiveness> liveness,
+          std::shared_ptr<std::atomic<bool>> gave_up);
+
+  bool isCompleted() const override;
+  void wait(std::chrono::milliseconds timeout) override;
+  void waitAlive(std::chrono::milliseconds silence) override;
+
+  void complete(std::exception_ptr error);
+  const std::string& description() const { return description_; }
+  // Someone waits on it with waitAlive: the progress thread may poll it gently (backoff.h).
+  bool waitedPatiently() const { return patient_.load(std::memory_order_relaxed); }
+
+ private:
+  [[noreturn]] void give_up(const std::string& why);
+  void rethrow_error_locked();
+
+  std::string description_;
+  int rank_;
+  std::shared_ptr<const PeerLiveness> liveness_;
+  std::shared_ptr<std::atomic<bool>> gave_up_;
+  std::atomic<bool> patient_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace mpibert
