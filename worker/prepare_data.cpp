@@ -1,4 +1,4 @@
-// prepare_data: text corpus -> WordPiece vocabulary -> HDF5 shards (README.md).
+// prepare_data: text corpus -> WordPiece vocabulary -> HDF5 shards (docs/data.md).
 //
 //   prepare_data train-tokenizer | encode | shards | all [--config FILE] [--data.KEY VALUE ...]
 //
@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/comm/agreement.h"
+#include "common/comm/distributed_main.h"
 #include "common/comm/mpi_backend.h"
 #include "common/config/run_config.h"
 #include "common/data/encode_file.h"
@@ -269,7 +270,7 @@ std::vector<std::string> train_vocabulary(const Job& job, const DataConfig& d, i
 
 enum class VocabMode { Command, All };
 
-// Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see README.md).
+// Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see docs/data.md).
 void ensure_vocabulary(const Job& job, const DataConfig& d, bool overwrite, VocabMode mode) {
   const std::string dir = d.shards_dir;
   const std::string vocab = data::join_path(dir, data::kVocabFileName);
@@ -601,24 +602,8 @@ int main(int argc, char** argv) {
   // MPI is always initialised: under mpirun (gaudi_spawn) each rank gets its place, and a plain run is
   // an MPI singleton of one rank. Only the backend's progress thread and this thread call MPI (through
   // common/comm); the tokenising threads never do.
-  std::optional<mpibert::MpiEnvironment> env;
-  std::unique_ptr<mpibert::HcclLike> comm;
-  int rank = 0;
-  const int code = mpibert::run_main("prepare_data", [&]() -> int {
-    env.emplace(&argc, &argv);
-    comm = mpibert::make_mpi_backend();
-    rank = comm->rank();
-    const mpibert::Job job{*comm, mpibert::kDefaultPeerSilence, env->ranksOnThisNode()};
-    try {
-      return mpibert::prepare_data_main(job, argc, argv);
-    } catch (const mpibert::AgreedError& e) {
-      // Every rank holds this error: rank 0 reports it (as run_main would) and all ranks leave with the
-      // same code, so the job ends without MPI_Abort.
-      if (rank == 0) std::fprintf(stderr, "prepare_data: error: %s\n", e.message());
-      return e.exitCode();
-    }
+  return mpibert::run_distributed_main("prepare_data", &argc, &argv, [&](mpibert::HcclLike& comm, const mpibert::MpiEnvironment& env) {
+    const mpibert::Job job{comm, mpibert::kDefaultPeerSilence, env.ranksOnThisNode()};
+    return mpibert::prepare_data_main(job, argc, argv);
   });
-  comm.reset();  // before MPI_Finalize (env)
-  env.reset();
-  return code;
 }

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "common/comm/mpi_backend.h"
+#include "common/comm/distributed_main.h"
 #include "common/config/classification_config.h"
 #include "common/config/program_args.h"
 #include "common/error.h"
@@ -57,9 +57,7 @@ int main(int argc, char** argv) {
                  cfg.train.precision.c_str());
   if (parsed.extras.count("hf_hub_token") && rank0)
     std::fprintf(stderr, "run_classification: note: --hf_hub_token is accepted but unused: nothing is uploaded\n");
-  return mpibert::run_main("run_classification", [&]() -> int {
-    mpibert::MpiEnvironment mpi(&argc, &argv);
-    auto comm = mpibert::make_mpi_backend();
-    return mpibert::train::run_classification(cfg, *comm);
+  return mpibert::run_distributed_main("run_classification", &argc, &argv, [&](mpibert::HcclLike& comm, const auto&) {
+    return mpibert::train::run_classification(cfg, comm);
   });
 }

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "common/comm/mpi_backend.h"
+#include "common/comm/distributed_main.h"
 #include "common/config/program_args.h"
 #include "common/config/run_config.h"
 #include "common/error.h"
@@ -50,8 +50,7 @@ int main(int argc, char** argv) {
       std::printf("exported %s to %s (Hugging Face format)\n", cfg.train.export_hf.c_str(), cfg.train.output_dir.c_str());
       return 0;
     }
-    mpibert::MpiEnvironment mpi(&argc, &argv);
-    auto comm = mpibert::make_mpi_backend();
-    return mpibert::train::run_mlm(cfg, *comm);
+    return mpibert::run_distributed_main("run_mlm", &argc, &argv,
+                                         [&](mpibert::HcclLike& comm, const auto&) { return mpibert::train::run_mlm(cfg, comm); });
   });
 }

@@ -62,4 +62,16 @@ bool is_floating(DataType d) {
   return d == DataType::F32 || d == DataType::F64 || d == DataType::F16 || d == DataType::BF16;
 }
 
+void wait_or_abort(HcclLike& comm, const WorkPtr& work, double timeout_s) {
+  try {
+    work->wait(silence_limit(timeout_s));
+  } catch (const CollectiveTimeout& e) {
+    comm.abortJob(1, e.what());
+  }
+}
+
+std::chrono::milliseconds silence_limit(double timeout_s) {
+  return std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+}
+
 }  // namespace mpibert

@@ -79,4 +79,11 @@ class HcclLike {
   [[noreturn]] virtual void abortJob(int code, const std::string& why) = 0;
 };
 
+// Waits for `work` up to timeout_s; a CollectiveTimeout aborts the whole job (a collective cannot be
+// cancelled, so the ranks could never agree again). CollectiveErrors propagate.
+void wait_or_abort(HcclLike& comm, const WorkPtr& work, double timeout_s);
+
+// timeout_s as the silence limit of agree() and the other agreement helpers.
+std::chrono::milliseconds silence_limit(double timeout_s);
+
 }  // namespace mpibert

@@ -2,7 +2,7 @@
 // The BERT "basic" tokenizer exactly as Hugging Face tokenizers runs it in BertTokenizerFast:
 // BertNormalizer{clean_text, handle_chinese_chars, strip_accents = lowercase, lowercase} followed by
 // BertPreTokenizer (split on whitespace, isolate each punctuation character). It turns raw UTF-8
-// text into normalized words, the input of WordPiece. See README.md for the rules.
+// text into normalized words, the input of WordPiece. See docs/data.md for the rules.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,7 +33,7 @@ class BasicTokenizer {
   explicit BasicTokenizer(bool lowercase);
 
   // Appends the words of `text` to `out` (does not clear it). Ill-formed UTF-8 bytes are dropped, as
-  // U+FFFD would be (see README.md).
+  // U+FFFD would be (see docs/data.md).
   void split(std::string_view text, WordList& out) const;
   std::vector<std::string> split(std::string_view text) const;
 

@@ -1,5 +1,5 @@
 #pragma once
-// Deterministic data order (DESIGN.md "Data order"): one global shuffle of the training sequences per
+// Deterministic data order (docs/architecture.md "Determinism rules"): one global shuffle of the training sequences per
 // epoch, derived from (seed, epoch) only, so the order does not depend on the world size, the
 // standard library or thread timing.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// The HDF5 shard format, version 1 (DESIGN.md "HDF5 shard format"): names, constants and the
+// The HDF5 shard format, version 1 (docs/data.md "HDF5 shard format"): names, constants and the
 // manifest. A shard directory holds
 //   manifest.json          {"format": "mpibert-mlm", "version": 1, "vocab_size": V, "seq_len": L,
 //                           "shards": [{"file", "split", "num_sequences", "sha256"}, ...]}

@@ -5,7 +5,7 @@
 // first), then repeatedly merge the most frequent adjacent pair (ties: the pair of smaller ids) until
 // the vocabulary has `vocab_size` tokens or no pair occurs `min_frequency` times. Unlike tokenizers,
 // every step is deterministic (tokenizers walks hash maps in random order, which changes ids and tie
-// breaks from run to run); see README.md.
+// breaks from run to run); see docs/data.md.
 #include <cstdint>
 #include <initializer_list>
 #include <string>

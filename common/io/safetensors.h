@@ -4,7 +4,7 @@
 // Layout: 8-byte little-endian u64 N, then N bytes of UTF-8 JSON header (padded with spaces), then the
 // byte buffer. Header: {"__metadata__": {str: str}, NAME: {"dtype": D, "shape": [..],
 // "data_offsets": [begin, end]}, ...}; offsets are relative to the buffer start.
-// The reader treats the file as untrusted and checks every rule (see README.md); each violation
+// The reader treats the file as untrusted and checks every rule (see docs/model-files.md); each violation
 // is one UsageError naming the file and the tensor or key. The writer produces the bytes the reference
 // implementation (huggingface/safetensors) writes for the same input: compact JSON with "__metadata__"
 // first, tensors ordered by descending dtype alignment then by name, header padded to 8 bytes.

@@ -1,5 +1,5 @@
 // WordPiece tokenizer: hard cases with ids derived by hand from the BertTokenizerFast rules
-// (tokenizers' BertNormalizer + BertPreTokenizer + WordPiece; see README.md), UTF-8 decoding,
+// (tokenizers' BertNormalizer + BertPreTokenizer + WordPiece; see docs/data.md), UTF-8 decoding,
 // and vocab loading errors. The same rules are checked against the real Hugging Face library on the
 // fetched corpus, on every code point and on a hard-case file by tests/e2e/tokenizer_reference.sh.
 #include <gtest/gtest.h>

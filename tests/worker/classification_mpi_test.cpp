@@ -2,7 +2,6 @@
 // evaluation files, the best checkpoint and predictions, early stopping, exact resume, the three
 // problem types, and bad input refused on every rank before anything is written.
 #include <gtest/gtest.h>
-#include <mpi.h>
 
 #include <cmath>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <sstream>
 
 #include "common/comm/mpi_backend.h"
+#include "tests/mpi_world.h"
 #include "common/config/classification_config.h"
 #include "common/data/batch_sampler.h"
 #include "common/error.h"
@@ -21,25 +21,11 @@ namespace fs = std::filesystem;
 namespace mpibert {
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
+using testing::world_rank;
+using testing::world_size;
 
-// A directory name every rank agrees on (rank 0's pid), unique per test and world size.
-std::string shared_dir(const std::string& name) {
-  long pid = ::getpid();
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  return (fs::temp_directory_path() /
-          ("mpibert_cls_" + std::to_string(pid) + "_np" + std::to_string(world_size()) + "_" + name))
-      .string();
-}
+// A directory name every rank agrees on, unique per test and world size.
+std::string shared_dir(const std::string& name) { return testing::shared_temp_dir("mpibert_cls", name); }
 
 // Texts of words w0..w29 whose label follows from the words (learnable): "low" when most words are
 // below w10, "high" when most are above w19, else "mid"; a score for regression, lists for multi-label.
@@ -83,7 +69,7 @@ const Files& files() {
       write_table(x.dir + "/train-reg.csv", 96, 1, "regression");
       write_table(x.dir + "/train-multi.csv", 96, 1, "multi");
     }
-    MPI_Barrier(MPI_COMM_WORLD);
+    testing::world_barrier();
     return x;
   }();
   return f;
@@ -115,12 +101,12 @@ ClassificationConfig tiny_config(const std::string& out) {
 }
 
 int train_world(const ClassificationConfig& c) {
-  auto comm = make_mpi_backend(MPI_COMM_WORLD);
+  auto comm = make_mpi_backend(CommGroup::World);
   return train::run_classification(c, *comm);
 }
 
 int train_alone(const ClassificationConfig& c) {
-  auto comm = make_mpi_backend(MPI_COMM_SELF);
+  auto comm = make_mpi_backend(CommGroup::Self);
   return train::run_classification(c, *comm);
 }
 
@@ -157,7 +143,7 @@ TEST(Classification, LossCurveIsTheSameForRanksAccumulationAndBigBatch) {
       EXPECT_LT(std::fabs(loss - lc[step]) / loss, 1e-5) << "step " << step << ": " << loss << " vs " << lc[step];
     }
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Classification, EvaluatesKeepsTheBestCheckpointPredictsAndExports) {
@@ -202,7 +188,7 @@ TEST(Classification, EvaluatesKeepsTheBestCheckpointPredictsAndExports) {
     auto all = read_json(out + "/all_results.json");
     for (const char* k : {"train_loss", "eval_accuracy", "test_accuracy"}) EXPECT_TRUE(all.contains(k)) << k;
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Classification, EarlyStoppingEndsTrainingAfterPatienceEvaluationsWithoutImprovement) {
@@ -220,7 +206,7 @@ TEST(Classification, EarlyStoppingEndsTrainingAfterPatienceEvaluationsWithoutImp
     EXPECT_EQ(state["global_step"], 6);
     EXPECT_TRUE(state["stopped_early"].get<bool>());
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Classification, ResumeFromACheckpointReproducesEveryLossBitForBit) {
@@ -240,7 +226,7 @@ TEST(Classification, ResumeFromACheckpointReproducesEveryLossBitForBit) {
     ASSERT_EQ(lr.size(), 6u);
     for (int64_t s = 7; s <= 12; ++s) EXPECT_EQ(lf.at(s), lr.at(s)) << "step " << s;
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Classification, RegressionAndMultiLabelLearn) {
@@ -261,13 +247,13 @@ TEST(Classification, RegressionAndMultiLabelLearn) {
       EXPECT_EQ(config["id2label"].size(), kind == "reg" ? 1u : 4u);
     }
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Classification, BadInputIsRefusedOnEveryRankBeforeAnythingIsWritten) {
   const std::string bad_label = shared_dir("badlabel.csv"), out = shared_dir("refused");
   if (world_rank() == 0) std::ofstream(bad_label) << "text,label\n\"w1 w2\",low\n\"w25 w26\",never_seen\n";
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
   struct Case {
     std::function<void(ClassificationConfig&)> change;
     std::string expected;
@@ -290,7 +276,7 @@ TEST(Classification, BadInputIsRefusedOnEveryRankBeforeAnythingIsWritten) {
     }
     EXPECT_FALSE(fs::exists(out)) << "something was written to output_dir for " << k.expected;
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // computed on one rank (with accumulation, a tied weight, several buckets), buckets are the same on
 // every rank and launch during backward.
 #include <gtest/gtest.h>
-#include <mpi.h>
 #include <torch/torch.h>
 
 #include "common/comm/mpi_backend.h"

@@ -154,7 +154,7 @@ TEST(Masking, DifferentEpochIndexOrSeedGiveDifferentMasks) {
 
 TEST(Masking, StreamIsPinnedAcrossVersions) {
   // Resuming a run must see the same masks as the uninterrupted run: the RNG stream is part of the
-  // format. Changing it must be deliberate (update this digest and note it in README.md).
+  // format. Changing it must be deliberate (update this digest and note it in docs/model.md).
   MlmMasker masker(base_options());
   const int64_t len = 128;
   uint64_t digest = 1469598103934665603ull;  // FNV-1a over (input, label) of 100 sequences

@@ -1,5 +1,5 @@
 #pragma once
-// Writes a small but real shard directory (vocab.txt, HDF5 shards, manifest.json in the DESIGN.md
+// Writes a small but real shard directory (vocab.txt, HDF5 shards, manifest.json in the docs/data.md
 // format) of random "sentences" for trainer tests: [CLS] w w ... [SEP] packed into seq_len blocks.
 #include <filesystem>
 #include <fstream>

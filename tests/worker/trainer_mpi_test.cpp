@@ -1,7 +1,6 @@
 // The trainer under mpirun (1-4 ranks): world-size invariance of the loss curve, exact resume (same
 // and different world size), SIGTERM checkpoints, output_dir rules and the run's output files.
 #include <gtest/gtest.h>
-#include <mpi.h>
 
 #include <cmath>
 #include <filesystem>
@@ -9,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/comm/mpi_backend.h"
+#include "tests/mpi_world.h"
 #include "common/config/run_config.h"
 #include "common/error.h"
 #include "tests/worker/tiny_dataset.h"
@@ -20,31 +20,18 @@ namespace fs = std::filesystem;
 namespace mpibert {
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
+using testing::world_rank;
+using testing::world_size;
 
-// A directory name every rank agrees on (rank 0's pid), unique per test and world size.
-std::string shared_dir(const std::string& name) {
-  long pid = ::getpid();
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  return (fs::temp_directory_path() / ("mpibert_trainer_" + std::to_string(pid) + "_np" + std::to_string(world_size()) +
-                                       "_" + name)).string();
-}
+// A directory name every rank agrees on, unique per test and world size.
+std::string shared_dir(const std::string& name) { return testing::shared_temp_dir("mpibert_trainer", name); }
 
 const testing::TinyDataset& dataset() {
   static testing::TinyDataset ds = [] {
     std::string dir = shared_dir("shards");
     testing::TinyDataset d;
     if (world_rank() == 0) d = testing::make_tiny_dataset(dir, 96, 16, 32);
-    MPI_Barrier(MPI_COMM_WORLD);
+    testing::world_barrier();
     d.dir = dir;
     return d;
   }();
@@ -74,13 +61,13 @@ RunConfig tiny_config(const std::string& out) {
 int train(const RunConfig& c, HcclLike& comm) { return train::run_mlm(c, comm); }
 
 int train_world(const RunConfig& c) {
-  auto comm = make_mpi_backend(MPI_COMM_WORLD);
+  auto comm = make_mpi_backend(CommGroup::World);
   return train(c, *comm);
 }
 
 // Runs on this rank alone (a 1-rank job inside the test's MPI world).
 int train_alone(const RunConfig& c) {
-  auto comm = make_mpi_backend(MPI_COMM_SELF);
+  auto comm = make_mpi_backend(CommGroup::Self);
   return train(c, *comm);
 }
 
@@ -116,7 +103,7 @@ TEST(Trainer, LossCurveIsTheSameForRanksAccumulationAndBigBatch) {
     }
     EXPECT_LT(la[20], la[1]) << "the loss should go down";
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Trainer, ResumeFromACheckpointReproducesEveryLossBitForBit) {
@@ -139,7 +126,7 @@ TEST(Trainer, ResumeFromACheckpointReproducesEveryLossBitForBit) {
     EXPECT_TRUE(fs::exists(full + "/checkpoint-10/model.safetensors"));
     EXPECT_TRUE(fs::exists(full + "/final/model.safetensors"));
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Trainer, ResumeWithAnotherWorldSizeKeepsGlobalBatchAndDataOrder) {
@@ -169,7 +156,7 @@ TEST(Trainer, ResumeWithAnotherWorldSizeKeepsGlobalBatchAndDataOrder) {
       EXPECT_NE(std::string(e.what()).find("global batch " + std::to_string(4 * W)), std::string::npos) << e.what();
     }
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 // bf16 autocast (fp32 master weights, LayerNorm, softmax and loss) follows the fp32 loss curve: over
@@ -195,7 +182,7 @@ TEST(Trainer, Bf16AutocastLossCurveAgreesWithFp32) {
     EXPECT_LT(sum / 30, 0.02);
     EXPECT_LT(lb[30], lb[1]);
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Trainer, StopSignalFinishesTheStepWritesACheckpointAndExits75) {
@@ -220,7 +207,7 @@ TEST(Trainer, StopSignalFinishesTheStepWritesACheckpointAndExits75) {
     EXPECT_EQ(l.size(), 20u);
     EXPECT_TRUE(fs::exists(out + "/checkpoint-20"));
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Trainer, NonEmptyOutputDirWithoutCheckpointIsRefused) {
@@ -229,7 +216,7 @@ TEST(Trainer, NonEmptyOutputDirWithoutCheckpointIsRefused) {
     fs::create_directories(out);
     std::ofstream(out + "/notes.txt") << "mine";
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
   RunConfig c = tiny_config(out);
   c.train.overwrite_output_dir = false;
   try {
@@ -241,7 +228,7 @@ TEST(Trainer, NonEmptyOutputDirWithoutCheckpointIsRefused) {
   if (world_rank() == 0) {
     EXPECT_TRUE(fs::exists(out + "/notes.txt"));  // nothing lost
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 TEST(Trainer, WritesResultsMetricsConfigsLogsAndTheExportedModel) {
@@ -276,7 +263,7 @@ TEST(Trainer, WritesResultsMetricsConfigsLogsAndTheExportedModel) {
                           "special_tokens_map.json"})
       EXPECT_TRUE(fs::exists(out + "/final/" + f)) << f;
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  testing::world_barrier();
 }
 
 }  // namespace

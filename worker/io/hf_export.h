@@ -2,7 +2,7 @@
 // Export of a trained model as a Hugging Face model directory that
 // `BertForMaskedLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)` load unchanged:
 // config.json, model.safetensors, vocab.txt, tokenizer.json, tokenizer_config.json,
-// special_tokens_map.json (layout and rules: README.md).
+// special_tokens_map.json (layout and rules: docs/model-files.md).
 #include <torch/torch.h>
 
 #include <cstdint>

@@ -7,7 +7,7 @@
 #include "common/error.h"
 #include "worker/comm/tensor_collectives.h"
 #include "worker/train/checkpoint.h"
-#include "worker/train/rank_zero.h"
+#include "common/comm/agreement.h"
 
 namespace mpibert::train {
 
@@ -40,17 +40,19 @@ void Checkpointer::broadcast_tensors(NamedTensors tensors) {
 }
 
 nlohmann::json Checkpointer::restore(const std::string& dir, optim::Optimizer* optimizer) {
-  std::string state_text;
-  try {
-    state_text = rank0_decides(ctx_.comm, ctx_.timeout_s, [&] {
-      LoadedCheckpoint ck = load_checkpoint(dir);
-      task_.load_checkpoint_tensors(ck.model, dir + "/model.safetensors");
-      if (optimizer) optimizer->load_state(ck.optimizer, ck.trainer_state.value("optimizer_step", int64_t(0)));
-      return ck.trainer_state.dump();
-    });
-  } catch (const std::exception& e) {
-    throw UsageError("resume from " + dir + ": " + e.what());
-  }
+  const std::string state_text = agree_on_root(
+      ctx_.comm,
+      [&] {
+        try {
+          LoadedCheckpoint ck = load_checkpoint(dir);
+          task_.load_checkpoint_tensors(ck.model, dir + "/model.safetensors");
+          if (optimizer) optimizer->load_state(ck.optimizer, ck.trainer_state.value("optimizer_step", int64_t(0)));
+          return ck.trainer_state.dump();
+        } catch (const std::exception& e) {
+          throw UsageError("resume from " + dir + ": " + e.what());
+        }
+      },
+      silence_limit(ctx_.timeout_s));
   auto state = nlohmann::json::parse(state_text);
   NamedTensors params;
   for (auto& item : task_.model().named_parameters(/*recurse=*/true)) params.emplace_back(item.key(), item.value());

@@ -11,7 +11,7 @@
 #include "common/data/table_reader.h"
 #include "common/error.h"
 #include "common/io/json_file.h"
-#include "worker/train/rank_zero.h"
+#include "common/comm/agreement.h"
 
 namespace fs = std::filesystem;
 
@@ -146,7 +146,8 @@ std::string read_and_encode(const ClassificationConfig& cfg, const model::BertCo
 ClassificationData load_classification_data(RunContext& ctx, const ClassificationConfig& cfg,
                                             const model::BertConfig* pretrained) {
   ClassificationData out;
-  std::string text = rank0_decides(ctx.comm, ctx.timeout_s, [&] { return read_and_encode(cfg, pretrained, out); });
+  std::string text = agree_on_root(
+      ctx.comm, [&] { return read_and_encode(cfg, pretrained, out); }, silence_limit(ctx.timeout_s));
   // Every rank (rank 0 too) takes the broadcast form, so all hold exactly the same data.
   auto next_line = [&] {
     const size_t nl = text.find('\n');

@@ -16,7 +16,7 @@
 #include "worker/io/hf_import.h"
 #include "worker/model/hf_state.h"
 #include "worker/model/precision.h"
-#include "worker/train/rank_zero.h"
+#include "common/comm/agreement.h"
 #include "worker/train/trainer.h"
 
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "worker/model/precision.h"
-#include "worker/train/rank_zero.h"
+#include "common/comm/agreement.h"
 
 namespace mpibert::train {
 namespace {

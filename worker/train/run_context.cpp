@@ -4,6 +4,7 @@
 
 #include "common/log/log.h"
 #include "worker/model/precision.h"
+#include "common/comm/mpi_environment.h"
 #include "worker/train/runtime_env.h"
 #include "worker/train/stop_signal.h"
 

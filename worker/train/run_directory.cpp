@@ -2,7 +2,7 @@
 
 #include "common/error.h"
 #include "worker/train/checkpoint.h"
-#include "worker/train/rank_zero.h"
+#include "common/comm/agreement.h"
 
 namespace fs = std::filesystem;
 
@@ -38,7 +38,7 @@ std::string decide_resume(const TrainConfig& t, const fs::path& dir) {
 }  // namespace
 
 RunDirectory::RunDirectory(const TrainConfig& train, HcclLike& comm, double timeout_s) : dir_(train.output_dir) {
-  resume_from_ = rank0_decides(comm, timeout_s, [&] { return decide_resume(train, dir_); });
+  resume_from_ = agree_on_root(comm, [&] { return decide_resume(train, dir_); }, silence_limit(timeout_s));
 }
 
 std::string RunDirectory::rank_log_file(int rank) const {

@@ -4,7 +4,6 @@
 // how many intra-op threads this rank uses (torch, OpenMP and OpenBLAS, which ignores torch's setting).
 #include <string>
 
-#include "common/comm/mpi_environment.h"  // mpi_library_version(), which lives with the rest of MPI
 
 namespace mpibert {
 

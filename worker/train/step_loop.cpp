@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "worker/model/precision.h"
-#include "worker/train/rank_zero.h"
+#include "common/comm/agreement.h"
 #include "worker/train/stop_signal.h"
 
 namespace mpibert::train {
