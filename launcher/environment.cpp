@@ -112,6 +112,7 @@ Environment probe_environment(const LaunchOptions& options) {
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) == 0) env.hostname = host;
   env.cores_per_host = count_usable_cores();
+  env.console_is_tty = isatty(STDERR_FILENO) == 1;
   for (const auto& kv : current_environment()) {
     auto eq = kv.find('=');
     if (eq != std::string::npos) env.vars[kv.substr(0, eq)] = kv.substr(eq + 1);

@@ -22,6 +22,7 @@ struct Environment {
   std::string temp_dir;                     // where rank output is captured without --log_dir
   std::map<std::string, std::string> vars;  // gaudi_spawn's own environment (SLURM_*, --env KEY values)
   std::string hostfile_text;                // contents of --hostfile
+  bool console_is_tty = false;              // gaudi_spawn's stderr is a terminal (ranks' output is a pipe)
 };
 
 enum class FileKind { Missing, Directory, NotExecutable, Executable };

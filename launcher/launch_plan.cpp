@@ -156,6 +156,8 @@ RankEnvironment rank_environment(const LaunchOptions& o, const Environment& env,
   for (const auto& item : o.env) user_keys.insert(item.key);
   for (const char* key : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPIBERT_THREADS_PER_RANK"})
     if (!user_keys.count(key)) set(key, std::to_string(threads));
+  // Under mpirun a rank's console is a pipe: progress lines redraw in place only if ours is a terminal.
+  if (!user_keys.count("MPIBERT_CONSOLE_IS_TTY")) set("MPIBERT_CONSOLE_IS_TTY", env.console_is_tty ? "1" : "0");
   for (const auto& item : o.env) {
     if (item.value) {
       set(item.key, *item.value);

@@ -15,7 +15,7 @@
 namespace {
 
 // Hugging Face flags that have no key of their own here.
-const std::map<std::string, bool> kExtraFlags = {{"fp16", false}, {"hf_hub_token", true}, {"report_to", true},
+const std::map<std::string, bool> kExtraFlags = {{"fp16", false}, {"hf_hub_token", true},
                                                  {"dataloader_num_workers", true}};
 
 // Hugging Face's `--bf16 [True|False]` is train.precision here: rewritten before parsing.

@@ -17,7 +17,7 @@ namespace {
 // Names of the Habana/Optimum launcher recipe that have no key of their own here.
 const std::map<std::string, bool> kExtraFlags = {
     {"gaudi_config_id", true}, {"hf_hub_token", true}, {"use_habana", false}, {"use_lazy_mode", false},
-    {"use_hpu_graphs_for_inference", false}, {"dataloader_num_workers", true}, {"report_to", true}};
+    {"use_hpu_graphs_for_inference", false}, {"dataloader_num_workers", true}};
 
 // GaudiConfig JSON: use_torch_autocast maps onto bf16; the fused-kernel switches have no CPU meaning.
 void apply_gaudi_config(const std::string& path, mpibert::RunConfig& cfg) {

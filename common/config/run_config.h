@@ -87,7 +87,9 @@ struct TrainConfig {
   double cost_per_hour{};             // for the cost estimate in the progress line; 0 = none
   std::string export_hf{};            // checkpoint dir to export (then exit)
   std::string save_dtype{};           // f32 | bf16 for exported weights
-  std::string log_level{};            // "" = info on rank 0, warning elsewhere
+  std::string log_level{};
+  std::string report_to{};            // tensorboard | none
+  std::string logging_dir{};          // TensorBoard event files ("" = OUTPUT_DIR/runs/<date>_<host>)            // "" = info on rank 0, warning elsewhere
 };
 
 struct DistConfig {

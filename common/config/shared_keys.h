@@ -135,6 +135,13 @@ void declare_train_keys(Schema<R>& s) {
       .alias("export_hf");
   s.template add<std::string>("train.save_dtype", [](R& c) -> std::string& { return c.train.save_dtype; }, "f32",
                      "dtype of exported weights").one_of({"f32", "bf16"}).alias("save_dtype");
+  s.template add<std::string>("train.report_to", [](R& c) -> std::string& { return c.train.report_to; }, "tensorboard",
+                              "where rank 0 reports metrics besides metrics.jsonl: TensorBoard event files (all = tensorboard), or none")
+      .one_of({"tensorboard", "all", "none"}).alias("report_to");
+  s.template add<std::string>("train.logging_dir", [](R& c) -> std::string& { return c.train.logging_dir; }, "",
+                              "TensorBoard event file directory (\"\" = OUTPUT_DIR/runs/<Mon><DD>_<HH>-<MM>-<SS>_<host>, "
+                              "as Hugging Face; a resumed run keeps its directory)")
+      .alias("logging_dir");
   s.template add<std::string>("train.log_level", [](R& c) -> std::string& { return c.train.log_level; }, "",
                      "log level: trace|debug|info|warning|error (default: info on rank 0, warning elsewhere)")
       .alias("log_level");

@@ -80,10 +80,20 @@ TEST(LaunchPlan, LocalRanksEachGetTheirOwnCores) {
   EXPECT_EQ(count(a, "--host"), 0);
   EXPECT_EQ(count(a, "--hostfile"), 0);
   EXPECT_EQ(plan.binding, BindTo::Core);
-  EXPECT_THAT(exported(a), ElementsAre("OMP_NUM_THREADS=4", "OPENBLAS_NUM_THREADS=4", "MPIBERT_THREADS_PER_RANK=4"));
+  EXPECT_THAT(exported(a), ElementsAre("OMP_NUM_THREADS=4", "OPENBLAS_NUM_THREADS=4", "MPIBERT_THREADS_PER_RANK=4",
+                                       "MPIBERT_CONSOLE_IS_TTY=0"));
   ASSERT_EQ(plan.placement.size(), 1u);
   EXPECT_EQ(plan.placement[0].name, "node0");
   EXPECT_EQ(plan.placement[0].ranks, 2);
+}
+
+TEST(LaunchPlan, RanksLearnWhetherTheLaunchersConsoleIsATerminal) {
+  Environment env = fake_env();
+  env.console_is_tty = true;
+  auto plan = plan_for({"--world_size", "2", "p"}, env);
+  EXPECT_THAT(exported(plan.argv), Contains("MPIBERT_CONSOLE_IS_TTY=1"));
+  plan = plan_for({"--world_size", "2", "--env", "MPIBERT_CONSOLE_IS_TTY=0", "p"}, env);
+  EXPECT_THAT(exported(plan.argv), Contains("MPIBERT_CONSOLE_IS_TTY=0"));  // the user's setting wins
 }
 
 TEST(LaunchPlan, ArgvEndsWithTheWrappedProgramAndItsArgumentsUntouched) {
@@ -198,7 +208,7 @@ TEST(LaunchPlan, UserEnvironmentIsExportedAndOverridesThreadVariables) {
       {"--world_size", "2", "--env", "OMP_NUM_THREADS=1", "--env", "A=x y", "--env", "A=z", "--env", "WANDB_KEY", "p"},
       env);
   EXPECT_THAT(exported(plan.argv), ElementsAre("OPENBLAS_NUM_THREADS=4", "MPIBERT_THREADS_PER_RANK=4",
-                                               "OMP_NUM_THREADS=1", "A=z", "WANDB_KEY"));
+                                               "MPIBERT_CONSOLE_IS_TTY=0", "OMP_NUM_THREADS=1", "A=z", "WANDB_KEY"));
   // The plan carries the forwarded value too (for direct runs and --dry_run).
   EXPECT_THAT(plan.env, Contains(std::make_pair(std::string("WANDB_KEY"), std::string("secret"))));
 }
@@ -306,6 +316,7 @@ TEST(LaunchPlan, OneRankRunsTheProgramDirectlyWithTheSameEnvironment) {
   EXPECT_THAT(plan.env, ElementsAre(std::make_pair(std::string("OMP_NUM_THREADS"), std::string("8")),
                                     std::make_pair(std::string("OPENBLAS_NUM_THREADS"), std::string("8")),
                                     std::make_pair(std::string("MPIBERT_THREADS_PER_RANK"), std::string("8")),
+                                    std::make_pair(std::string("MPIBERT_CONSOLE_IS_TTY"), std::string("0")),
                                     std::make_pair(std::string("A"), std::string("1"))));
 }
 

@@ -85,9 +85,11 @@ TEST(Classifier, LoadingAMaskedLmModelCopiesTheEncoderAndInitialisesTheHead) {
             (std::set<std::string>{"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
                                    "classifier.bias"}));
   EXPECT_FALSE(report.ignored.empty()) << "the MLM head (cls.*) is skipped";
-  for (auto& [name, t] : cls->hf_state_dict())
-    if (name.rfind("bert.encoder.", 0) == 0 || name.rfind("bert.embeddings.", 0) == 0)
+  for (auto& [name, t] : cls->hf_state_dict()) {
+    if (name.rfind("bert.encoder.", 0) == 0 || name.rfind("bert.embeddings.", 0) == 0) {
       EXPECT_TRUE(t.equal(tensors.at(name))) << name;
+    }
+  }
 }
 
 TEST(Classifier, AClassifierForOtherLabelsNeedsIgnoreMismatchedSizes) {

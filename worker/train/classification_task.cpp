@@ -240,6 +240,27 @@ void ClassificationTask::export_model(const std::string& dir, const std::string&
                       model::BertHead::SequenceClassification);
 }
 
+CardFacts ClassificationTask::card_facts() const {
+  CardFacts f;
+  f.architecture = "BertForSequenceClassification";
+  f.pipeline_tag = "text-classification";
+  f.base_model = cfg_.model.init_from;
+  std::string labels;
+  for (int64_t i = 0; i < num_labels(); ++i) labels += (i ? ", " : "") + model::label_name(mcfg_, i);
+  f.data = fmt::format("`{}` ({} examples) for training, `{}` ({} examples) for evaluation; text column(s) `{}`{}, "
+                       "label column `{}`; {} with the labels {}; at most {} tokens per example.",
+                       cfg_.data.train_file, data_.train.examples.size(), cfg_.data.validation_file,
+                       data_.validation.examples.size(), cfg_.data.text_column_names,
+                       data_.pairs ? " (sentence pairs)" : "", cfg_.data.label_column_name, problem_type_, labels,
+                       cfg_.data.max_seq_length);
+  f.metric_note = is_single(problem_type_)
+                      ? "eval_f1 is the macro-F1 over the labels (each label counts alike), eval_accuracy the share "
+                        "of examples whose top label is right."
+                  : is_multi(problem_type_) ? "eval_f1 is the micro-F1 over (example, label) pairs at a 0.5 threshold."
+                                            : "eval_loss is the mean squared error.";
+  return f;
+}
+
 std::string ClassificationTask::prediction_text(const float* p) const {
   if (is_single(problem_type_))
     return model::label_name(mcfg_, std::max_element(p, p + num_labels()) - p);

@@ -34,6 +34,7 @@ class ClassificationTask : public Task {
   void load_checkpoint_tensors(const std::map<std::string, at::Tensor>& tensors, const std::string& source) override;
   std::vector<std::string> checkpoint_files() const override;
   void export_model(const std::string& dir, const std::string& save_dtype) override;
+  CardFacts card_facts() const override;
 
   // do_predict: every test example's prediction and probabilities to predict_results.txt, and, when
   // the test file has labels, its metrics (test_*) to test_results.json and all_results.json.

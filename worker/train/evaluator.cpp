@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/log/progress.h"
 #include "worker/model/precision.h"
 #include "common/comm/agreement.h"
 
@@ -30,11 +31,17 @@ void Evaluator::for_each_batch(Split split, const std::function<void(const Batch
   model.eval();
   {
     torch::NoGradGuard no_grad;
+    // Rank 0's share stands for all: every rank has the same number of examples, give or take one.
+    Progress progress(std::string(split == Split::Test ? "predict" : "evaluate") + " (rank 0's share)",
+                      static_cast<int64_t>(mine.size()), "examples", ctx_.rank == 0);
     for (size_t off = 0; off < mine.size(); off += static_cast<size_t>(per_device_batch_)) {
-      const auto end = mine.begin() + static_cast<ptrdiff_t>(std::min(mine.size(), off + per_device_batch_));
-      const std::vector<int64_t> indices(mine.begin() + static_cast<ptrdiff_t>(off), end);
+      const size_t end = std::min(mine.size(), off + static_cast<size_t>(per_device_batch_));
+      const std::vector<int64_t> indices(mine.begin() + static_cast<ptrdiff_t>(off),
+                                         mine.begin() + static_cast<ptrdiff_t>(end));
       visit(task_.make_batch(split, indices, kEvalEpoch));
+      progress.update(static_cast<int64_t>(end));
     }
+    progress.finish();
   }
   model.train(was_training);
 }

@@ -167,6 +167,22 @@ void MlmTask::export_model(const std::string& dir, const std::string& save_dtype
   io::export_hf_model(dir, mcfg_, model_->hf_state_dict(), vocab_path_, lowercase_, save_dtype);
 }
 
+CardFacts MlmTask::card_facts() const {
+  CardFacts f;
+  f.architecture = "BertForMaskedLM";
+  f.pipeline_tag = "fill-mask";
+  f.base_model = cfg_.model.init_from;
+  f.data = fmt::format("HDF5 shards in `{}` (prepare_data): {} training and {} validation sequences of {} tokens, "
+                       "WordPiece vocabulary of {} tokens ({}cased); masked-LM masking of {:.0f}% of the tokens{}, "
+                       "drawn anew every epoch.",
+                       cfg_.data.shards_dir, num_examples(Split::Train), num_examples(Split::Validation), seq_len_,
+                       mcfg_.vocab_size, lowercase_ ? "un" : "", 100 * cfg_.train.mlm_probability,
+                       cfg_.train.whole_word_masking ? " (whole words)" : "");
+  f.metric_note = "eval_loss is the cross-entropy over masked tokens, eval_accuracy the share of masked tokens "
+                  "predicted exactly, perplexity exp(eval_loss); the evaluation masks are fixed by the seed.";
+  return f;
+}
+
 int run_mlm(const RunConfig& cfg, HcclLike& comm) {
   RunContext ctx = open_run(cfg.train, cfg.dist, comm, "run_mlm");
   MlmTask task(ctx, cfg);

@@ -34,6 +34,7 @@ class MlmTask : public Task {
   void load_checkpoint_tensors(const std::map<std::string, at::Tensor>& tensors, const std::string& source) override;
   std::vector<std::string> checkpoint_files() const override;
   void export_model(const std::string& dir, const std::string& save_dtype) override;
+  CardFacts card_facts() const override;
 
  private:
   void open_data();

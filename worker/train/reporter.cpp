@@ -9,18 +9,13 @@
 
 #include "common/io/atomic_file.h"
 #include "common/io/json_file.h"
+#include "common/log/progress.h"
 
 namespace mpibert::train {
 namespace {
 
 double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-std::string format_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  const auto t = static_cast<long long>(s + 0.5);
-  return fmt::format("{}:{:02d}:{:02d}", t / 3600, t / 60 % 60, t % 60);
 }
 
 // Peak matrix-multiply FLOP/s of this rank in the training precision, measured now: MFU's denominator.
@@ -81,9 +76,32 @@ double Reporter::mfu(double flops_per_second) const {
   return peak_flops_ > 0 ? flops_per_second / (peak_flops_ * ctx_.world) : 0;
 }
 
+void Reporter::open_tensorboard(const std::string& dir, const std::string& run_config_yaml) {
+  tensorboard_dir_ = dir;
+  if (ctx_.rank != 0) return;
+  tensorboard_ = std::make_unique<report::TfEventsWriter>(dir);
+  if (first_step_ > 0) tensorboard_->add_session_start(first_step_ + 1);
+  tensorboard_->add_text("args", "```yaml\n" + run_config_yaml + "```", first_step_);
+  tensorboard_->flush();
+  spdlog::info("TensorBoard event file: {}", tensorboard_->path());
+}
+
+// Hugging Face's tags: eval/<name without eval_> for evaluation rows, train/<name> otherwise.
+void Reporter::write_scalars(const nlohmann::json& row, bool eval) {
+  if (!tensorboard_) return;
+  const int64_t step = row.value("step", int64_t(0));
+  for (const auto& [key, value] : row.items()) {
+    if (key == "step" || !value.is_number()) continue;
+    const std::string name = eval && key.rfind("eval_", 0) == 0 ? key.substr(5) : key;
+    tensorboard_->add_scalar((eval ? "eval/" : "train/") + name, value.get<double>(), step);
+  }
+  tensorboard_->flush();
+}
+
 void Reporter::append_row(const nlohmann::json& row) {
   log_history_.push_back(row);
   if (metrics_.is_open()) metrics_.append(row);
+  write_scalars(row, row.contains("eval_loss") || row.contains("eval_samples"));
 }
 
 void Reporter::on_step(const StepRecord& s) {
@@ -169,6 +187,11 @@ nlohmann::json Reporter::finish_training(int64_t step) {
                       {"threads_per_rank", ctx_.threads}};
   if (ctx_.rank == 0) io::write_json_file(ctx_.dir.file("train_results.json"), j);
   return j;
+}
+
+void Reporter::close() {
+  if (tensorboard_) tensorboard_->close();
+  tensorboard_.reset();
 }
 
 void Reporter::write_all_results(const nlohmann::json& train_results, const Metrics& eval) {

@@ -11,6 +11,7 @@
 #include "common/config/run_config.h"
 #include "worker/train/run_context.h"
 #include "worker/train/run_files.h"
+#include "common/report/tfevents_writer.h"
 #include "worker/train/task.h"
 
 namespace mpibert::train {
@@ -34,14 +35,24 @@ class Reporter {
   // Opens metrics.jsonl (rank 0); rows past first_step, from a run that went further before it
   // was resumed here, are dropped so the file tells one history. log_history continues the checkpoint's.
   void start_training(int64_t first_step, const nlohmann::json& log_history);
+  // TensorBoard event files in `dir` (rank 0): the run configuration as text, then every logged row as
+  // train/* and eval/* scalars, flushed at each logging step. A run resumed at first_step > 0 starts its
+  // file with a SessionLog START at first_step + 1, so TensorBoard drops points an interrupted run logged
+  // after its checkpoint.
+  void open_tensorboard(const std::string& dir, const std::string& run_config_yaml);
+  const std::string& tensorboard_dir() const { return tensorboard_dir_; }
   void on_step(const StepRecord& s);
   void on_eval(int64_t step, const Metrics& metrics, const std::string& summary);
   // train_results.json (rank 0); returns its content.
   nlohmann::json finish_training(int64_t step);
   // all_results.json: train and the last evaluation's results together (rank 0).
   void write_all_results(const nlohmann::json& train_results, const Metrics& eval);
+  // Closes the TensorBoard file (errors writing it are reported here).
+  void close();
 
   const nlohmann::json& log_history() const { return log_history_; }
+  // Tokens processed in training by this run.
+  double tokens_seen() const { return run_tokens_; }
   double epoch_at(int64_t step) const { return steps_per_epoch_ > 0 ? step / steps_per_epoch_ : 0; }
 
  private:
@@ -49,6 +60,7 @@ class Reporter {
   double mfu(double flops_per_second) const;
   void log_interval(const StepRecord& last);
   void append_row(const nlohmann::json& row);
+  void write_scalars(const nlohmann::json& row, bool eval);
 
   const RunContext& ctx_;
   const TrainConfig& train_;
@@ -56,6 +68,8 @@ class Reporter {
   double steps_per_epoch_ = 0;
   double peak_flops_ = 0;
   MetricsLog metrics_;
+  std::unique_ptr<report::TfEventsWriter> tensorboard_;
+  std::string tensorboard_dir_;
   nlohmann::json log_history_ = nlohmann::json::array();
   Clock::time_point start_ = Clock::now();  // the run's start (cost)
   Clock::time_point loop_start_, interval_start_, timed_start_;

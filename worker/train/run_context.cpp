@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "common/log/log.h"
 #include "worker/model/precision.h"
 #include "common/comm/mpi_environment.h"
@@ -11,6 +14,25 @@
 namespace mpibert::train {
 
 namespace {
+
+// /proc/self/cmdline, each word quoted when a shell would need it.
+std::string own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), out, word;
+  for (char c : all) {
+    if (c != '\0') {
+      word += c;
+      continue;
+    }
+    const bool plain = !word.empty() && word.find_first_not_of(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == std::string::npos;
+    std::string quoted = "'";
+    for (char q : word) quoted += q == '\'' ? std::string("'\\''") : std::string(1, q);
+    out += (out.empty() ? "" : " ") + (plain ? word : quoted + "'");
+    word.clear();
+  }
+  return out;
+}
 
 void log_runtime(const RunContext& ctx) {
   const BlasInfo blas = detect_blas();
@@ -42,7 +64,8 @@ RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& 
                  model::resolve_precision(train.precision) == "bf16",
                  choose_threads(dist.threads),
                  program,
-                 train.precision};
+                 train.precision,
+                 own_command_line()};
   apply_threads(ctx.threads);
   install_stop_signal_handlers();
   if (log_file) {

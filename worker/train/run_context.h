@@ -20,6 +20,7 @@ struct RunContext {
   int threads = 1;       // intra-op threads per rank
   std::string program;
   std::string requested_precision;
+  std::string command_line;  // this process's, as a shell would read it (for the model card)
 };
 
 // `program` names the worker in the log ("run_mlm", "run_classification"). With log_file false nothing

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "worker/train/model_card.h"
+
 namespace mpibert::train {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -64,6 +66,8 @@ class Task {
   virtual void load_checkpoint_tensors(const std::map<std::string, at::Tensor>& tensors, const std::string& source) = 0;
   virtual std::vector<std::string> checkpoint_files() const = 0;
   virtual void export_model(const std::string& dir, const std::string& save_dtype) = 0;
+  // What the model card says about the model and its data.
+  virtual CardFacts card_facts() const = 0;
 };
 
 }  // namespace mpibert::train

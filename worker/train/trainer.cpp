@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/io/atomic_file.h"
 #include "common/io/json_file.h"
+#include "common/report/logging_dir.h"
 #include "common/version.h"
 #include "worker/comm/tensor_collectives.h"
 #include "worker/optim/lr_schedule.h"
@@ -19,7 +20,9 @@
 #include "worker/train/checkpointer.h"
 #include "worker/train/gradient_reducer.h"
 #include "common/comm/agreement.h"
+#include "worker/train/model_card.h"
 #include "worker/train/reporter.h"
+#include "worker/train/run_plot.h"
 #include "common/comm/mpi_environment.h"
 #include "worker/train/runtime_env.h"
 #include "worker/train/step_loop.h"
@@ -45,8 +48,12 @@ struct Trainer::Impl {
   BestModel best;
   bool stopped_early = false;
   nlohmann::json resumed_log_history = nlohmann::json::array();
+  std::string resumed_logging_dir;
+  double resumed_tokens_seen = 0;  // tokens the runs before a resume processed
   nlohmann::json train_results;
   Metrics last_eval;
+
+  std::string run_config_yaml;
 
   Impl(RunContext& c, Task& t, const TrainConfig& tr, const DistConfig& d, std::string yaml)
       : ctx(c),
@@ -66,6 +73,7 @@ struct Trainer::Impl {
     if (train.do_train) build_optimizer();
     if (!ctx.dir.resume_from().empty()) resume(ctx.dir.resume_from());
     if (ctx.rank == 0) write_start_files(yaml);
+    run_config_yaml = yaml;
   }
 
   // Every rank starts from rank 0's weights.
@@ -130,6 +138,8 @@ struct Trainer::Impl {
     const int64_t consumed = state.at("consumed_sequences").get<int64_t>();
     step = consumed / ck_batch;
     resumed_log_history = state.value("log_history", nlohmann::json::array());
+    resumed_logging_dir = state.value("logging_dir", std::string());
+    resumed_tokens_seen = state.value("tokens_seen", 0.0);
     best.restore(state);
     stopped_early = state.value("stopped_early", false);
     spdlog::info("resuming from {} at step {} ({} examples consumed; trained with {} rank(s), now {})", dir, step,
@@ -166,6 +176,8 @@ struct Trainer::Impl {
                      "example index), dropout from (seed, step, rank, micro-step)"}}},
         {"versions", {{"mpibert", version()}, {"torch", torch_version()}, {"mpi", mpi_library_version()}}},
         {"stopped_early", stopped_early},
+        {"logging_dir", reporter->tensorboard_dir()},
+        {"tokens_seen", resumed_tokens_seen + reporter->tokens_seen()},
         {"log_history", reporter->log_history()}};
     best.describe(j);
     return j;
@@ -190,8 +202,17 @@ struct Trainer::Impl {
     return false;
   }
 
+  // TensorBoard's directory: the configured one, else the one this run had before a resume (so that
+  // its purge applies), else Hugging Face's default OUTPUT_DIR/runs/<date>_<host>.
+  std::string tensorboard_dir() const {
+    if (!train.logging_dir.empty()) return train.logging_dir;
+    if (!resumed_logging_dir.empty()) return resumed_logging_dir;
+    return report::default_logging_dir(ctx.dir.path().string());
+  }
+
   int train_loop() {
     reporter->start_training(step, resumed_log_history);
+    if (train.report_to != "none") reporter->open_tensorboard(tensorboard_dir(), run_config_yaml);
     if (stopped_early) {
       spdlog::info("training stopped early at step {} (early_stopping_patience); nothing left to train", step);
       total_steps = step;
@@ -239,6 +260,29 @@ struct Trainer::Impl {
     task.export_model(dir, train.save_dtype);
     spdlog::info("exported the model in Hugging Face format to {}", dir);
   }
+
+  // final/README.md, with the curves drawn by plot_run when it can (rank 0, after everything else).
+  void write_model_card() {
+    if (ctx.rank != 0 || !std::filesystem::is_directory(ctx.dir.file("final"))) return;
+    CardInputs in;
+    in.task = task.card_facts();
+    in.model_name = std::filesystem::absolute(ctx.dir.path()).lexically_normal().filename().string();
+    in.command_line = ctx.command_line;
+    in.run_config_yaml = run_config_yaml;
+    in.trainer_state = trainer_state(step);
+    in.train_results = train_results;
+    in.eval_results = nlohmann::json(last_eval);
+    in.tokens_seen = resumed_tokens_seen + reporter->tokens_seen();
+    in.cost_per_hour = train.cost_per_hour;
+    in.versions = std::string("mpibert ") + version() + ", libtorch " + torch_version() + ", " + mpi_library_version();
+    const std::string png = ctx.dir.file("final/training_curves.png");
+    if (draw_run_plot(ctx.dir.path().string(), png, ctx.dir.file("logs/plot_run.log")))
+      in.plot_file = "training_curves.png";
+    else
+      spdlog::warn("no training-curve picture for the model card (see {})", ctx.dir.file("logs/plot_run.log"));
+    io::write_file_atomic(ctx.dir.file("final/README.md"), model_card_markdown(in));
+    spdlog::info("model card written to {}", ctx.dir.file("final/README.md"));
+  }
 };
 
 Trainer::Trainer(RunContext& ctx, Task& task, const TrainConfig& train, const DistConfig& dist,
@@ -270,6 +314,8 @@ int Trainer::run() {
   if (code == 0) im.reporter->write_all_results(im.train_results, im.last_eval);
   if (code == 0 && im.train.do_train && im.ctx.rank == 0)
     io::write_json_file(im.ctx.dir.file("trainer_state.json"), im.trainer_state(im.step), 2);
+  im.reporter->close();
+  if (code == 0 && im.train.do_train) im.write_model_card();
   wait_or_abort(im.ctx.comm, im.ctx.comm.barrier(), im.ctx.timeout_s);
   return code;
 }
