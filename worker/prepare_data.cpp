@@ -269,92 +269,101 @@ std::vector<std::string> train_vocabulary(const Job& job, const DataConfig& d, i
 }
 
 enum class VocabMode { Command, All };
+enum class VocabAction { UpToDate, UseExisting, Copy, Train };
 
-// Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see docs/data.md).
-void ensure_vocabulary(const Job& job, const DataConfig& d, bool overwrite, VocabMode mode) {
-  const std::string dir = d.shards_dir;
-  const std::string vocab = data::join_path(dir, data::kVocabFileName);
-  const std::string tok_config = data::join_path(dir, data::kTokenizerConfigFileName);
-  enum Action { UpToDate = 0, UseExisting = 1, Copy = 2, Train = 3 };
+// What rank 0 decided for the vocabulary, and the record part it writes once the vocabulary is made.
+struct VocabPlan {
+  VocabAction action = VocabAction::UpToDate;
   json settings, inputs;
-  int action = UpToDate;
-  agreed(job, RunOn::Root, [&] {
-    fs::create_directories(dir);
-    settings = tokenizer_settings(d);
-    if (!d.vocab_file.empty()) {
-      if (!fs::is_regular_file(d.vocab_file)) throw UsageError("data.vocab_file = " + d.vocab_file + ": no such file");
-      const std::string src_dir = fs::path(d.vocab_file).parent_path().string();
-      if (auto lower = recorded_lowercase(src_dir.empty() ? "." : src_dir); lower && *lower != d.lowercase)
-        throw UsageError("vocab mismatch: " + data::join_path(src_dir, "tokenizer_config.json") +
-                         " says do_lower_case=" + (*lower ? "true" : "false") + " but data.lowercase is " +
-                         (d.lowercase ? "true" : "false") + "; set data.lowercase to match the vocabulary");
-      const std::string source_sha = io::sha256_file(d.vocab_file);
-      settings["vocab_file_sha256"] = source_sha;
-      if (fs::exists(vocab) && !overwrite && io::sha256_file(vocab) != source_sha)
-        throw UsageError("vocab mismatch: " + vocab + " differs from data.vocab_file " + d.vocab_file +
-                         " (shards made with one cannot be read with the other); pass --overwrite to replace it, "
-                         "or choose another data.shards_dir");
-      const json record = read_record(dir);
-      // Up to date when the copy is already there: recorded with these settings, or (copied by `shards`,
-      // which records nothing for the tokenizer) byte-identical with its tokenizer_config.json beside it.
-      const bool recorded_other =
-          record.contains("tokenizer") && record["tokenizer"].value("settings", json()) != settings;
-      const bool same =
-          fs::exists(vocab) && fs::exists(tok_config) && io::sha256_file(vocab) == source_sha && !recorded_other;
-      action = same ? UpToDate : Copy;
-      return;
-    }
-    inputs = input_fingerprint(d);
-    if (!fs::exists(vocab) || overwrite) {
-      action = Train;
-      return;
-    }
-    const json record = read_record(dir);
-    const bool ours =
-        record.contains("tokenizer") && record["tokenizer"].value("vocab_sha256", "") == io::sha256_file(vocab);
-    if (ours) {
-      const json& before = record["tokenizer"]["settings"];
-      if (before != settings)
-        throw UsageError(vocab + " was trained with other settings (" + describe_differences(before, settings) +
-                         "); pass --overwrite to retrain it (shards made with the old one must then be rebuilt), "
-                         "or choose another data.shards_dir");
-      action = record["tokenizer"]["inputs"] == inputs ? UpToDate : Train;
-      return;
-    }
-    if (mode == VocabMode::Command)
-      throw UsageError(vocab +
-                       " already exists and was not trained by prepare_data with this configuration; "
-                       "pass --overwrite to replace it, or run `prepare_data shards` to use it");
-    action = UseExisting;
-  });
-  action = broadcast_value(job.comm, action, 0, job.silence);
+};
 
-  if (action == UpToDate) {
-    spdlog::info("{} is up to date (same settings and corpus files)", vocab);
-    return;
+// data.vocab_file is set: Copy it unless SHARDS_DIR already holds this copy. Adds the source's
+// SHA-256 to `settings`.
+VocabAction decide_vocab_copy(const DataConfig& d, bool overwrite, json& settings) {
+  const std::string vocab = data::join_path(d.shards_dir, data::kVocabFileName);
+  const std::string tok_config = data::join_path(d.shards_dir, data::kTokenizerConfigFileName);
+  if (!fs::is_regular_file(d.vocab_file)) throw UsageError("data.vocab_file = " + d.vocab_file + ": no such file");
+  const std::string src_dir = fs::path(d.vocab_file).parent_path().string();
+  if (auto lower = recorded_lowercase(src_dir.empty() ? "." : src_dir); lower && *lower != d.lowercase)
+    throw UsageError("vocab mismatch: " + data::join_path(src_dir, "tokenizer_config.json") +
+                     " says do_lower_case=" + (*lower ? "true" : "false") + " but data.lowercase is " +
+                     (d.lowercase ? "true" : "false") + "; set data.lowercase to match the vocabulary");
+  const std::string source_sha = io::sha256_file(d.vocab_file);
+  settings["vocab_file_sha256"] = source_sha;
+  if (fs::exists(vocab) && !overwrite && io::sha256_file(vocab) != source_sha)
+    throw UsageError("vocab mismatch: " + vocab + " differs from data.vocab_file " + d.vocab_file +
+                     " (shards made with one cannot be read with the other); pass --overwrite to replace it, "
+                     "or choose another data.shards_dir");
+  const json record = read_record(d.shards_dir);
+  // Up to date when the copy is already there: recorded with these settings, or (copied by `shards`,
+  // which records nothing for the tokenizer) byte-identical with its tokenizer_config.json beside it.
+  const bool recorded_other = record.contains("tokenizer") && record["tokenizer"].value("settings", json()) != settings;
+  const bool same =
+      fs::exists(vocab) && fs::exists(tok_config) && io::sha256_file(vocab) == source_sha && !recorded_other;
+  return same ? VocabAction::UpToDate : VocabAction::Copy;
+}
+
+// No data.vocab_file: Train unless SHARDS_DIR/vocab.txt was trained with these settings on these
+// corpus files; a vocab.txt from elsewhere is used as it is by `all` and refused by train-tokenizer.
+VocabAction decide_vocab_training(const DataConfig& d, bool overwrite, VocabMode mode, const json& settings,
+                                  const json& inputs) {
+  const std::string vocab = data::join_path(d.shards_dir, data::kVocabFileName);
+  if (!fs::exists(vocab) || overwrite) return VocabAction::Train;
+  const json record = read_record(d.shards_dir);
+  const bool ours =
+      record.contains("tokenizer") && record["tokenizer"].value("vocab_sha256", "") == io::sha256_file(vocab);
+  if (ours) {
+    const json& before = record["tokenizer"]["settings"];
+    if (before != settings)
+      throw UsageError(vocab + " was trained with other settings (" + describe_differences(before, settings) +
+                       "); pass --overwrite to retrain it (shards made with the old one must then be rebuilt), "
+                       "or choose another data.shards_dir");
+    return record["tokenizer"]["inputs"] == inputs ? VocabAction::UpToDate : VocabAction::Train;
   }
-  if (action == UseExisting) {
-    spdlog::info("using the existing {} (not trained by this configuration; --overwrite retrains)", vocab);
-    return;
+  if (mode == VocabMode::Command)
+    throw UsageError(vocab +
+                     " already exists and was not trained by prepare_data with this configuration; "
+                     "pass --overwrite to replace it, or run `prepare_data shards` to use it");
+  return VocabAction::UseExisting;
+}
+
+// Rank 0 only.
+VocabPlan plan_vocabulary(const DataConfig& d, bool overwrite, VocabMode mode) {
+  fs::create_directories(d.shards_dir);
+  VocabPlan plan;
+  plan.settings = tokenizer_settings(d);
+  if (!d.vocab_file.empty()) {
+    plan.action = decide_vocab_copy(d, overwrite, plan.settings);
+    return plan;
   }
-  if (action == Copy) {
-    agreed(job, RunOn::Root, [&] {
-      io::write_file_atomic(vocab, read_file_bytes(d.vocab_file));
-      // Check it loads and has what BERT needs before anything is built on it.
-      auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
-      const std::string src_config =
-          data::join_path(fs::path(d.vocab_file).parent_path().string(), data::kTokenizerConfigFileName);
-      if (fs::exists(src_config) && fs::path(src_config) != fs::path(tok_config))
-        io::write_file_atomic(tok_config, read_file_bytes(src_config));
-      else
-        data::write_tokenizer_config(tok_config, d.lowercase, tokenizer_max_length(d));
-      json part = {{"settings", settings}, {"vocab_sha256", io::sha256_file(vocab)}};
-      write_record_part(dir, "tokenizer", part);
-      spdlog::info("copied {} ({} tokens) to {}", d.vocab_file, tok.vocab_size(), vocab);
-    });
-    return;
-  }
-  // Train.
+  plan.inputs = input_fingerprint(d);
+  plan.action = decide_vocab_training(d, overwrite, mode, plan.settings, plan.inputs);
+  return plan;
+}
+
+// Copies data.vocab_file (and the tokenizer_config.json beside it, else a new one) into SHARDS_DIR.
+void copy_vocabulary(const Job& job, const DataConfig& d, const json& settings) {
+  const std::string vocab = data::join_path(d.shards_dir, data::kVocabFileName);
+  const std::string tok_config = data::join_path(d.shards_dir, data::kTokenizerConfigFileName);
+  agreed(job, RunOn::Root, [&] {
+    io::write_file_atomic(vocab, read_file_bytes(d.vocab_file));
+    // Check it loads and has what BERT needs before anything is built on it.
+    auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
+    const std::string src_config =
+        data::join_path(fs::path(d.vocab_file).parent_path().string(), data::kTokenizerConfigFileName);
+    if (fs::exists(src_config) && fs::path(src_config) != fs::path(tok_config))
+      io::write_file_atomic(tok_config, read_file_bytes(src_config));
+    else
+      data::write_tokenizer_config(tok_config, d.lowercase, tokenizer_max_length(d));
+    json part = {{"settings", settings}, {"vocab_sha256", io::sha256_file(vocab)}};
+    write_record_part(d.shards_dir, "tokenizer", part);
+    spdlog::info("copied {} ({} tokens) to {}", d.vocab_file, tok.vocab_size(), vocab);
+  });
+}
+
+void train_and_write_vocabulary(const Job& job, const DataConfig& d, const json& settings, const json& inputs) {
+  const std::string vocab = data::join_path(d.shards_dir, data::kVocabFileName);
+  const std::string tok_config = data::join_path(d.shards_dir, data::kTokenizerConfigFileName);
   spdlog::info("training a WordPiece vocabulary of up to {} tokens on {} ({} rank(s) count words)", d.vocab_size,
                d.input, job.size());
   const auto t0 = std::chrono::steady_clock::now();
@@ -364,10 +373,31 @@ void ensure_vocabulary(const Job& job, const DataConfig& d, bool overwrite, Voca
     data::write_vocab_file(vocab, tokens);
     data::write_tokenizer_config(tok_config, d.lowercase, tokenizer_max_length(d));
     json part = {{"settings", settings}, {"inputs", inputs}, {"vocab_sha256", io::sha256_file(vocab)}};
-    write_record_part(dir, "tokenizer", part);
+    write_record_part(d.shards_dir, "tokenizer", part);
     spdlog::info("wrote {} ({} tokens from {} documents) and {} in {:.1f} s", vocab, tokens.size(), documents,
                  tok_config, seconds_since(t0));
   });
+}
+
+// Makes SHARDS_DIR/vocab.txt + tokenizer_config.json exist for the current settings (see docs/data.md).
+void ensure_vocabulary(const Job& job, const DataConfig& d, bool overwrite, VocabMode mode) {
+  const std::string vocab = data::join_path(d.shards_dir, data::kVocabFileName);
+  VocabPlan plan;  // settings and inputs: rank 0 only
+  agreed(job, RunOn::Root, [&] { plan = plan_vocabulary(d, overwrite, mode); });
+  switch (broadcast_value(job.comm, plan.action, 0, job.silence)) {
+    case VocabAction::UpToDate:
+      spdlog::info("{} is up to date (same settings and corpus files)", vocab);
+      return;
+    case VocabAction::UseExisting:
+      spdlog::info("using the existing {} (not trained by this configuration; --overwrite retrains)", vocab);
+      return;
+    case VocabAction::Copy:
+      copy_vocabulary(job, d, plan.settings);
+      return;
+    case VocabAction::Train:
+      train_and_write_vocabulary(job, d, plan.settings, plan.inputs);
+      return;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,11 +423,88 @@ void remove_shard_outputs(const std::string& dir) {
   for (const auto& p : existing_shard_outputs(dir)) fs::remove(p);
 }
 
+// Rank 0: whether the shards must be built (removing old ones where they are replaced), or are up to
+// date; UsageError when SHARDS_DIR holds shards this configuration may not replace.
+bool decide_shard_build(const DataConfig& d, bool overwrite, const json& settings, const json& derived) {
+  const std::string dir = d.shards_dir;
+  const auto existing = existing_shard_outputs(dir);
+  if (existing.empty() || overwrite) {
+    if (!existing.empty()) {
+      spdlog::info("--overwrite: removing {} existing shard file(s) from {}", existing.size(), dir);
+      remove_shard_outputs(dir);
+    }
+    return true;
+  }
+  const json record = read_record(dir);
+  const bool finished = fs::exists(data::join_path(dir, data::kManifestFileName));
+  if (!record.contains("shards") || !finished)
+    throw UsageError(dir + " already holds shard files (" + existing.front().filename().string() +
+                     (finished ? "" : ", no manifest.json: an interrupted run?") +
+                     ") not made with this configuration; pass --overwrite to replace them, or choose another "
+                     "data.shards_dir");
+  const json& before = record["shards"]["settings"];
+  if (before != settings)
+    throw UsageError(dir + " holds shards made with other settings (" + describe_differences(before, settings) +
+                     "); pass --overwrite to replace them, or choose another data.shards_dir");
+  if (record["shards"]["derived"] == derived) return false;
+  spdlog::info("the corpus or the vocabulary changed since {} was built: rebuilding", dir);
+  remove_shard_outputs(dir);
+  return true;
+}
+
+// Rank 0 loads the vocabulary and sends its tokens, so other nodes need not see the file.
+data::WordPieceTokenizer tokenizer_from_root(const Job& job, const std::string& vocab, bool lowercase) {
+  const std::string token_text = agree_on_root(
+      job.comm,
+      [&] {
+        const auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, lowercase);
+        std::string text;
+        for (const auto& t : tok.tokens()) text += t + "\n";
+        return text;
+      },
+      job.silence);
+  std::vector<std::string> tokens;
+  for (size_t p = 0; p < token_text.size();) {
+    size_t nl = token_text.find('\n', p);
+    tokens.push_back(token_text.substr(p, nl - p));
+    p = nl + 1;
+  }
+  return data::WordPieceTokenizer::from_tokens(std::move(tokens), lowercase);
+}
+
+data::ShardBuildOptions shard_build_options(const Job& job, const DataConfig& d, int threads) {
+  data::ShardBuildOptions o;
+  o.corpus = corpus_options(d);
+  o.shards_dir = d.shards_dir;
+  o.sequence.seq_len = d.seq_len;
+  o.sequence.line_by_line = d.line_by_line;
+  o.validation_fraction = d.validation_fraction;
+  o.shuffle_seed = uint64_t(d.shuffle_seed);
+  o.sequences_per_shard = d.sequences_per_shard;
+  o.source = d.input;
+  o.threads = threads;
+  o.peer_silence = job.silence;
+  return o;
+}
+
+void log_shard_stats(const DataConfig& d, const data::ShardBuildStats& st, const data::Manifest& manifest) {
+  spdlog::info(
+      "tokenised {} documents ({} skipped without tokens, {} truncated) into {} tokens in {:.1f} s "
+      "({:.0f} tokens/s)",
+      st.documents, st.skipped_documents, st.truncated_documents, st.tokens, st.tokenize_seconds,
+      double(st.tokens) / std::max(st.tokenize_seconds, 1e-9));
+  spdlog::info(
+      "wrote {} train + {} validation sequences of {} tokens in {} shard(s) to {} in {:.1f} s ({} tokens "
+      "of the last partial sequence dropped)",
+      st.train_sequences, st.validation_sequences, d.seq_len, manifest.shards.size(), d.shards_dir, st.write_seconds,
+      st.dropped_tokens);
+}
+
 void build_shard_directory(const Job& job, const DataConfig& d, bool overwrite, int threads) {
   const std::string dir = d.shards_dir;
   const std::string vocab = data::join_path(dir, data::kVocabFileName);
-  json settings, derived;
-  int action = 0;  // 0 up to date, 1 build
+  json settings, derived;  // rank 0 only
+  bool build = false;
   agreed(job, RunOn::Root, [&] {
     if (!fs::exists(vocab))
       throw UsageError(vocab +
@@ -410,83 +517,21 @@ void build_shard_directory(const Job& job, const DataConfig& d, bool overwrite, 
                        "; set data.lowercase to match the vocabulary or retrain it (train-tokenizer --overwrite)");
     settings = shard_settings(d);
     derived = {{"vocab_sha256", io::sha256_file(vocab)}, {"inputs", input_fingerprint(d)}};
-    const auto existing = existing_shard_outputs(dir);
-    if (existing.empty() || overwrite) {
-      if (!existing.empty()) {
-        spdlog::info("--overwrite: removing {} existing shard file(s) from {}", existing.size(), dir);
-        remove_shard_outputs(dir);
-      }
-      action = 1;
-      return;
-    }
-    const json record = read_record(dir);
-    const bool finished = fs::exists(data::join_path(dir, data::kManifestFileName));
-    if (!record.contains("shards") || !finished)
-      throw UsageError(dir + " already holds shard files (" + existing.front().filename().string() +
-                       (finished ? "" : ", no manifest.json: an interrupted run?") +
-                       ") not made with this configuration; pass --overwrite to replace them, or choose another "
-                       "data.shards_dir");
-    const json& before = record["shards"]["settings"];
-    if (before != settings)
-      throw UsageError(dir + " holds shards made with other settings (" + describe_differences(before, settings) +
-                       "); pass --overwrite to replace them, or choose another data.shards_dir");
-    if (record["shards"]["derived"] == derived) {
-      action = 0;
-      return;
-    }
-    spdlog::info("the corpus or the vocabulary changed since {} was built: rebuilding", dir);
-    remove_shard_outputs(dir);
-    action = 1;
+    build = decide_shard_build(d, overwrite, settings, derived);
   });
-  if (broadcast_value(job.comm, action, 0, job.silence) == 0) {
+  if (!broadcast_value(job.comm, build, 0, job.silence)) {
     spdlog::info("{} is up to date (same settings, vocabulary and corpus files); nothing to do", dir);
     return;
   }
 
-  // Rank 0 loads the vocabulary and sends its tokens, so other nodes need not see the file.
-  const std::string token_text = agree_on_root(
-      job.comm,
-      [&] {
-        const auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, d.lowercase);
-        std::string text;
-        for (const auto& t : tok.tokens()) text += t + "\n";
-        return text;
-      },
-      job.silence);
-  std::vector<std::string> tokens;
-  for (size_t p = 0; p < token_text.size();) {
-    size_t nl = token_text.find('\n', p);
-    tokens.push_back(token_text.substr(p, nl - p));
-    p = nl + 1;
-  }
-  const auto tok = data::WordPieceTokenizer::from_tokens(std::move(tokens), d.lowercase);
-
-  data::ShardBuildOptions o;
-  o.corpus = corpus_options(d);
-  o.shards_dir = dir;
-  o.sequence.seq_len = d.seq_len;
-  o.sequence.line_by_line = d.line_by_line;
-  o.validation_fraction = d.validation_fraction;
-  o.shuffle_seed = uint64_t(d.shuffle_seed);
-  o.sequences_per_shard = d.sequences_per_shard;
-  o.source = d.input;
-  o.threads = threads;
-  o.peer_silence = job.silence;
+  const data::WordPieceTokenizer tok = tokenizer_from_root(job, vocab, d.lowercase);
   spdlog::info("building shards of {} tokens ({}) from {} on {} rank(s) x {} thread(s)", d.seq_len,
                d.line_by_line ? "line by line" : "packed", d.input, job.size(), threads);
   data::ShardBuildStats st;
-  const data::Manifest manifest = data::build_shards(tok, vocab, o, job.comm, &st);  // errors: agreed
+  const data::Manifest manifest =
+      data::build_shards(tok, vocab, shard_build_options(job, d, threads), job.comm, &st);  // errors: agreed
   agreed(job, RunOn::Root, [&] { write_record_part(dir, "shards", {{"settings", settings}, {"derived", derived}}); });
-  spdlog::info(
-      "tokenised {} documents ({} skipped without tokens, {} truncated) into {} tokens in {:.1f} s "
-      "({:.0f} tokens/s)",
-      st.documents, st.skipped_documents, st.truncated_documents, st.tokens, st.tokenize_seconds,
-      double(st.tokens) / std::max(st.tokenize_seconds, 1e-9));
-  spdlog::info(
-      "wrote {} train + {} validation sequences of {} tokens in {} shard(s) to {} in {:.1f} s ({} tokens "
-      "of the last partial sequence dropped)",
-      st.train_sequences, st.validation_sequences, d.seq_len, manifest.shards.size(), dir, st.write_seconds,
-      st.dropped_tokens);
+  log_shard_stats(d, st, manifest);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,8 +647,9 @@ int main(int argc, char** argv) {
   // MPI is always initialised: under mpirun (gaudi_spawn) each rank gets its place, and a plain run is
   // an MPI singleton of one rank. Only the backend's progress thread and this thread call MPI (through
   // common/comm); the tokenising threads never do.
-  return mpibert::run_distributed_main("prepare_data", &argc, &argv, [&](mpibert::HcclLike& comm, const mpibert::MpiEnvironment& env) {
-    const mpibert::Job job{comm, mpibert::kDefaultPeerSilence, env.ranksOnThisNode()};
-    return mpibert::prepare_data_main(job, argc, argv);
-  });
+  return mpibert::run_distributed_main(
+      "prepare_data", &argc, &argv, [&](mpibert::HcclLike& comm, const mpibert::MpiEnvironment& env) {
+        const mpibert::Job job{comm, mpibert::kDefaultPeerSilence, env.ranksOnThisNode()};
+        return mpibert::prepare_data_main(job, argc, argv);
+      });
 }

@@ -104,8 +104,11 @@ inline char* write_uint(char* p, uint32_t v) {
   return p + n;
 }
 
-std::vector<std::pair<size_t, size_t>> cut_blocks(std::string_view text) {
-  std::vector<std::pair<size_t, size_t>> blocks;
+using Block = std::pair<size_t, size_t>;  // [begin, end) byte offsets
+using Blocks = std::vector<Block>;
+
+Blocks cut_blocks(std::string_view text) {
+  Blocks blocks;
   size_t begin = 0;
   while (begin < text.size()) {
     size_t end = std::min(text.size(), begin + kBlockBytes);
@@ -159,12 +162,6 @@ class OutputFile {
   FILE* file_ = nullptr;
 };
 
-void add(EncodeStats& total, const EncodeStats& part) {
-  total.lines += part.lines;
-  total.bytes += part.bytes;
-  total.tokens += part.tokens;
-}
-
 }  // namespace
 
 EncodeStats encode_lines(const WordPieceTokenizer& tok, std::string_view text, std::string& out) {
@@ -196,96 +193,145 @@ EncodeStats encode_lines(const WordPieceTokenizer& tok, std::string_view text, s
   return stats;
 }
 
+namespace {
+
+void add(EncodeStats& total, const EncodeStats& part) {
+  total.lines += part.lines;
+  total.bytes += part.bytes;
+  total.tokens += part.tokens;
+}
+
+std::string_view block_text(std::string_view text, const Block& block) {
+  return text.substr(block.first, block.second - block.first);
+}
+
+// One thread: encodes and writes the blocks one after the other.
+EncodeStats encode_blocks_in_order(const WordPieceTokenizer& tok, std::string_view text, const Blocks& blocks,
+                                   OutputFile& output) {
+  EncodeStats total;
+  std::string out;
+  for (const Block& block : blocks) {
+    out.clear();
+    add(total, encode_lines(tok, block_text(text, block), out));
+    output.write(out);
+  }
+  return total;
+}
+
+// Worker threads encode blocks into a ring of slots; the calling thread writes them in block order,
+// so the output is the same as encode_blocks_in_order's. The first failure stops every thread.
+class ParallelBlockEncoder {
+ public:
+  ParallelBlockEncoder(const WordPieceTokenizer& tok, std::string_view text, const Blocks& blocks, size_t workers)
+      : tok_(tok), text_(text), blocks_(blocks), workers_(workers), window_(2 * workers), ring_(window_) {}
+
+  EncodeStats run(OutputFile& output) {
+    std::vector<std::thread> pool;
+    pool.reserve(workers_);
+    for (size_t w = 0; w < workers_; ++w) pool.emplace_back([this] { encode_claimed_blocks(); });
+    EncodeStats total;
+    try {
+      write_blocks_in_order(output, total);
+    } catch (...) {
+      fail(std::current_exception());
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (error_) stop_ = true;
+    }
+    slot_free_.notify_all();
+    for (auto& t : pool) t.join();
+    if (error_) std::rethrow_exception(error_);
+    return total;
+  }
+
+ private:
+  struct Slot {
+    std::string out;
+    EncodeStats stats;
+    bool done = false;
+  };
+
+  // Waits for a free slot; false when every block is taken or the run stopped.
+  bool claim_block(size_t& i) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    slot_free_.wait(lock, [&] { return stop_ || next_ >= blocks_.size() || next_ < written_ + window_; });
+    if (stop_ || next_ >= blocks_.size()) return false;
+    i = next_++;
+    return true;
+  }
+
+  // Worker thread.
+  void encode_claimed_blocks() {
+    size_t i;
+    while (claim_block(i)) {
+      Slot& slot = ring_[i % window_];
+      try {
+        slot.out.clear();
+        const EncodeStats s = encode_lines(tok_, block_text(text_, blocks_[i]), slot.out);
+        std::lock_guard<std::mutex> lock(mutex_);
+        slot.stats = s;
+        slot.done = true;
+      } catch (...) {
+        fail(std::current_exception());
+      }
+      block_done_.notify_all();
+    }
+  }
+
+  // Calling thread: writes each block as soon as it is encoded, then frees its slot.
+  void write_blocks_in_order(OutputFile& output, EncodeStats& total) {
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      Slot& slot = ring_[i % window_];
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        block_done_.wait(lock, [&] { return slot.done || stop_; });
+        if (stop_) return;
+      }
+      output.write(slot.out);
+      add(total, slot.stats);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        slot.done = false;
+        written_ = i + 1;
+      }
+      slot_free_.notify_all();
+    }
+  }
+
+  // Keeps the first failure and stops the run.
+  void fail(std::exception_ptr error) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!error_) error_ = error;
+    stop_ = true;
+  }
+
+  const WordPieceTokenizer& tok_;
+  std::string_view text_;
+  const Blocks& blocks_;
+  size_t workers_, window_;
+  std::vector<Slot> ring_;
+  std::mutex mutex_;
+  std::condition_variable block_done_, slot_free_;
+  size_t next_ = 0, written_ = 0;  // the next block to encode; the blocks written so far
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
 EncodeStats encode_file(const WordPieceTokenizer& tok, const std::string& input_path, const std::string& output_path,
                         int threads) {
   const auto start = std::chrono::steady_clock::now();
   InputText input(input_path);
   const std::string_view text = input.text();
-  const auto blocks = cut_blocks(text);
+  const Blocks blocks = cut_blocks(text);
   size_t workers = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
   workers = std::min(workers, std::max<size_t>(1, blocks.size()));
 
   OutputFile output(output_path);
-  EncodeStats total;
-  if (workers <= 1) {
-    std::string out;
-    for (const auto& [b, e] : blocks) {
-      out.clear();
-      add(total, encode_lines(tok, text.substr(b, e - b), out));
-      output.write(out);
-    }
-  } else {
-    // Workers encode blocks into a ring of slots; this thread writes them in block order.
-    struct Slot {
-      std::string out;
-      EncodeStats stats;
-      bool done = false;
-    };
-    const size_t window = 2 * workers;
-    std::vector<Slot> ring(window);
-    std::mutex mutex;
-    std::condition_variable block_done, slot_free;
-    size_t next = 0, written = 0;
-    bool stop = false;
-    std::exception_ptr error;
-
-    auto work = [&] {
-      for (;;) {
-        size_t i;
-        {
-          std::unique_lock<std::mutex> lock(mutex);
-          slot_free.wait(lock, [&] { return stop || next >= blocks.size() || next < written + window; });
-          if (stop || next >= blocks.size()) return;
-          i = next++;
-        }
-        Slot& slot = ring[i % window];
-        try {
-          slot.out.clear();
-          const EncodeStats s = encode_lines(tok, text.substr(blocks[i].first, blocks[i].second - blocks[i].first), slot.out);
-          std::lock_guard<std::mutex> lock(mutex);
-          slot.stats = s;
-          slot.done = true;
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mutex);
-          if (!error) error = std::current_exception();
-          stop = true;
-        }
-        block_done.notify_all();
-      }
-    };
-    std::vector<std::thread> pool;
-    pool.reserve(workers);
-    for (size_t w = 0; w < workers; ++w) pool.emplace_back(work);
-    try {
-      for (size_t i = 0; i < blocks.size(); ++i) {
-        Slot& slot = ring[i % window];
-        {
-          std::unique_lock<std::mutex> lock(mutex);
-          block_done.wait(lock, [&] { return slot.done || stop; });
-          if (stop) break;
-        }
-        output.write(slot.out);
-        add(total, slot.stats);
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          slot.done = false;
-          written = i + 1;
-        }
-        slot_free.notify_all();
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (!error) error = std::current_exception();
-      stop = true;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (error) stop = true;
-    }
-    slot_free.notify_all();
-    for (auto& t : pool) t.join();
-    if (error) std::rethrow_exception(error);
-  }
+  EncodeStats total = workers <= 1 ? encode_blocks_in_order(tok, text, blocks, output)
+                                   : ParallelBlockEncoder(tok, text, blocks, workers).run(output);
   output.commit();
   total.bytes = text.size();
   total.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -284,15 +284,10 @@ class ShardAssembler {
   std::vector<int32_t> send_, recv_, shard_;
 };
 
-}  // namespace
-
-Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_path, const ShardBuildOptions& o,
-                      HcclLike& comm, ShardBuildStats* stats_out) {
-  const int rank = comm.rank(), world = comm.size();
-  const int64_t L = o.sequence.seq_len;
-  const auto silence = o.peer_silence;
-  SequenceOptions seq = o.sequence;
-  seq.special_ids = tok.special_ids();
+// The agreed checks of the options; returns the SHA-256 of vocab_path (on rank 0, "" elsewhere).
+std::string check_options_and_hash_vocab(HcclLike& comm, const SequenceOptions& seq, const std::string& vocab_path,
+                                         const ShardBuildOptions& o) {
+  const int64_t L = seq.seq_len;
   std::string vocab_sha;
   agree(
       comm, RunOn::EveryRank,
@@ -303,56 +298,86 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
                            std::to_string(INT_MAX / L) + "] for data.seq_len " + std::to_string(L) +
                            " (a shard holds at most 2^31-1 tokens)");
         if (o.threads < 1) throw UsageError("threads must be >= 1, got " + std::to_string(o.threads));
-        if (rank == 0) vocab_sha = io::sha256_file(vocab_path);
+        if (comm.rank() == 0) vocab_sha = io::sha256_file(vocab_path);
       },
-      silence);
+      o.peer_silence);
+  return vocab_sha;
+}
 
-  auto t0 = std::chrono::steady_clock::now();
+// This rank's share of the tokenised corpus, and what every rank knows about the whole of it.
+struct TokenizedCorpus {
   LocalStream local;
   int64_t num_docs = 0;
-  agree(
-      comm, RunOn::EveryRank, [&] { local = tokenize_own_documents(tok, seq, o, rank, world, &num_docs); }, silence);
-  const std::vector<int64_t> lengths = exchange_piece_lengths(comm, local, num_docs, o);
-  int64_t sums[2] = {local.skipped, local.truncated};
-  comm.allReduce(sums, sums, 2, DataType::I64, ReduceOp::Sum)->waitAlive(silence);
-  double tokenize_seconds = seconds_since(t0);
-  comm.allReduce(&tokenize_seconds, &tokenize_seconds, 1, DataType::F64, ReduceOp::Max)->waitAlive(silence);
+  std::vector<int64_t> lengths;        // every document's piece length
+  int64_t skipped = 0, truncated = 0;  // over all ranks
+  double seconds = 0;                  // the slowest rank's
+};
 
-  const StreamLayout layout(lengths, world, L);
+// Steps 1 and 2, with the counts summed over the ranks.
+TokenizedCorpus tokenize_corpus(const WordPieceTokenizer& tok, const SequenceOptions& seq, const ShardBuildOptions& o,
+                                HcclLike& comm) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TokenizedCorpus c;
+  agree(
+      comm, RunOn::EveryRank,
+      [&] { c.local = tokenize_own_documents(tok, seq, o, comm.rank(), comm.size(), &c.num_docs); }, o.peer_silence);
+  c.lengths = exchange_piece_lengths(comm, c.local, c.num_docs, o);
+  int64_t sums[2] = {c.local.skipped, c.local.truncated};
+  comm.allReduce(sums, sums, 2, DataType::I64, ReduceOp::Sum)->waitAlive(o.peer_silence);
+  c.skipped = sums[0];
+  c.truncated = sums[1];
+  c.seconds = seconds_since(t0);
+  comm.allReduce(&c.seconds, &c.seconds, 1, DataType::F64, ReduceOp::Max)->waitAlive(o.peer_silence);
+  return c;
+}
+
+// The agreed shard plans; UsageError when the corpus gives no text or no full sequence.
+std::vector<ShardPlan> plan_corpus_shards(HcclLike& comm, const TokenizedCorpus& c, const StreamLayout& layout,
+                                          const ShardBuildOptions& o) {
+  const int64_t L = o.sequence.seq_len;
   std::vector<ShardPlan> plans;
   agree(
       comm, RunOn::EveryRank,
       [&] {
-        if (num_docs == sums[0])
-          throw UsageError(o.corpus.input + ": the corpus holds no text to tokenise (" + std::to_string(num_docs) +
+        if (c.num_docs == c.skipped)
+          throw UsageError(o.corpus.input + ": the corpus holds no text to tokenise (" + std::to_string(c.num_docs) +
                            " documents, none with any token)");
         if (layout.num_sequences() == 0)
           throw UsageError(o.corpus.input + ": the corpus gives no full sequence of " + std::to_string(L) +
                            " tokens (" + std::to_string(layout.total_tokens()) + " tokens in " +
-                           std::to_string(num_docs - sums[0]) + " documents): add text or lower data.seq_len");
+                           std::to_string(c.num_docs - c.skipped) + " documents): add text or lower data.seq_len");
         plans = plan_shards(layout.num_sequences(), o.validation_fraction, o.shuffle_seed, o.sequences_per_shard);
       },
-      silence);
+      o.peer_silence);
+  return plans;
+}
 
-  t0 = std::chrono::steady_clock::now();
+ShardAttributes shard_attributes(const WordPieceTokenizer& tok, const ShardBuildOptions& o,
+                                 const std::string& vocab_sha) {
   ShardAttributes attrs;
-  attrs.seq_len = L;
+  attrs.seq_len = o.sequence.seq_len;
   attrs.vocab_size = int64_t(tok.vocab_size());
   attrs.vocab_sha256 = vocab_sha;
   attrs.special_ids = tok.special_ids();
   attrs.lowercase = tok.lowercase();
   attrs.source = o.source.empty() ? o.corpus.input : o.source;
+  return attrs;
+}
+
+// Step 3 for every plan, then the manifest (last: a directory without one holds no finished shards).
+// Returns the manifest on every rank.
+Manifest write_shards(HcclLike& comm, const std::vector<ShardPlan>& plans, ShardAssembler& assembler,
+                      const ShardAttributes& attrs, const ShardBuildOptions& o) {
   Manifest manifest;
   manifest.vocab_size = attrs.vocab_size;
-  manifest.seq_len = L;
-  ShardAssembler assembler(comm, layout, local, L);
+  manifest.seq_len = attrs.seq_len;
   auto last_log = std::chrono::steady_clock::now();
   for (const ShardPlan& plan : plans) {
-    if (rank == 0 && seconds_since(last_log) > 30) {
+    if (comm.rank() == 0 && seconds_since(last_log) > 30) {
       last_log = std::chrono::steady_clock::now();
       spdlog::info("writing shards: {} of {} done", manifest.shards.size(), plans.size());
     }
-    assembler.gather(plan, silence);
+    assembler.gather(plan, o.peer_silence);
     agree(
         comm, RunOn::Root,
         [&] {
@@ -361,30 +386,48 @@ Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_pa
               write_shard(join_path(o.shards_dir, plan.file), attrs, shard.data(), int64_t(plan.sequences.size()));
           manifest.shards.push_back({plan.file, plan.split, int64_t(plan.sequences.size()), sha});
         },
-        silence);
+        o.peer_silence);
   }
-  // The manifest last: a directory without one holds no finished shards.
   const nlohmann::json manifest_json = agree_on_root_json(
       comm,
       [&] {
         write_manifest(o.shards_dir, manifest);
         return manifest_to_json(manifest);
       },
-      silence);
-  manifest = manifest_from_json(manifest_json, join_path(o.shards_dir, kManifestFileName));
+      o.peer_silence);
+  return manifest_from_json(manifest_json, join_path(o.shards_dir, kManifestFileName));
+}
 
-  if (stats_out) {
-    ShardBuildStats& st = *stats_out;
-    st.documents = num_docs - sums[0];
-    st.skipped_documents = sums[0];
-    st.truncated_documents = sums[1];
-    st.tokens = layout.total_tokens();
-    st.dropped_tokens = layout.dropped_tokens();
-    st.train_sequences = manifest.num_sequences(kTrainSplit);
-    st.validation_sequences = manifest.num_sequences(kValidationSplit);
-    st.tokenize_seconds = tokenize_seconds;
-    st.write_seconds = seconds_since(t0);
-  }
+ShardBuildStats build_stats(const TokenizedCorpus& c, const StreamLayout& layout, const Manifest& manifest,
+                            double write_seconds) {
+  ShardBuildStats st;
+  st.documents = c.num_docs - c.skipped;
+  st.skipped_documents = c.skipped;
+  st.truncated_documents = c.truncated;
+  st.tokens = layout.total_tokens();
+  st.dropped_tokens = layout.dropped_tokens();
+  st.train_sequences = manifest.num_sequences(kTrainSplit);
+  st.validation_sequences = manifest.num_sequences(kValidationSplit);
+  st.tokenize_seconds = c.seconds;
+  st.write_seconds = write_seconds;
+  return st;
+}
+
+}  // namespace
+
+Manifest build_shards(const WordPieceTokenizer& tok, const std::string& vocab_path, const ShardBuildOptions& o,
+                      HcclLike& comm, ShardBuildStats* stats_out) {
+  SequenceOptions seq = o.sequence;
+  seq.special_ids = tok.special_ids();
+  const std::string vocab_sha = check_options_and_hash_vocab(comm, seq, vocab_path, o);
+  const TokenizedCorpus corpus = tokenize_corpus(tok, seq, o, comm);
+  const StreamLayout layout(corpus.lengths, comm.size(), o.sequence.seq_len);
+  const std::vector<ShardPlan> plans = plan_corpus_shards(comm, corpus, layout, o);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  ShardAssembler assembler(comm, layout, corpus.local, o.sequence.seq_len);
+  const Manifest manifest = write_shards(comm, plans, assembler, shard_attributes(tok, o, vocab_sha), o);
+  if (stats_out) *stats_out = build_stats(corpus, layout, manifest, seconds_since(t0));
   return manifest;
 }
 

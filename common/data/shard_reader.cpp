@@ -78,20 +78,37 @@ std::string read_string_attribute(hid_t loc, const char* name, const std::string
   return out;
 }
 
-// Checks one shard completely and leaves it open for reading.
-void validate_shard(OpenShard& s, const ManifestShard& entry, const Manifest& manifest, const std::string& vocab_sha,
-                    ShardAttributes* attrs) {
-  const std::string& path = s.path;
+// The file exists and its SHA-256 is the one manifest.json lists.
+void check_file_sha256(const std::string& path, const ManifestShard& entry) {
   if (!file_exists(path)) bad(path, "missing (listed in manifest.json)");
   const std::string sha = io::sha256_file(path);
   if (sha != entry.sha256)
     bad(path, "sha256 mismatch (manifest says " + entry.sha256 + ", file has " + sha +
                   "): the shard is corrupt or was rewritten");
+}
 
-  s.file = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!s.file.valid()) bad(path, "not a readable HDF5 file (" + hdf5_error_text() + ")");
-  const hid_t root = s.file.get();
+// The five special token ids, each inside [0, vocab_size).
+void read_special_ids(hid_t root, const std::string& path, ShardAttributes* attrs) {
+  struct {
+    const char* name;
+    int32_t* slot;
+  } ids[] = {{"pad_id", &attrs->special_ids.pad},
+             {"cls_id", &attrs->special_ids.cls},
+             {"sep_id", &attrs->special_ids.sep},
+             {"mask_id", &attrs->special_ids.mask},
+             {"unk_id", &attrs->special_ids.unk}};
+  for (auto& id : ids) {
+    int64_t v = read_int_attribute(root, id.name, path);
+    if (v < 0 || v >= attrs->vocab_size)
+      bad(path, std::string("attribute ") + id.name + " = " + std::to_string(v) + " is outside [0, vocab_size " +
+                    std::to_string(attrs->vocab_size) + ")");
+    *id.slot = static_cast<int32_t>(v);
+  }
+}
 
+// The root attributes, checked against the format, manifest.json and the vocab.txt beside the shard.
+void read_shard_attributes(hid_t root, const std::string& path, const Manifest& manifest, const std::string& vocab_sha,
+                           ShardAttributes* attrs) {
   const std::string format = read_string_attribute(root, "format", path);
   if (format != kShardFormat) bad(path, "attribute format is \"" + format + "\", expected \"" + kShardFormat + "\"");
   const int64_t version = read_int_attribute(root, "version", path);
@@ -110,37 +127,18 @@ void validate_shard(OpenShard& s, const ManifestShard& entry, const Manifest& ma
   if (attrs->vocab_sha256 != vocab_sha)
     bad(path, "vocabulary mismatch: the shard was tokenised with a vocab.txt of sha256 " + attrs->vocab_sha256 +
                   " but the vocab.txt beside it has sha256 " + vocab_sha);
-  struct {
-    const char* name;
-    int32_t* slot;
-  } ids[] = {{"pad_id", &attrs->special_ids.pad},
-             {"cls_id", &attrs->special_ids.cls},
-             {"sep_id", &attrs->special_ids.sep},
-             {"mask_id", &attrs->special_ids.mask},
-             {"unk_id", &attrs->special_ids.unk}};
-  for (auto& id : ids) {
-    int64_t v = read_int_attribute(root, id.name, path);
-    if (v < 0 || v >= attrs->vocab_size)
-      bad(path, std::string("attribute ") + id.name + " = " + std::to_string(v) + " is outside [0, vocab_size " +
-                    std::to_string(attrs->vocab_size) + ")");
-    *id.slot = static_cast<int32_t>(v);
-  }
+  read_special_ids(root, path, attrs);
   const int64_t lowercase = read_int_attribute(root, "lowercase", path);
   if (lowercase != 0 && lowercase != 1)
     bad(path, "attribute lowercase = " + std::to_string(lowercase) + ", expected 0 or 1");
   attrs->lowercase = lowercase == 1;
   attrs->source = read_string_attribute(root, "source", path);
+}
 
-  htri_t has = H5Lexists(root, kInputIdsDataset, H5P_DEFAULT);
-  if (has <= 0) bad(path, std::string("dataset \"") + kInputIdsDataset + "\" is missing");
-  // No chunk cache: training reads single rows at random, and for uncompressed chunks HDF5 then reads
-  // just the selected row from the file instead of a whole chunk (about 64 KiB) per row.
-  H5Id dapl(H5Pcreate(H5P_DATASET_ACCESS), path + ": H5Pcreate(dataset access)");
-  hdf5_check(H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0), path + ": H5Pset_chunk_cache");
-  s.dataset = H5Id(H5Dopen2(root, kInputIdsDataset, dapl.get()));
-  if (!s.dataset.valid()) bad(path, "cannot open dataset input_ids (" + hdf5_error_text() + ")");
-  H5Id type(H5Dget_type(s.dataset.get()), path + ": H5Dget_type");
-  const bool want_u16 = shard_ids_are_uint16(manifest.vocab_size);
+// input_ids must be uint16 for vocabularies that fit (shard_ids_are_uint16), int32 otherwise.
+void check_input_ids_dtype(hid_t dataset, const std::string& path, int64_t vocab_size) {
+  H5Id type(H5Dget_type(dataset), path + ": H5Dget_type");
+  const bool want_u16 = shard_ids_are_uint16(vocab_size);
   const bool is_int = H5Tget_class(type.get()) == H5T_INTEGER;
   const size_t size = H5Tget_size(type.get());
   const H5T_sign_t sign = H5Tget_sign(type.get());
@@ -149,8 +147,23 @@ void validate_shard(OpenShard& s, const ManifestShard& entry, const Manifest& ma
     std::string got =
         is_int ? std::string(sign == H5T_SGN_NONE ? "uint" : "int") + std::to_string(size * 8) : "a non-integer type";
     bad(path, std::string("input_ids has dtype ") + got + ", expected " + (want_u16 ? "uint16" : "int32") +
-                  " for vocab_size " + std::to_string(manifest.vocab_size));
+                  " for vocab_size " + std::to_string(vocab_size));
   }
+}
+
+// Opens the input_ids dataset into s.dataset and s.file_space after checking its dtype and shape.
+void open_input_ids(OpenShard& s, const ManifestShard& entry, const Manifest& manifest) {
+  const std::string& path = s.path;
+  const hid_t root = s.file.get();
+  htri_t has = H5Lexists(root, kInputIdsDataset, H5P_DEFAULT);
+  if (has <= 0) bad(path, std::string("dataset \"") + kInputIdsDataset + "\" is missing");
+  // No chunk cache: training reads single rows at random, and for uncompressed chunks HDF5 then reads
+  // just the selected row from the file instead of a whole chunk (about 64 KiB) per row.
+  H5Id dapl(H5Pcreate(H5P_DATASET_ACCESS), path + ": H5Pcreate(dataset access)");
+  hdf5_check(H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0), path + ": H5Pset_chunk_cache");
+  s.dataset = H5Id(H5Dopen2(root, kInputIdsDataset, dapl.get()));
+  if (!s.dataset.valid()) bad(path, "cannot open dataset input_ids (" + hdf5_error_text() + ")");
+  check_input_ids_dtype(s.dataset.get(), path, manifest.vocab_size);
   s.file_space = H5Id(H5Dget_space(s.dataset.get()), path + ": H5Dget_space");
   hsize_t dims[2] = {0, 0};
   const int rank = H5Sget_simple_extent_ndims(s.file_space.get());
@@ -161,8 +174,11 @@ void validate_shard(OpenShard& s, const ManifestShard& entry, const Manifest& ma
     bad(path, "input_ids has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + "], expected [" +
                   std::to_string(entry.num_sequences) + ", " + std::to_string(manifest.seq_len) +
                   "] (num_sequences from manifest.json, seq_len)");
+}
 
-  // Every id must index the vocabulary: a bad id would otherwise fail deep inside the embedding.
+// Every id must index the vocabulary: a bad id would otherwise fail deep inside the embedding.
+void check_token_ids(const OpenShard& s, const ManifestShard& entry, const Manifest& manifest) {
+  const std::string& path = s.path;
   const int64_t L = manifest.seq_len;
   const int64_t rows_per_read = std::max<int64_t>(1, (int64_t(4) << 20) / (L * 4));
   std::vector<int32_t> buf;
@@ -182,6 +198,17 @@ void validate_shard(OpenShard& s, const ManifestShard& entry, const Manifest& ma
                       ", position " + std::to_string(int64_t(i) % L) + " is outside the vocabulary [0, " +
                       std::to_string(manifest.vocab_size) + ")");
   }
+}
+
+// Checks one shard completely and leaves it open for reading.
+void validate_shard(OpenShard& s, const ManifestShard& entry, const Manifest& manifest, const std::string& vocab_sha,
+                    ShardAttributes* attrs) {
+  check_file_sha256(s.path, entry);
+  s.file = H5Id(H5Fopen(s.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!s.file.valid()) bad(s.path, "not a readable HDF5 file (" + hdf5_error_text() + ")");
+  read_shard_attributes(s.file.get(), s.path, manifest, vocab_sha, attrs);
+  open_input_ids(s, entry, manifest);
+  check_token_ids(s, entry, manifest);
 }
 
 }  // namespace

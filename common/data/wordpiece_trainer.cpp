@@ -44,9 +44,15 @@ void WordCounter::merge(const WordCounter& other) {
 namespace {
 
 using Pair = uint64_t;  // (left id << 32) | right id: orders like tokenizers' (u32, u32) tuple
-inline Pair make_pair_key(uint32_t a, uint32_t b) { return (static_cast<uint64_t>(a) << 32) | b; }
-inline uint32_t left_of(Pair p) { return static_cast<uint32_t>(p >> 32); }
-inline uint32_t right_of(Pair p) { return static_cast<uint32_t>(p); }
+inline Pair make_pair_key(uint32_t a, uint32_t b) {
+  return (static_cast<uint64_t>(a) << 32) | b;
+}
+inline uint32_t left_of(Pair p) {
+  return static_cast<uint32_t>(p >> 32);
+}
+inline uint32_t right_of(Pair p) {
+  return static_cast<uint32_t>(p);
+}
 
 struct Merge {
   Pair pair;
@@ -105,34 +111,31 @@ class Vocab {
 
 const std::string kPrefix = "##";
 
-}  // namespace
+using WordCount = std::pair<std::string_view, uint64_t>;
+using Symbols = std::vector<uint32_t>;  // a word as vocabulary ids
 
-std::vector<std::string> train_wordpiece(const WordCounter& counter, const WordPieceTrainerOptions& options) {
-  if (counter.lowercase() != options.lowercase) {
-    throw std::invalid_argument("train_wordpiece: the WordCounter's lowercase differs from the options'");
-  }
-  // Words in byte order, so ids and tie breaks do not depend on hash-map order.
-  std::vector<std::pair<std::string_view, uint64_t>> words;
+// Words in byte order, so ids and tie breaks do not depend on hash-map order.
+std::vector<WordCount> words_in_byte_order(const WordCounter& counter) {
+  std::vector<WordCount> words;
   words.reserve(counter.counts().size());
   for (const auto& [w, c] : counter.counts()) words.emplace_back(w, c);
   std::sort(words.begin(), words.end());
+  return words;
+}
 
-  Vocab vocab;
-  // 1. Special tokens.
-  for (const std::string& s : options.special_tokens) vocab.add(s);
-
-  // 2. Alphabet: every character, weighted by word count; keep the limit_alphabet most frequent
-  //    (ties: the smaller code point stays), added in code point order.
+// Alphabet: every character, weighted by word count; keeps the limit_alphabet most frequent
+// (ties: the smaller code point stays), added in code point order.
+void add_alphabet(const std::vector<WordCount>& words, size_t limit_alphabet, Vocab& vocab) {
   std::map<char32_t, uint64_t> alphabet;
   for (const auto& [w, c] : words) {
     for (size_t i = 0; i < w.size();) alphabet[unicode::decode_utf8(w, i)] += c;
   }
   std::vector<std::pair<char32_t, uint64_t>> kept(alphabet.begin(), alphabet.end());
-  if (kept.size() > options.limit_alphabet) {
+  if (kept.size() > limit_alphabet) {
     std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
       return a.second != b.second ? a.second < b.second : a.first > b.first;
     });
-    kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept.size() - options.limit_alphabet));
+    kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept.size() - limit_alphabet));
     std::sort(kept.begin(), kept.end());
   }
   for (const auto& [cp, count] : kept) {
@@ -140,13 +143,13 @@ std::vector<std::string> train_wordpiece(const WordCounter& counter, const WordP
     unicode::append_utf8(s, cp);
     vocab.add(s);
   }
+}
 
-  // 3. Words as symbol ids: characters outside the alphabet are skipped; every character but the
-  //    word's first carries the "##" prefix.
-  std::vector<std::vector<uint32_t>> symbols(words.size());
-  std::vector<uint64_t> counts(words.size());
+// Words as symbol ids: characters outside the alphabet are skipped; every character but the word's
+// first carries the "##" prefix (added to the vocabulary on first use).
+std::vector<Symbols> words_as_symbols(const std::vector<WordCount>& words, Vocab& vocab) {
+  std::vector<Symbols> symbols(words.size());
   for (size_t w = 0; w < words.size(); ++w) {
-    counts[w] = words[w].second;
     const std::string_view word = words[w].first;
     for (size_t i = 0; i < word.size();) {
       const bool first = i == 0;
@@ -158,61 +161,96 @@ std::vector<std::string> train_wordpiece(const WordCounter& counter, const WordP
       symbols[w].push_back(vocab.add(s));
     }
   }
+  return symbols;
+}
 
-  // 4. Pair counts and where each pair occurs.
-  std::unordered_map<Pair, int64_t> pair_counts;
-  std::map<Pair, std::vector<uint32_t>> where;
-  for (size_t w = 0; w < symbols.size(); ++w) {
-    const auto& s = symbols[w];
-    for (size_t i = 0; i + 1 < s.size(); ++i) {
-      const Pair p = make_pair_key(s[i], s[i + 1]);
-      pair_counts[p] += static_cast<int64_t>(counts[w]);
-      auto& list = where[p];
-      if (list.empty() || list.back() != w) list.push_back(static_cast<uint32_t>(w));
+// The merges, exactly as tokenizers' BpeTrainer::do_train orders and stops them: pair counts, the
+// words each pair occurs in, and a queue of candidate merges (possibly stale, checked when popped).
+class PairMerger {
+ public:
+  PairMerger(std::vector<Symbols> symbols, std::vector<uint64_t> counts)
+      : symbols_(std::move(symbols)), counts_(std::move(counts)) {
+    for (size_t w = 0; w < symbols_.size(); ++w) {
+      const auto& s = symbols_[w];
+      for (size_t i = 0; i + 1 < s.size(); ++i) {
+        const Pair p = make_pair_key(s[i], s[i + 1]);
+        pair_counts_[p] += static_cast<int64_t>(counts_[w]);
+        note_word(p, static_cast<uint32_t>(w));
+      }
+    }
+    queue_noted_pairs();
+  }
+
+  void run(const WordPieceTrainerOptions& options, Vocab& vocab) {
+    while (vocab.size() < options.vocab_size && !queue_.empty()) {
+      Merge top = std::move(const_cast<Merge&>(queue_.top()));
+      queue_.pop();
+      const int64_t current = std::max<int64_t>(0, pair_counts_[top.pair]);
+      if (top.count != static_cast<uint64_t>(current)) {  // stale entry: requeue with today's count
+        top.count = static_cast<uint64_t>(current);
+        queue_.push(std::move(top));
+        continue;
+      }
+      if (top.count < 1 || options.min_frequency > top.count) break;
+      apply(top, vocab);
     }
   }
-  std::priority_queue<Merge, std::vector<Merge>, MergeLess> queue;
-  for (auto& [p, list] : where) {
-    const int64_t c = pair_counts[p];
-    if (c > 0) queue.push(Merge{p, static_cast<uint64_t>(c), std::move(list)});
-  }
-  where.clear();
 
-  // 5. Merges, exactly as tokenizers' BpeTrainer::do_train orders and stops them.
-  std::vector<Change> changes;
-  while (vocab.size() < options.vocab_size && !queue.empty()) {
-    Merge top = std::move(const_cast<Merge&>(queue.top()));
-    queue.pop();
-    const int64_t current = std::max<int64_t>(0, pair_counts[top.pair]);
-    if (top.count != static_cast<uint64_t>(current)) {  // stale entry: requeue with today's count
-      top.count = static_cast<uint64_t>(current);
-      queue.push(std::move(top));
-      continue;
-    }
-    if (top.count < 1 || options.min_frequency > top.count) break;
-
+ private:
+  // Adds the merged token and replaces the pair in every word it occurs in.
+  void apply(const Merge& top, Vocab& vocab) {
     const uint32_t a = left_of(top.pair), b = right_of(top.pair);
     std::string right = vocab.token(b);
     if (right.compare(0, kPrefix.size(), kPrefix) == 0) right.erase(0, kPrefix.size());
     const uint32_t merged = vocab.add(vocab.token(a) + right);
 
     for (const uint32_t w : top.words) {
-      changes.clear();
-      merge_word(symbols[w], a, b, merged, changes);
-      for (const Change& ch : changes) {
-        pair_counts[ch.pair] += ch.delta * static_cast<int64_t>(counts[w]);
-        if (ch.delta > 0) {
-          auto& list = where[ch.pair];
-          if (list.empty() || list.back() != w) list.push_back(w);
-        }
+      changes_.clear();
+      merge_word(symbols_[w], a, b, merged, changes_);
+      for (const Change& ch : changes_) {
+        pair_counts_[ch.pair] += ch.delta * static_cast<int64_t>(counts_[w]);
+        if (ch.delta > 0) note_word(ch.pair, w);
       }
     }
-    for (auto& [p, list] : where) {
-      const int64_t c = pair_counts[p];
-      if (c > 0) queue.push(Merge{p, static_cast<uint64_t>(c), std::move(list)});
-    }
-    where.clear();
+    queue_noted_pairs();
   }
+
+  void note_word(Pair p, uint32_t w) {
+    auto& list = where_[p];
+    if (list.empty() || list.back() != w) list.push_back(w);
+  }
+
+  // Queues every pair noted since the last call (with a positive count) and forgets the notes.
+  void queue_noted_pairs() {
+    for (auto& [p, list] : where_) {
+      const int64_t c = pair_counts_[p];
+      if (c > 0) queue_.push(Merge{p, static_cast<uint64_t>(c), std::move(list)});
+    }
+    where_.clear();
+  }
+
+  std::vector<Symbols> symbols_;
+  std::vector<uint64_t> counts_;  // of each word
+  std::unordered_map<Pair, int64_t> pair_counts_;
+  std::map<Pair, std::vector<uint32_t>> where_;  // words (ascending) of the pairs not yet queued
+  std::priority_queue<Merge, std::vector<Merge>, MergeLess> queue_;
+  std::vector<Change> changes_;
+};
+
+}  // namespace
+
+std::vector<std::string> train_wordpiece(const WordCounter& counter, const WordPieceTrainerOptions& options) {
+  if (counter.lowercase() != options.lowercase) {
+    throw std::invalid_argument("train_wordpiece: the WordCounter's lowercase differs from the options'");
+  }
+  const std::vector<WordCount> words = words_in_byte_order(counter);
+  Vocab vocab;
+  for (const std::string& s : options.special_tokens) vocab.add(s);
+  add_alphabet(words, options.limit_alphabet, vocab);
+  std::vector<uint64_t> counts(words.size());
+  for (size_t w = 0; w < words.size(); ++w) counts[w] = words[w].second;
+  PairMerger merger(words_as_symbols(words, vocab), std::move(counts));
+  merger.run(options, vocab);
   return vocab.release();
 }
 
@@ -232,7 +270,8 @@ void write_vocab_file(const std::string& path, const std::vector<std::string>& t
   std::string text;
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i].find_first_of("\r\n") != std::string::npos) {
-      throw UsageError(path + ": token " + std::to_string(i) + " holds a line break and cannot be written to vocab.txt");
+      throw UsageError(path + ": token " + std::to_string(i) +
+                       " holds a line break and cannot be written to vocab.txt");
     }
     text += tokens[i];
     text += '\n';

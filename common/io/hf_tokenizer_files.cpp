@@ -64,6 +64,96 @@ ojson template_piece(const char* kind, const std::string& id, int type_id) {
   return piece;
 }
 
+// tokenizer.json's "added_tokens": the specials in id order.
+ojson added_tokens_json(const std::vector<std::string>& vocab, const HfSpecialTokens& specials) {
+  ojson added = ojson::array();
+  for (const auto& [id, content] : specials_by_id(vocab, specials)) {
+    ojson t;
+    t["id"] = id;
+    t["content"] = content;
+    t["single_word"] = false;
+    t["lstrip"] = false;
+    t["rstrip"] = false;
+    t["normalized"] = false;
+    t["special"] = true;
+    added.push_back(t);
+  }
+  return added;
+}
+
+ojson normalizer_json(bool lowercase) {
+  ojson normalizer;
+  normalizer["type"] = "BertNormalizer";
+  normalizer["clean_text"] = true;
+  normalizer["handle_chinese_chars"] = true;
+  normalizer["strip_accents"] = nullptr;
+  normalizer["lowercase"] = lowercase;
+  return normalizer;
+}
+
+// [CLS] A [SEP] for one sequence, [CLS] A [SEP] B [SEP] for a pair.
+ojson post_processor_json(const HfSpecialTokens& specials, const SpecialIds& ids) {
+  ojson post;
+  post["type"] = "TemplateProcessing";
+  post["single"] = ojson::array({template_piece("SpecialToken", specials.cls, 0), template_piece("Sequence", "A", 0),
+                                 template_piece("SpecialToken", specials.sep, 0)});
+  post["pair"] = ojson::array({template_piece("SpecialToken", specials.cls, 0), template_piece("Sequence", "A", 0),
+                               template_piece("SpecialToken", specials.sep, 0), template_piece("Sequence", "B", 1),
+                               template_piece("SpecialToken", specials.sep, 1)});
+  ojson special_tokens;
+  for (const auto& [token, id] : {std::pair<std::string, int64_t>{specials.cls, ids.cls}, {specials.sep, ids.sep}}) {
+    ojson entry;
+    entry["id"] = token;
+    entry["ids"] = ojson::array({id});
+    entry["tokens"] = ojson::array({token});
+    special_tokens[token] = entry;
+  }
+  post["special_tokens"] = special_tokens;
+  return post;
+}
+
+ojson decoder_json() {
+  ojson decoder;
+  decoder["type"] = "WordPiece";
+  decoder["prefix"] = "##";
+  decoder["cleanup"] = true;
+  return decoder;
+}
+
+const std::string kVocabMarker = "@VOCAB@";
+
+// The WordPiece model with kVocabMarker where the vocabulary goes (see vocab_json_text).
+ojson model_json(const HfSpecialTokens& specials) {
+  ojson model;
+  model["type"] = "WordPiece";
+  model["unk_token"] = specials.unk;
+  model["continuing_subword_prefix"] = "##";
+  model["max_input_chars_per_word"] = 100;
+  model["vocab"] = kVocabMarker;  // spliced later: ordered_json inserts in O(n) per key, vocab has 30k+
+  return model;
+}
+
+// The "vocab" object as root.dump(2) would indent it. A repeated token maps to its last line (as
+// tokenizers' vocab HashMap does): earlier copies are left out.
+std::string vocab_json_text(const std::vector<std::string>& vocab) {
+  std::unordered_map<std::string, std::size_t> last_id;
+  for (std::size_t i = 0; i < vocab.size(); ++i) last_id[vocab[i]] = i;
+  std::string vocab_text = "{\n";
+  try {
+    bool first = true;
+    for (std::size_t i = 0; i < vocab.size(); ++i) {
+      if (last_id[vocab[i]] != i) continue;
+      vocab_text += std::string(first ? "" : ",\n") + "      " + json(vocab[i]).dump() + ": " + std::to_string(i);
+      first = false;
+    }
+    vocab_text += "\n";
+  } catch (const json::exception& e) {
+    throw UsageError("tokenizer.json: a vocabulary token is not valid UTF-8: " + std::string(e.what()));
+  }
+  vocab_text += "    }";
+  return vocab_text;
+}
+
 }  // namespace
 
 std::vector<std::string> read_hf_vocab(const std::string& vocab_path) {
@@ -89,56 +179,12 @@ std::string hf_tokenizer_json_text(const std::vector<std::string>& vocab, bool l
   root["version"] = "1.0";
   root["truncation"] = nullptr;
   root["padding"] = nullptr;
-  ojson added = ojson::array();
-  for (const auto& [id, content] : specials_by_id(vocab, specials)) {
-    ojson t;
-    t["id"] = id;
-    t["content"] = content;
-    t["single_word"] = false;
-    t["lstrip"] = false;
-    t["rstrip"] = false;
-    t["normalized"] = false;
-    t["special"] = true;
-    added.push_back(t);
-  }
-  root["added_tokens"] = added;
-  ojson normalizer;
-  normalizer["type"] = "BertNormalizer";
-  normalizer["clean_text"] = true;
-  normalizer["handle_chinese_chars"] = true;
-  normalizer["strip_accents"] = nullptr;
-  normalizer["lowercase"] = lowercase;
-  root["normalizer"] = normalizer;
+  root["added_tokens"] = added_tokens_json(vocab, specials);
+  root["normalizer"] = normalizer_json(lowercase);
   root["pre_tokenizer"] = ojson{{"type", "BertPreTokenizer"}};
-  ojson post;
-  post["type"] = "TemplateProcessing";
-  post["single"] = ojson::array({template_piece("SpecialToken", specials.cls, 0), template_piece("Sequence", "A", 0),
-                                 template_piece("SpecialToken", specials.sep, 0)});
-  post["pair"] = ojson::array({template_piece("SpecialToken", specials.cls, 0), template_piece("Sequence", "A", 0),
-                               template_piece("SpecialToken", specials.sep, 0), template_piece("Sequence", "B", 1),
-                               template_piece("SpecialToken", specials.sep, 1)});
-  ojson special_tokens;
-  for (const auto& [token, id] : {std::pair<std::string, int64_t>{specials.cls, ids.cls}, {specials.sep, ids.sep}}) {
-    ojson entry;
-    entry["id"] = token;
-    entry["ids"] = ojson::array({id});
-    entry["tokens"] = ojson::array({token});
-    special_tokens[token] = entry;
-  }
-  post["special_tokens"] = special_tokens;
-  root["post_processor"] = post;
-  ojson decoder;
-  decoder["type"] = "WordPiece";
-  decoder["prefix"] = "##";
-  decoder["cleanup"] = true;
-  root["decoder"] = decoder;
-  ojson model;
-  model["type"] = "WordPiece";
-  model["unk_token"] = specials.unk;
-  model["continuing_subword_prefix"] = "##";
-  model["max_input_chars_per_word"] = 100;
-  model["vocab"] = "@VOCAB@";  // spliced below: ordered_json inserts in O(n) per key, vocab has 30k+
-  root["model"] = model;
+  root["post_processor"] = post_processor_json(specials, ids);
+  root["decoder"] = decoder_json();
+  root["model"] = model_json(specials);
 
   std::string text;
   try {
@@ -146,24 +192,8 @@ std::string hf_tokenizer_json_text(const std::vector<std::string>& vocab, bool l
   } catch (const json::exception& e) {
     throw UsageError(std::string("tokenizer.json: a special token is not valid UTF-8: ") + e.what());
   }
-  // A repeated token maps to its last line (as tokenizers' vocab HashMap does): earlier copies are left out.
-  std::unordered_map<std::string, std::size_t> last_id;
-  for (std::size_t i = 0; i < vocab.size(); ++i) last_id[vocab[i]] = i;
-  std::string vocab_text = "{\n";
-  try {
-    bool first = true;
-    for (std::size_t i = 0; i < vocab.size(); ++i) {
-      if (last_id[vocab[i]] != i) continue;
-      vocab_text += std::string(first ? "" : ",\n") + "      " + json(vocab[i]).dump() + ": " + std::to_string(i);
-      first = false;
-    }
-    vocab_text += "\n";
-  } catch (const json::exception& e) {
-    throw UsageError("tokenizer.json: a vocabulary token is not valid UTF-8: " + std::string(e.what()));
-  }
-  vocab_text += "    }";
-  const std::string marker = "\"@VOCAB@\"";
-  text.replace(text.find(marker), marker.size(), vocab_text);
+  const std::string marker = "\"" + kVocabMarker + "\"";
+  text.replace(text.find(marker), marker.size(), vocab_json_text(vocab));
   return text;
 }
 
