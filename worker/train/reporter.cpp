@@ -159,6 +159,7 @@ void Reporter::on_eval(int64_t step, const Metrics& metrics, const std::string& 
   spdlog::info("eval at step {}: {}", step, summary);
   if (ctx_.rank != 0) return;
   Metrics file = metrics;
+  file["epoch"] = epoch_at(step);
   file["step"] = step;
   io::write_json_file(ctx_.dir.file("eval_results.json"), nlohmann::json(file));
   append_row(nlohmann::json(file));
