@@ -47,7 +47,7 @@ RunConfig tiny_config(const std::string& out) {
   c.train.output_dir = out;
   c.train.overwrite_output_dir = true;
   c.train.per_device_train_batch_size = 4;
-  c.train.learning_rate = 1e-3;
+  c.train.learning_rate = 5e-4;
   c.train.warmup_steps = 2;
   c.train.max_steps = 20;
   c.train.logging_steps = 1;
