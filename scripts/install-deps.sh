@@ -11,7 +11,7 @@ packages=(
   openmpi-bin libopenmpi-dev
   libtorch-dev libopenblas0-pthread
   libhdf5-dev hdf5-tools
-  libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libutf8proc-dev
+  libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libutf8proc-dev
   libgtest-dev libgmock-dev
   libprotobuf-dev protobuf-compiler
   clang-format-14 clang-14 libclang-rt-14-dev
