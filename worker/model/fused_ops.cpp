@@ -82,8 +82,8 @@ class CrossEntropySumFn : public torch::autograd::Function<CrossEntropySumFn> {
         if (t[r] == kIgnore) continue;
         loss[static_cast<size_t>(r)] = static_cast<double>(l) - static_cast<double>(x[t[r]]);
         int64_t arg = 0;
-        while (x[arg] != m) ++arg;  // first maximum, as torch.argmax
-        correct[static_cast<size_t>(r)] = arg == t[r];
+        while (arg < V && x[arg] != m) ++arg;  // first maximum, as torch.argmax; none when m is NaN
+        correct[static_cast<size_t>(r)] = arg < V && arg == t[r];
       }
     });
     double total = 0.0;  // fixed order: independent of the thread count
