@@ -5,7 +5,8 @@
 // Runs as one process or as N MPI ranks (gaudi_spawn --world_size N prepare_data ...): shards are
 // tokenised in parallel and come out byte-identical to a 1-rank run; word counting for the tokenizer
 // is parallel too (the merges run on rank 0); rank 0 writes every file. The corpus (data.input) must
-// be readable by every rank; the vocabulary is sent from rank 0.
+// be readable by every rank; the vocabulary is sent from rank 0. Each long phase (counting words,
+// the merges, tokenising, writing shards, encode) shows a progress line with rate and ETA on rank 0.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@
 #include "common/io/json_file.h"
 #include "common/io/sha256.h"
 #include "common/log/log.h"
+#include "common/log/progress.h"
 
 namespace mpibert {
 namespace {
@@ -76,7 +78,8 @@ struct Job {
   // A rank waiting for others (while rank 0 trains the vocabulary or writes files) gives up only when a
   // peer has been silent this long (dist.timeout_s once the configuration is read).
   std::chrono::milliseconds silence = kDefaultPeerSilence;
-  int node_ranks = 1;  // ranks sharing this node's cores
+  int node_ranks = 1;        // ranks sharing this node's cores
+  bool console_tty = false;  // progress lines redraw in place (console_is_tty(), checked on every rank)
   int rank() const { return comm.rank(); }
   int size() const { return comm.size(); }
   bool root() const { return comm.rank() == 0; }
@@ -85,6 +88,47 @@ struct Job {
 void agreed(const Job& job, RunOn where, const std::function<void()>& body) {
   agree(job.comm, where, body, job.silence);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Progress of each phase: one line on rank 0 (redrawn on a terminal, every few seconds in a log).
+
+// "tokenize (rank 0's share)": with several ranks, rank 0's line stands for all of them.
+std::string share_label(const Job& job, const std::string& what) {
+  return job.size() > 1 ? what + " (rank 0's share)" : what;
+}
+
+// A data::ProgressHook shown as a Progress line: the line begins when the library function knows its
+// total and prints its final line when the count reaches it (or on finish(), for work that stops
+// short of its total or has none).
+class PhaseProgress {
+ public:
+  PhaseProgress(const Job& job, std::string label, std::string unit)
+      : label_(std::move(label)), unit_(std::move(unit)), is_rank0_(job.root()) {
+    options_.tty = job.console_tty;
+  }
+
+  data::ProgressHook hook() {
+    return {[this](int64_t total) {
+              total_ = total;
+              progress_.emplace(label_, total, unit_, is_rank0_, options_);
+            },
+            [this](int64_t done) {
+              if (!progress_) return;
+              progress_->update(done);
+              if (total_ > 0 && done >= total_) progress_->finish();
+            }};
+  }
+  void finish() {
+    if (progress_) progress_->finish();
+  }
+
+ private:
+  std::string label_, unit_;
+  bool is_rank0_;
+  ProgressOptions options_;
+  int64_t total_ = 0;
+  std::optional<Progress> progress_;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
@@ -222,12 +266,17 @@ std::string describe_differences(const json& before, const json& now) {
 std::vector<std::string> train_vocabulary(const Job& job, const DataConfig& d, int64_t* documents) {
   data::WordCounter counter(d.lowercase);
   int64_t docs = 0;
+  PhaseProgress counting(job, share_label(job, "count words"), "bytes");
   agreed(job, RunOn::EveryRank, [&] {
-    data::for_each_document(corpus_options(d), [&](const std::vector<std::string>& lines) {
-      if (docs++ % job.size() != job.rank()) return;
-      for (const auto& line : lines) counter.add_text(line);
-    });
+    data::for_each_document(
+        corpus_options(d),
+        [&](const std::vector<std::string>& lines) {
+          if (docs++ % job.size() != job.rank()) return;
+          for (const auto& line : lines) counter.add_text(line);
+        },
+        counting.hook());
   });
+  counting.finish();
   *documents = docs;
   // Serialise (word, count) pairs and gather them on rank 0.
   std::string blob;
@@ -263,7 +312,10 @@ std::vector<std::string> train_vocabulary(const Job& job, const DataConfig& d, i
     t.min_frequency = size_t(d.min_frequency);
     t.limit_alphabet = size_t(d.limit_alphabet);
     t.lowercase = d.lowercase;
+    PhaseProgress merging(job, "train WordPiece (merges)", "tokens");
+    t.progress = merging.hook();
     tokens = data::train_wordpiece(merged, t);
+    merging.finish();
   });
   return tokens;
 }
@@ -527,9 +579,15 @@ void build_shard_directory(const Job& job, const DataConfig& d, bool overwrite, 
   const data::WordPieceTokenizer tok = tokenizer_from_root(job, vocab, d.lowercase);
   spdlog::info("building shards of {} tokens ({}) from {} on {} rank(s) x {} thread(s)", d.seq_len,
                d.line_by_line ? "line by line" : "packed", d.input, job.size(), threads);
+  data::ShardBuildOptions options = shard_build_options(job, d, threads);
+  PhaseProgress tokenizing(job, share_label(job, "tokenize"), "bytes");
+  PhaseProgress writing(job, "write shards", "sequences");
+  options.tokenize_progress = tokenizing.hook();
+  options.write_progress = writing.hook();
   data::ShardBuildStats st;
-  const data::Manifest manifest =
-      data::build_shards(tok, vocab, shard_build_options(job, d, threads), job.comm, &st);  // errors: agreed
+  const data::Manifest manifest = data::build_shards(tok, vocab, options, job.comm, &st);  // errors: agreed
+  tokenizing.finish();
+  writing.finish();
   agreed(job, RunOn::Root, [&] { write_record_part(dir, "shards", {{"settings", settings}, {"derived", derived}}); });
   log_shard_stats(d, st, manifest);
 }
@@ -567,7 +625,9 @@ void encode_command(const Job& job, const RunConfig& cfg, const config::ParsedAr
     const auto tok = data::WordPieceTokenizer::from_vocab_file(vocab, lowercase);
     spdlog::info("encoding {} with {} ({} tokens, lowercase {} from {})", input, vocab, tok.vocab_size(),
                  lowercase ? "true" : "false", lowercase_from);
-    const data::EncodeStats st = data::encode_file(tok, input, output, threads);
+    PhaseProgress encoding(job, "encode", "bytes");
+    const data::EncodeStats st = data::encode_file(tok, input, output, threads, encoding.hook());
+    encoding.finish();
     const double mb = double(st.bytes) / 1e6;
     std::fprintf(stderr,
                  "prepare_data encode: %llu lines, %.2f MB, %llu tokens in %.3f s (%.2f MB/s, %.0f tokens/s) -> %s\n",
@@ -613,6 +673,7 @@ int prepare_data_main(Job job, int argc, char** argv) {
     if (cfg.data.shards_dir.empty()) throw UsageError("data.shards_dir must not be empty");
   });
   job.silence = std::chrono::milliseconds(int64_t(cfg.dist.timeout_s * 1000));
+  agreed(job, RunOn::EveryRank, [&] { job.console_tty = console_is_tty(); });
   init_logging(LogOptions{job.rank(), job.size(), cfg.train.log_level, "", false});
   if (job.root()) {
     spdlog::info("prepare_data {} on {} rank(s){}", command, job.size(),

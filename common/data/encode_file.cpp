@@ -25,8 +25,6 @@ namespace mpibert::data {
 
 namespace {
 
-constexpr size_t kBlockBytes = size_t{1} << 20;  // unit of parallel work; cut at line ends
-
 // The input, memory-mapped when it is a regular file (read into memory otherwise, e.g. a pipe).
 class InputText {
  public:
@@ -111,7 +109,7 @@ Blocks cut_blocks(std::string_view text) {
   Blocks blocks;
   size_t begin = 0;
   while (begin < text.size()) {
-    size_t end = std::min(text.size(), begin + kBlockBytes);
+    size_t end = std::min(text.size(), begin + kEncodeBlockBytes);
     if (end < text.size()) {
       const void* nl = std::memchr(text.data() + end, '\n', text.size() - end);
       end = nl == nullptr ? text.size() : static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
@@ -207,13 +205,14 @@ std::string_view block_text(std::string_view text, const Block& block) {
 
 // One thread: encodes and writes the blocks one after the other.
 EncodeStats encode_blocks_in_order(const WordPieceTokenizer& tok, std::string_view text, const Blocks& blocks,
-                                   OutputFile& output) {
+                                   OutputFile& output, const ProgressHook& progress) {
   EncodeStats total;
   std::string out;
   for (const Block& block : blocks) {
     out.clear();
     add(total, encode_lines(tok, block_text(text, block), out));
     output.write(out);
+    progress.report(static_cast<int64_t>(block.second));
   }
   return total;
 }
@@ -225,13 +224,13 @@ class ParallelBlockEncoder {
   ParallelBlockEncoder(const WordPieceTokenizer& tok, std::string_view text, const Blocks& blocks, size_t workers)
       : tok_(tok), text_(text), blocks_(blocks), workers_(workers), window_(2 * workers), ring_(window_) {}
 
-  EncodeStats run(OutputFile& output) {
+  EncodeStats run(OutputFile& output, const ProgressHook& progress) {
     std::vector<std::thread> pool;
     pool.reserve(workers_);
     for (size_t w = 0; w < workers_; ++w) pool.emplace_back([this] { encode_claimed_blocks(); });
     EncodeStats total;
     try {
-      write_blocks_in_order(output, total);
+      write_blocks_in_order(output, total, progress);
     } catch (...) {
       fail(std::current_exception());
     }
@@ -280,7 +279,7 @@ class ParallelBlockEncoder {
   }
 
   // Calling thread: writes each block as soon as it is encoded, then frees its slot.
-  void write_blocks_in_order(OutputFile& output, EncodeStats& total) {
+  void write_blocks_in_order(OutputFile& output, EncodeStats& total, const ProgressHook& progress) {
     for (size_t i = 0; i < blocks_.size(); ++i) {
       Slot& slot = ring_[i % window_];
       {
@@ -290,6 +289,7 @@ class ParallelBlockEncoder {
       }
       output.write(slot.out);
       add(total, slot.stats);
+      progress.report(static_cast<int64_t>(blocks_[i].second));
       {
         std::lock_guard<std::mutex> lock(mutex_);
         slot.done = false;
@@ -321,7 +321,7 @@ class ParallelBlockEncoder {
 }  // namespace
 
 EncodeStats encode_file(const WordPieceTokenizer& tok, const std::string& input_path, const std::string& output_path,
-                        int threads) {
+                        int threads, const ProgressHook& progress) {
   const auto start = std::chrono::steady_clock::now();
   InputText input(input_path);
   const std::string_view text = input.text();
@@ -330,8 +330,10 @@ EncodeStats encode_file(const WordPieceTokenizer& tok, const std::string& input_
   workers = std::min(workers, std::max<size_t>(1, blocks.size()));
 
   OutputFile output(output_path);
-  EncodeStats total = workers <= 1 ? encode_blocks_in_order(tok, text, blocks, output)
-                                   : ParallelBlockEncoder(tok, text, blocks, workers).run(output);
+  progress.start(static_cast<int64_t>(text.size()));
+  EncodeStats total = workers <= 1 ? encode_blocks_in_order(tok, text, blocks, output, progress)
+                                   : ParallelBlockEncoder(tok, text, blocks, workers).run(output, progress);
+  if (blocks.empty()) progress.report(0);  // an empty input: done too
   output.commit();
   total.bytes = text.size();
   total.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

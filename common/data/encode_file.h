@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/data/progress_hook.h"
 #include "common/data/wordpiece.h"
 
 namespace mpibert::data {
@@ -20,9 +21,13 @@ struct EncodeStats {
 // threads > 1 encodes blocks of lines in parallel; the output is identical for any thread count.
 // threads <= 0 means all hardware threads. The output appears complete or not at all (written to a
 // temporary file beside it, then renamed). Throws UsageError if the input cannot be opened,
-// std::runtime_error on write failures.
+// std::runtime_error on write failures. `progress` (optional) gets start(input bytes), then the input
+// bytes whose ids are written, after each block of about kEncodeBlockBytes.
 EncodeStats encode_file(const WordPieceTokenizer& tok, const std::string& input_path, const std::string& output_path,
-                        int threads);
+                        int threads, const ProgressHook& progress = {});
+
+// The unit of parallel work of encode_file (blocks end at a line end, so they may be a little longer).
+inline constexpr size_t kEncodeBlockBytes = size_t{1} << 20;
 
 // Encodes the lines of `text` (a block of whole lines) into `out` in the output format above.
 // Returns {lines, bytes, tokens}; used by encode_file and the benchmark.

@@ -1,7 +1,5 @@
 #include "common/data/sequence_builder.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -190,21 +188,24 @@ LocalStream tokenize_own_documents(const WordPieceTokenizer& tok, const Sequence
   LocalStream local;
   std::vector<std::vector<std::string>> batch;
   const size_t batch_docs = size_t(256 * o.threads);
-  auto last_log = std::chrono::steady_clock::now();
-  for_each_document(o.corpus, [&](const std::vector<std::string>& lines) {
-    // Progress on rank 0 for long corpora (time-based: it never affects the output).
-    if (rank == 0 && (*num_docs & 1023) == 0 && seconds_since(last_log) > 30) {
-      last_log = std::chrono::steady_clock::now();
-      spdlog::info("tokenising: {} documents read, {} tokens on rank 0 so far", *num_docs, local.ids.size());
-    }
-    if ((*num_docs)++ % world != rank) return;
-    batch.push_back(lines);
-    if (batch.size() >= batch_docs) {
-      tokenize_batch(tok, seq, batch, o.threads, local);
-      batch.clear();
-    }
-  });
-  tokenize_batch(tok, seq, batch, o.threads, local);
+  // Bytes read before the batch's last document was complete: all of them are tokenised once it is.
+  int64_t bytes_read = 0, bytes_reported = -1;
+  const ProgressHook reading{[&](int64_t total) { o.tokenize_progress.start(total); },
+                             [&](int64_t done) { bytes_read = done; }};
+  auto tokenize_and_report = [&] {
+    tokenize_batch(tok, seq, batch, o.threads, local);
+    batch.clear();
+    if (bytes_read > bytes_reported) o.tokenize_progress.report(bytes_reported = bytes_read);
+  };
+  for_each_document(
+      o.corpus,
+      [&](const std::vector<std::string>& lines) {
+        if ((*num_docs)++ % world != rank) return;
+        batch.push_back(lines);
+        if (batch.size() >= batch_docs) tokenize_and_report();
+      },
+      reading);
+  tokenize_and_report();
   return local;
 }
 
@@ -371,12 +372,10 @@ Manifest write_shards(HcclLike& comm, const std::vector<ShardPlan>& plans, Shard
   Manifest manifest;
   manifest.vocab_size = attrs.vocab_size;
   manifest.seq_len = attrs.seq_len;
-  auto last_log = std::chrono::steady_clock::now();
+  int64_t total = 0, written = 0;
+  for (const ShardPlan& plan : plans) total += int64_t(plan.sequences.size());
+  o.write_progress.start(total);
   for (const ShardPlan& plan : plans) {
-    if (comm.rank() == 0 && seconds_since(last_log) > 30) {
-      last_log = std::chrono::steady_clock::now();
-      spdlog::info("writing shards: {} of {} done", manifest.shards.size(), plans.size());
-    }
     assembler.gather(plan, o.peer_silence);
     agree(
         comm, RunOn::Root,
@@ -387,6 +386,7 @@ Manifest write_shards(HcclLike& comm, const std::vector<ShardPlan>& plans, Shard
           manifest.shards.push_back({plan.file, plan.split, int64_t(plan.sequences.size()), sha});
         },
         o.peer_silence);
+    o.write_progress.report(written += int64_t(plan.sequences.size()));
   }
   const nlohmann::json manifest_json = agree_on_root_json(
       comm,

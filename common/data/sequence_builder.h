@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/comm/hccl_like.h"
+#include "common/data/progress_hook.h"
 #include "common/data/shard_format.h"
 #include "common/data/text_corpus.h"
 #include "common/data/wordpiece.h"
@@ -95,6 +96,12 @@ struct ShardBuildOptions {
   int threads = 1;     // tokenising threads per rank (the output does not depend on it)
   // Ranks waiting for others (rank 0 writes every shard) fail only when a peer has been silent this long.
   std::chrono::milliseconds peer_silence = kDefaultPeerSilence;
+  // Tokenising on this rank, which reads every document and tokenises its share: start(bytes of the
+  // corpus files), then the corpus bytes whose documents are tokenised, after each batch of documents.
+  ProgressHook tokenize_progress;
+  // Writing (on every rank; rank 0 writes, the others send it their tokens): start(sequences in all
+  // shards), then the sequences written so far, after each shard.
+  ProgressHook write_progress;
 };
 
 struct ShardBuildStats {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <stdexcept>
 #include <string_view>
 
@@ -83,6 +84,41 @@ class DocumentBuilder {
   std::vector<std::string> lines_;
 };
 
+// Bytes of the corpus read so far, for the caller's ProgressHook: reported every kCorpusProgressBytes
+// within a file and at each file's end, where the count becomes the sizes of the files read so far
+// (clamped to them, so a file that grows while it is read never pushes the count past the total).
+class ByteProgress {
+ public:
+  explicit ByteProgress(const ProgressHook& hook) : hook_(hook) {}
+
+  void begin_file(int64_t size) {
+    size_ = size;
+    in_file_ = 0;
+    next_report_ = kCorpusProgressBytes;
+  }
+  void add(size_t bytes) {
+    in_file_ += static_cast<int64_t>(bytes);
+    if (in_file_ < next_report_) return;
+    next_report_ = in_file_ + kCorpusProgressBytes;
+    report(before_ + std::min(in_file_, size_));
+  }
+  void end_file() {
+    before_ += size_;
+    report(before_);
+  }
+
+ private:
+  void report(int64_t done) {
+    if (done <= last_) return;
+    last_ = done;
+    hook_.report(done);
+  }
+
+  const ProgressHook& hook_;
+  int64_t before_ = 0, size_ = 0, in_file_ = 0, next_report_ = 0;
+  int64_t last_ = -1;  // so that an empty corpus still reports its 0 bytes once
+};
+
 std::ifstream open_input(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError(path + ": cannot open corpus file: " + std::strerror(errno));
@@ -93,10 +129,13 @@ void check_read(const std::ifstream& in, const std::string& path) {
   if (in.bad()) throw std::runtime_error(path + ": read error: " + std::strerror(errno));
 }
 
-void read_text_file(const std::string& path, DocumentBuilder& docs) {
+void read_text_file(const std::string& path, DocumentBuilder& docs, ByteProgress& bytes) {
   std::ifstream in = open_input(path);
   std::string line;
-  while (std::getline(in, line)) docs.add_line(line);
+  while (std::getline(in, line)) {
+    docs.add_line(line);
+    bytes.add(line.size() + 1);
+  }
   check_read(in, path);
   docs.end_document();
 }
@@ -111,8 +150,8 @@ const std::string& record_text(const nlohmann::json& record, const std::string& 
   if (it == record.end()) {
     std::string present;
     for (const auto& item : record.items()) present += (present.empty() ? "" : ", ") + item.key();
-    throw UsageError(where + ": no \"" + field + "\" field (data.text_field); the record has: " +
-                     (present.empty() ? "no fields" : present));
+    throw UsageError(where + ": no \"" + field +
+                     "\" field (data.text_field); the record has: " + (present.empty() ? "no fields" : present));
   }
   if (!it->is_string()) {
     throw UsageError(where + ": field \"" + field + "\" is " + it->type_name() + ", expected a string");
@@ -121,7 +160,7 @@ const std::string& record_text(const nlohmann::json& record, const std::string& 
 }
 
 void read_json_lines(const std::string& path, std::istream& in, const std::string& field, DocumentBuilder& docs,
-                     size_t first_line_number, std::string first_line) {
+                     ByteProgress& bytes, size_t first_line_number, std::string first_line) {
   std::string line = std::move(first_line);
   size_t number = first_line_number;
   bool have = true;
@@ -138,17 +177,20 @@ void read_json_lines(const std::string& path, std::istream& in, const std::strin
       docs.end_document();
     }
     have = static_cast<bool>(std::getline(in, line));
+    if (have) bytes.add(line.size() + 1);
     ++number;
   }
 }
 
-void read_json_file(const std::string& path, Format format, const std::string& field, DocumentBuilder& docs) {
+void read_json_file(const std::string& path, Format format, const std::string& field, DocumentBuilder& docs,
+                    ByteProgress& bytes) {
   std::ifstream in = open_input(path);
   // A *.json file is JSON lines unless it starts with '[' (one array of records).
   std::string line;
   size_t number = 0;
   while (std::getline(in, line)) {
     ++number;
+    bytes.add(line.size() + 1);
     if (!unicode::is_blank(line)) break;
   }
   check_read(in, path);
@@ -170,7 +212,7 @@ void read_json_file(const std::string& path, Format format, const std::string& f
     }
     return;
   }
-  read_json_lines(path, in, field, docs, number, std::move(line));
+  read_json_lines(path, in, field, docs, bytes, number, std::move(line));
   check_read(in, path);
 }
 
@@ -213,16 +255,28 @@ std::vector<std::string> list_corpus_files(const CorpusOptions& options) {
   return files;
 }
 
-void for_each_document(const CorpusOptions& options, const std::function<void(const std::vector<std::string>&)>& fn) {
+void for_each_document(const CorpusOptions& options, const std::function<void(const std::vector<std::string>&)>& fn,
+                       const ProgressHook& bytes_read) {
   DocumentBuilder docs(per_line_documents(options), fn);
-  for (const std::string& path : list_corpus_files(options)) {
-    const Format format = format_of(path);
+  const std::vector<std::string> files = list_corpus_files(options);
+  std::vector<int64_t> sizes(files.size(), 0);
+  for (size_t f = 0; f < files.size(); ++f) {
+    std::error_code ec;
+    const auto size = fs::file_size(files[f], ec);  // not a regular file (a pipe): counted as 0
+    if (!ec) sizes[f] = static_cast<int64_t>(size);
+  }
+  bytes_read.start(std::accumulate(sizes.begin(), sizes.end(), int64_t{0}));
+  ByteProgress bytes(bytes_read);
+  for (size_t f = 0; f < files.size(); ++f) {
+    bytes.begin_file(sizes[f]);
+    const Format format = format_of(files[f]);
     if (format == Format::Text) {
-      read_text_file(path, docs);
+      read_text_file(files[f], docs, bytes);
     } else {
-      read_json_file(path, format, options.text_field, docs);
+      read_json_file(files[f], format, options.text_field, docs, bytes);
     }
     docs.end_document();  // a document never spans files
+    bytes.end_file();
   }
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/data/progress_hook.h"
+
 namespace mpibert::data {
 
 struct CorpusOptions {
@@ -26,6 +28,12 @@ std::vector<std::string> list_corpus_files(const CorpusOptions& options);
 // Calls fn(document_lines) for every document in order; document_lines are the document's non-blank
 // lines (a trailing '\r' removed). Throws UsageError "FILE:LINE: ..." for a malformed JSON line or a
 // record without a string `text_field`, std::runtime_error for read failures.
-void for_each_document(const CorpusOptions& options, const std::function<void(const std::vector<std::string>&)>& fn);
+// `bytes_read` (optional) gets start(sum of the files' sizes), then the bytes read so far: every
+// kCorpusProgressBytes or so and at the end of each file (then exactly the sizes of the files read).
+void for_each_document(const CorpusOptions& options, const std::function<void(const std::vector<std::string>&)>& fn,
+                       const ProgressHook& bytes_read = {});
+
+// How many bytes of a file are read between two reports of for_each_document's bytes_read.
+inline constexpr int64_t kCorpusProgressBytes = int64_t{1} << 20;
 
 }  // namespace mpibert::data

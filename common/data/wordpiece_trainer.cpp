@@ -182,6 +182,21 @@ class PairMerger {
   }
 
   void run(const WordPieceTrainerOptions& options, Vocab& vocab) {
+    const int64_t initial = static_cast<int64_t>(vocab.size());
+    options.progress.start(std::max<int64_t>(0, static_cast<int64_t>(options.vocab_size) - initial));
+    auto added = [&] { return static_cast<int64_t>(vocab.size()) - initial; };
+    int64_t reported = -1;  // tokens added at the last report (none yet)
+    auto report = [&] { options.progress.report(reported = added()); };
+    merge_until_done(options, vocab, [&] {
+      if (added() >= std::max<int64_t>(reported, 0) + kMergeProgressTokens) report();
+    });
+    if (added() != reported) report();  // the end, unless just reported
+  }
+
+ private:
+  // The merge loop; after_merge runs after each merge (for the progress reports).
+  template <typename AfterMerge>
+  void merge_until_done(const WordPieceTrainerOptions& options, Vocab& vocab, AfterMerge after_merge) {
     while (vocab.size() < options.vocab_size && !queue_.empty()) {
       Merge top = std::move(const_cast<Merge&>(queue_.top()));
       queue_.pop();
@@ -193,10 +208,10 @@ class PairMerger {
       }
       if (top.count < 1 || options.min_frequency > top.count) break;
       apply(top, vocab);
+      after_merge();
     }
   }
 
- private:
   // Adds the merged token and replaces the pair in every word it occurs in.
   void apply(const Merge& top, Vocab& vocab) {
     const uint32_t a = left_of(top.pair), b = right_of(top.pair);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/data/basic_tokenizer.h"
+#include "common/data/progress_hook.h"
 
 namespace mpibert::data {
 
@@ -23,7 +24,13 @@ struct WordPieceTrainerOptions {
   size_t limit_alphabet = 1000;
   bool lowercase = true;
   std::vector<std::string> special_tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  // The merges: start(tokens they must add to reach vocab_size), then the tokens added so far, every
+  // kMergeProgressTokens and at the end (fewer than the total when min_frequency stops them early).
+  ProgressHook progress;
 };
+
+// How many tokens the merges add between two reports of WordPieceTrainerOptions::progress.
+inline constexpr int64_t kMergeProgressTokens = 64;
 
 // Word frequencies of a text stream, as the trainer needs them. Feed it from several threads by
 // giving each its own counter and merging them: the result does not depend on how text was split.

@@ -2,7 +2,8 @@
 # prepare_data end to end: `all` from a YAML config on the real corpus (data/corpus, from
 # scripts/fetch-corpus.sh; a generated text when it is absent), a rerun that does nothing, 2 ranks
 # (gaudi_spawn) and 3 ranks (mpirun) giving byte-identical files, --overwrite, data.vocab_file,
-# line_by_line, encode, and every user error as one line on stderr with exit code 2.
+# line_by_line, encode, progress lines (one final line per phase from rank 0 in a log, redrawn with \r
+# on a terminal), and every user error as one line on stderr with exit code 2.
 # Usage: prepare_data_cli.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
 bin=$1
@@ -104,15 +105,54 @@ grep -q "up to date" "$work/err" && pass "rerun says up to date" || fail "rerun 
 [ "$(sha256sum "$work"/s1/* | sha256sum)" = "$before" ] && pass "rerun left every file untouched" || fail "rerun changed files"
 
 echo "== 2 ranks through gaudi_spawn, 3 ranks through mpirun: byte-identical to 1 rank"
+# Not a terminal (a log file, CI): each phase's progress ends in one final log line, from rank 0 only.
 if [ -x "$bin/gaudi_spawn" ]; then
-  "$bin/gaudi_spawn" --world_size 2 --use_mpi "$P" all --config "$work/run.yaml" --data.shards_dir "$work/s2" \
-    >"$work/out" 2>"$work/err"
+  MPIBERT_CONSOLE_IS_TTY=0 "$bin/gaudi_spawn" --world_size 2 --use_mpi "$P" all --config "$work/run.yaml" \
+    --data.shards_dir "$work/s2" >"$work/out" 2>"$work/err"
   expect_code 0 $? "gaudi_spawn --world_size 2 prepare_data all"
 else
-  "${MPIRUN[@]}" -np 2 "$P" all --config "$work/run.yaml" --data.shards_dir "$work/s2" >"$work/out" 2>"$work/err"
+  MPIBERT_CONSOLE_IS_TTY=0 "${MPIRUN[@]}" -np 2 "$P" all --config "$work/run.yaml" --data.shards_dir "$work/s2" \
+    >"$work/out" 2>"$work/err"
   expect_code 0 $? "mpirun -np 2 prepare_data all (no gaudi_spawn built)"
 fi
 same_files "$work/s1" "$work/s2" "2 ranks vs 1"
+phases=("count words (rank 0's share)|bytes" "train WordPiece (merges)|tokens" "tokenize (rank 0's share)|bytes"
+        "write shards|sequences")
+# progress_lines FILE MODE: each phase's final line exactly once and from rank 0 only. MODE log: as a
+# rank 0 log line, and no \r anywhere; MODE tty: drawn with \r and ended by a newline, never logged.
+progress_lines() {
+  python3 - "$1" "$2" "${phases[@]}" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8", newline="").read()  # keeps every \r
+mode, ok = sys.argv[2], True
+logged = lambda rank, rest: re.findall(r"^\[[^]]*\] \[rank " + rank + r"\] \[info\] " + rest, text, re.M)
+for phase in sys.argv[3:]:
+    label, unit = phase.split("|")
+    final = re.escape(label) + r": (\d+)/(\d+) " + unit + r" in \d+:\d\d:\d\d \| [\d.]+ " + unit + "/s"
+    if mode == "log":
+        found, elsewhere = logged("0", final + "$"), logged(r"[1-9]\d*", re.escape(label))
+    else:
+        found, elsewhere = re.findall("\r" + final + " *\n", text), logged(r"\d+", re.escape(label))
+    # The merges may stop short of their total (min_frequency); the rest always count to the end.
+    complete = label.startswith("train") or all(done == total for done, total in found)
+    print(f"{label}: final line(s) {found}, {len(elsewhere)} elsewhere")
+    ok = ok and len(found) == 1 and complete and not elsewhere
+if mode == "log" and "\r" in text:
+    print("a carriage return in a log")
+    ok = False
+sys.exit(0 if ok else 1)
+PY
+}
+progress_lines "$work/err" log >"$work/progress" && pass "not a terminal: each phase's final line once, from rank 0" ||
+  { fail "progress lines in a log"; sed "s/^/     | /" "$work/progress"; }
+if [ -x "$bin/gaudi_spawn" ]; then
+  # A terminal (MPIBERT_CONSOLE_IS_TTY=1, as gaudi_spawn exports when its own console is one): redrawn with \r.
+  "$bin/gaudi_spawn" --world_size 2 --use_mpi --env MPIBERT_CONSOLE_IS_TTY=1 "$P" all --config "$work/run.yaml" \
+    --data.shards_dir "$work/tty" >"$work/out" 2>"$work/err"
+  expect_code 0 $? "prepare_data all on 2 ranks with MPIBERT_CONSOLE_IS_TTY=1"
+  progress_lines "$work/err" tty >"$work/progress" && pass "terminal: each phase redrawn with \\r, final line once" ||
+    { fail "progress lines on a terminal"; sed 's/^/     | /' "$work/progress"; }
+fi
 "${MPIRUN[@]}" -np 3 "$P" all --config "$work/run.yaml" --data.shards_dir "$work/s3" --threads 1 \
   >"$work/out" 2>"$work/err"
 expect_code 0 $? "mpirun -np 3 prepare_data all"
@@ -154,10 +194,12 @@ expect_code 0 $? "changed seq_len with --overwrite"
 
 echo "== encode"
 head -c 200000 "$(ls "$corpus"/*.txt | head -1)" >"$work/sample.txt"
-"$P" encode --vocab "$work/s1/vocab.txt" --input "$work/sample.txt" --output "$work/sample.ids" --threads 2 \
-  >"$work/out" 2>"$work/err"
+MPIBERT_CONSOLE_IS_TTY=0 "$P" encode --vocab "$work/s1/vocab.txt" --input "$work/sample.txt" \
+  --output "$work/sample.ids" --threads 2 >"$work/out" 2>"$work/err"
 expect_code 0 $? "encode"
 grep -q '^prepare_data encode: .* MB/s' "$work/err" && pass "encode prints a summary with MB/s" || fail "no encode summary"
+[ "$(grep -c -E '\] encode: 200000/200000 bytes in [0-9]+:[0-9]{2}:[0-9]{2} \|' "$work/err")" = 1 ] &&
+  pass "encode progress: one final line" || fail "encode progress: $(grep 'encode: ' "$work/err")"
 [ "$(wc -l <"$work/sample.ids")" = "$(grep -c '[^[:space:]]' "$work/sample.txt")" ] &&
   pass "one id line per non-blank input line" || fail "encode line count"
 grep -q -v '^[0-9 ]*$' "$work/sample.ids" && fail "encode output holds something besides ids" || pass "encode output is ids"
