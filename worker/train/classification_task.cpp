@@ -143,7 +143,10 @@ size_t ClassificationTask::eval_sums_size() const {
 }
 
 void ClassificationTask::eval_batch(const Batch& b, std::vector<double>& sums) {
-  const at::Tensor logits = model_->logits(b.tensors[0], b.tensors[1], b.tensors[2]);
+  add_to_sums(model_->logits(b.tensors[0], b.tensors[1], b.tensors[2]), b, sums);
+}
+
+void ClassificationTask::add_to_sums(const at::Tensor& logits, const Batch& b, std::vector<double>& sums) const {
   const at::Tensor& labels = b.tensors[3];
   sums[0] += model::classification_loss_sum(logits, labels, problem_type_).item<double>();
   sums[1] += static_cast<double>(b.indices.size());
@@ -271,16 +274,22 @@ std::string ClassificationTask::prediction_text(const float* p) const {
   return out;
 }
 
+// One pass over the test split: every example's scores go to rank 0 (predict_results.txt) and, when
+// the file has labels, the evaluation sums give test_* metrics.
 void ClassificationTask::predict(Evaluator& evaluator) {
   const int64_t n = num_examples(Split::Test), k = num_labels(), width = 1 + k;
   const int64_t per_rank = (n + ctx_.world - 1) / ctx_.world;
+  const auto& test = data_.test.examples;
+  const bool labelled = n > 0 && std::all_of(test.begin(), test.end(), [](const auto& e) { return e.has_label; });
   std::vector<double> mine(static_cast<size_t>(std::max<int64_t>(1, per_rank) * width), -1.0);  // [index, scores]
+  std::vector<double> sums(labelled ? eval_sums_size() : 0, 0.0);
   size_t row = 0;
   evaluator.for_each_batch(Split::Test, [&](const Batch& b) {
     at::Tensor logits;
     {
       model::AutocastGuard autocast(ctx_.bf16);
       logits = model_->logits(b.tensors[0], b.tensors[1], b.tensors[2]);
+      if (labelled) add_to_sums(logits, b, sums);
     }
     const at::Tensor scores = (is_single(problem_type_)  ? logits.softmax(1)
                                : is_multi(problem_type_) ? logits.sigmoid()
@@ -295,18 +304,20 @@ void ClassificationTask::predict(Evaluator& evaluator) {
   std::vector<double> all(mine.size() * static_cast<size_t>(ctx_.world));
   wait_or_abort(ctx_.comm, ctx_.comm.allGather(mine.data(), all.data(), mine.size(), DataType::F64), ctx_.timeout_s);
   if (ctx_.rank == 0) write_predictions(all, width);
-  const auto& test = data_.test.examples;
-  if (n == 0 || !std::all_of(test.begin(), test.end(), [](const auto& e) { return e.has_label; })) return;
-  Metrics scores = evaluator.evaluate(Split::Test);
-  Metrics renamed;
-  for (const auto& [key, value] : scores.items()) renamed["test_" + key.substr(key.rfind("eval_", 0) == 0 ? 5 : 0)] = value;
+  if (!labelled) return;
+  wait_or_abort(ctx_.comm, ctx_.comm.allReduce(sums.data(), sums.data(), sums.size(), DataType::F64, ReduceOp::Sum),
+                ctx_.timeout_s);
+  const Metrics scores = eval_metrics(sums);
   spdlog::info("test: {}", eval_summary(scores));
   if (ctx_.rank != 0) return;
+  Metrics renamed;
+  for (const auto& [key, value] : scores.items()) renamed["test_" + key.substr(key.rfind("eval_", 0) == 0 ? 5 : 0)] = value;
   io::write_json_file(ctx_.dir.file("test_results.json"), nlohmann::json(renamed));
   nlohmann::json all_results = fs::exists(ctx_.dir.file("all_results.json"))
                                    ? io::read_json_file(ctx_.dir.file("all_results.json"))
                                    : nlohmann::json::object();
-  for (const auto& [key, value] : renamed.items()) all_results[key] = value;
+  for (const auto& [key, value] : renamed.items())
+    if (value.is_number()) all_results[key] = value;  // the per-class tables stay in test_results.json
   io::write_json_file(ctx_.dir.file("all_results.json"), all_results);
 }
 

@@ -46,6 +46,7 @@ class ClassificationTask : public Task {
   int64_t num_labels() const { return mcfg_.num_labels; }
   std::string prediction_text(const float* scores) const;
   void write_predictions(const std::vector<double>& rows, int64_t width) const;
+  void add_to_sums(const at::Tensor& logits, const Batch& batch, std::vector<double>& sums) const;
 
   RunContext& ctx_;
   const ClassificationConfig& cfg_;

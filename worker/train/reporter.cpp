@@ -198,7 +198,8 @@ void Reporter::close() {
 void Reporter::write_all_results(const nlohmann::json& train_results, const Metrics& eval) {
   if (ctx_.rank != 0) return;
   nlohmann::json all = train_results.is_object() ? train_results : nlohmann::json::object();
-  for (const auto& [k, v] : eval.items()) all[k] = v;
+  for (const auto& [k, v] : eval.items())
+    if (v.is_number()) all[k] = v;  // flat, as the HF examples write it; tables stay in eval_results.json
   io::write_json_file(ctx_.dir.file("all_results.json"), all);
 }
 
