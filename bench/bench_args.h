@@ -74,8 +74,9 @@ struct StepBenchOptions {
   std::string models, precisions;
   int64_t batch = 0, seq_len = 0, threads = 0, steps = 0, warmup = 0, repeats = 0, gemm_n = 0, vocab = 0;
   double lr = 0, weight_decay = 0, max_grad_norm = 0;
-  std::string omp_wait_policy;  // "" = leave the environment alone
-  bool malloc_keep = false;     // glibc: no mmap for big blocks, no trimming (no page faults per step)
+  std::string omp_wait_policy;    // "" = leave the environment alone
+  std::string openblas_coretype;  // "" = leave the environment alone
+  bool malloc_keep = false;       // glibc: no mmap for big blocks, no trimming (no page faults per step)
   bool no_baseline = false;
   std::string python, baseline_script;
 };
@@ -159,6 +160,11 @@ void declare_step_bench_keys(config::Schema<R>& s, const std::vector<std::string
           },
           "PASSIVE or ACTIVE")
       .alias("omp_wait_policy");
+  s.template add<std::string>(
+       "env.openblas_coretype", [](R& o) -> std::string& { return o.openblas_coretype; }, "",
+       "OPENBLAS_CORETYPE of both sides, e.g. Cooperlake, SkylakeX, Haswell (\"\" = the environment's): forces "
+       "OpenBLAS's fp32 kernels where it does not recognise the CPU")
+      .alias("openblas_coretype");
   s.template add<bool>(
        "env.malloc_keep", [](R& o) -> bool& { return o.malloc_keep; }, false,
        "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64G for both sides (glibc keeps big blocks)")

@@ -44,12 +44,13 @@ struct BenchEnvironment {
   bool malloc_keep = false;
 };
 
-// libgomp and glibc's malloc read their settings when they load, before main(): when `o` asks for
+// libgomp, OpenBLAS and glibc's malloc read their settings when they load, before main(): when `o` asks for
 // settings the environment lacks, sets them and re-executes this program (the baseline, a child
 // process, inherits them too). Then pins the thread counts of both sides and reports the environment.
 inline BenchEnvironment prepare_environment(const StepBenchOptions& o, char** argv, const std::string& program) {
   std::vector<std::pair<std::string, std::string>> wanted;
   if (!o.omp_wait_policy.empty()) wanted.emplace_back("OMP_WAIT_POLICY", o.omp_wait_policy);
+  if (!o.openblas_coretype.empty()) wanted.emplace_back("OPENBLAS_CORETYPE", o.openblas_coretype);
   if (o.malloc_keep) {
     wanted.emplace_back("MALLOC_MMAP_MAX_", "0");
     wanted.emplace_back("MALLOC_TRIM_THRESHOLD_", "68719476736");
