@@ -1,6 +1,6 @@
 // Non-BERT baselines for the Brown genre tasks of scripts/fetch-corpus.sh, the bar a fine-tuned model
 // has to clear. Torch-free and deterministic.
-//   bench_cls_baselines [DATA_DIR] [--epochs N] [--seed S]
+//   bench_cls_baselines [DATA_DIR] [--epochs N] [--seed S]   (--help lists the options)
 // DATA_DIR (default data/brown-genres) holds {train,validation,test}.csv (task "genre", 15 classes)
 // and {train,validation,test}-coarse.csv (task "coarse", 4 classes), columns text,label,doc_id.
 // Per task, JSON lines:
@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "common/data/basic_tokenizer.h"
 #include "common/data/classification_labels.h"
 #include "common/data/classification_metrics.h"
@@ -277,32 +278,41 @@ void logreg_baseline(const Task& task, int epochs, uint64_t seed) {
   std::cout << line.dump() << std::endl;
 }
 
+struct Options {
+  int64_t epochs = 0, seed = 0;
+};
+
+// function-size: table
+config::Schema<Options> build_schema() {
+  config::Schema<Options> s;
+  s.add<int64_t>(
+       "train.epochs", [](Options& o) -> int64_t& { return o.epochs; }, 20,
+       "most epochs of the logistic regression (the best on validation is kept)")
+      .range(1, 1e6)
+      .alias("epochs");
+  s.add<int64_t>(
+       "train.seed", [](Options& o) -> int64_t& { return o.seed; }, 1234, "seed of the shuffles")
+      .range(0, 9e18)
+      .alias("seed");
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return run_main("bench_cls_baselines", [&] {
-    std::string dir = "data/brown-genres";
-    int epochs = 20;
-    uint64_t seed = 1234;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw UsageError(a + " needs a value");
-        return argv[++i];
-      };
-      if (a == "--epochs")
-        epochs = std::max(1, std::stoi(value()));
-      else if (a == "--seed")
-        seed = std::stoull(value());
-      else if (!a.empty() && a[0] == '-')
-        throw UsageError("unknown option " + a + " (see the header of bench_cls_baselines.cpp)");
-      else
-        dir = a;
-    }
+    static const config::Schema<Options> schema = build_schema();
+    Options o;
+    const auto positionals = bench::parse_bench_args(
+        schema, o, argc, argv,
+        "bench_cls_baselines [DATA_DIR] [options]: majority-class and bag-of-words logistic-regression baselines\n"
+        "of the Brown genre tasks; DATA_DIR (default data/brown-genres) from scripts/fetch-corpus.sh.",
+        1);
+    const std::string dir = positionals.empty() ? "data/brown-genres" : positionals[0];
     for (const auto& [name, suffix] : {std::pair<std::string, std::string>{"genre", ""}, {"coarse", "-coarse"}}) {
       const Task task = load_task(dir, name, suffix);
       majority_baseline(task);
-      logreg_baseline(task, epochs, seed);
+      logreg_baseline(task, static_cast<int>(o.epochs), static_cast<uint64_t>(o.seed));
     }
     return 0;
   });

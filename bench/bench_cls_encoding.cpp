@@ -1,7 +1,7 @@
 // Table reading and sequence-classification encoding speed on real text, with Python's csv / json
 // modules (what datasets' loaders mirror) as the baseline; also the ids dump that
 // tests/e2e/pair_encoding_reference.sh compares with Hugging Face tokenizers.
-//   bench_cls_encoding [DATA_DIR] [--rows N] [--vocab V] [--repeat R]
+//   bench_cls_encoding [DATA_DIR] [--rows N] [--vocab V] [--repeat R]   (--help lists the options)
 //     DATA_DIR (default data/brown-genres, from scripts/fetch-corpus.sh): train.csv's passages are
 //     repeated into N rows (default 100000) written as CSV, TSV and JSON lines in a temporary folder.
 //     JSON lines printed:
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "common/data/table_reader.h"
 #include "common/data/text_classification.h"
 #include "common/data/wordpiece.h"
@@ -40,11 +41,11 @@ namespace {
 
 struct Options {
   std::string data_dir = "data/brown-genres";
-  size_t rows = 100000;
-  int repeat = 3;
+  size_t rows = 0, max_seq_length = 0;
+  int repeat = 0;
   std::string vocab, write_ids, input, first, second;
-  size_t max_seq_length = 128;
-  bool lowercase = true;
+  bool cased = false;
+  bool lowercase() const { return !cased; }
 };
 
 double seconds_since(Clock::time_point t) {
@@ -54,37 +55,62 @@ void emit(const nlohmann::json& j) {
   std::cout << j.dump() << std::endl;
 }
 
+// function-size: table
+config::Schema<Options> build_schema() {
+  config::Schema<Options> s;
+  s.add<size_t>(
+       "bench.rows", [](Options& o) -> size_t& { return o.rows; }, 100000,
+       "rows of the generated CSV, TSV and JSON-lines tables")
+      .range(1, 1e9)
+      .alias("rows");
+  s.add<int>(
+       "bench.repeat", [](Options& o) -> int& { return o.repeat; }, 3, "runs per measurement (best of them)")
+      .range(1, 1e6)
+      .alias("repeat");
+  s.add<std::string>(
+       "tokenizer.vocab", [](Options& o) -> std::string& { return o.vocab; }, "",
+       "vocab.txt to encode with (\"\" = train an uncased 8000-token vocab on the passages)")
+      .alias("vocab");
+  s.add<bool>(
+       "tokenizer.cased", [](Options& o) -> bool& { return o.cased; }, false, "keep case and accents (a cased vocab)")
+      .alias("cased");
+  s.add<size_t>(
+       "encode.max_seq_length", [](Options& o) -> size_t& { return o.max_seq_length; }, 128,
+       "tokens per encoded example, [CLS] and [SEP] included")
+      .range(1, 1 << 20)
+      .alias("max-seq-length")
+      .alias("max_seq_length");
+  s.add<std::string>(
+       "write_ids.out", [](Options& o) -> std::string& { return o.write_ids; }, "",
+       "write the ids of --input's rows to this file instead of benchmarking (needs --vocab, --input, "
+       "--first)")
+      .alias("write-ids");
+  s.add<std::string>(
+       "write_ids.input", [](Options& o) -> std::string& { return o.input; }, "",
+       "the table (CSV, TSV, JSON lines) whose rows --write-ids encodes")
+      .alias("input");
+  s.add<std::string>(
+       "write_ids.first", [](Options& o) -> std::string& { return o.first; }, "",
+       "column(s) of the first text, comma-separated")
+      .alias("first");
+  s.add<std::string>(
+       "write_ids.second", [](Options& o) -> std::string& { return o.second; }, "",
+       "column(s) of the second text of a pair (\"\" = single texts)")
+      .alias("second");
+  return s;
+}
+
 Options parse_options(int argc, char** argv) {
+  static const config::Schema<Options> schema = build_schema();
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--rows")
-      o.rows = std::stoul(value());
-    else if (a == "--repeat")
-      o.repeat = std::max(1, std::stoi(value()));
-    else if (a == "--vocab")
-      o.vocab = value();
-    else if (a == "--write-ids")
-      o.write_ids = value();
-    else if (a == "--input")
-      o.input = value();
-    else if (a == "--first")
-      o.first = value();
-    else if (a == "--second")
-      o.second = value();
-    else if (a == "--max-seq-length")
-      o.max_seq_length = std::stoul(value());
-    else if (a == "--cased")
-      o.lowercase = false;
-    else if (!a.empty() && a[0] == '-')
-      throw UsageError("unknown option " + a + " (see the header of bench_cls_encoding.cpp)");
-    else
-      o.data_dir = a;
-  }
+  const auto positionals = bench::parse_bench_args(
+      schema, o, argc, argv,
+      "bench_cls_encoding [DATA_DIR] [options]: table reading and classification encoding speed against Python's\n"
+      "csv / json modules; DATA_DIR (default data/brown-genres) from scripts/fetch-corpus.sh.\n"
+      "bench_cls_encoding --write-ids OUT --vocab V --input TABLE --first COLS [--second COLS] --max-seq-length L\n"
+      "[--cased]: the ids of each row (input ids, a tab, token type ids) for tests/e2e/pair_encoding_reference.sh.",
+      1);
+  if (!positionals.empty()) o.data_dir = positionals[0];
   return o;
 }
 
@@ -92,7 +118,7 @@ int write_ids(const Options& o) {
   if (o.vocab.empty() || o.input.empty() || o.first.empty()) {
     throw UsageError("--write-ids needs --vocab, --input and --first");
   }
-  const auto tok = WordPieceTokenizer::from_vocab_file(o.vocab, o.lowercase);
+  const auto tok = WordPieceTokenizer::from_vocab_file(o.vocab, o.lowercase());
   TextColumns columns;
   columns.first = split_column_names(o.first, "--first");
   if (!o.second.empty()) columns.second = split_column_names(o.second, "--second");
@@ -160,14 +186,14 @@ double python_seconds(const std::string& path, int repeat) {
 }
 
 WordPieceTokenizer bench_tokenizer(const Options& o, const Table& train) {
-  if (!o.vocab.empty()) return WordPieceTokenizer::from_vocab_file(o.vocab, o.lowercase);
+  if (!o.vocab.empty()) return WordPieceTokenizer::from_vocab_file(o.vocab, o.lowercase());
   std::vector<std::string> texts;
   const int text = train.column_index("text");
   for (const auto& row : train.rows) texts.push_back(row[text].text);
   WordPieceTrainerOptions options;
   options.vocab_size = 8000;
-  options.lowercase = o.lowercase;
-  return WordPieceTokenizer::from_tokens(train_wordpiece(texts, options), o.lowercase);
+  options.lowercase = o.lowercase();
+  return WordPieceTokenizer::from_tokens(train_wordpiece(texts, options), o.lowercase());
 }
 
 void bench_reading(const std::vector<std::string>& paths, int repeat) {

@@ -4,22 +4,16 @@
 // on the same batch, in the same run. Also measures the GEMM peak of each precision for MFU.
 //
 //   bench_step [--models mini,small] [--precisions fp32,bf16] [--batch 32] [--seq_len 128]
-//              [--threads 2] [--steps 5] [--warmup 2] [--vocab 30522] [--no_baseline]
-//              [--python /usr/bin/python3] [--baseline_script PATH] [--fused_qkv 1] [--gemm_n 2048]
+//              [--threads 2] [--steps 5] [--warmup 2] [--repeats 1] [--vocab 30522] [--no_baseline]
+//              [--python /usr/bin/python3] [--baseline_script PATH] [--fused_qkv 1] [--gemm_n 2048] ...
+//   (--help lists every option; the command line is declared once in bench_args.h and below)
 //
 // One JSON object per line: {"bench":"gemm",...} per precision, then {"bench":"step",...} per
 // (model, precision) with tokens/s of both, the ratio, both losses, MFU and the phase split.
-#include <dlfcn.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -29,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
+#include "bench/bench_env.h"
 #include "common/error.h"
 #include "worker/model/bert.h"
 #include "worker/model/bert_config.h"
@@ -38,130 +34,51 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-using mpibert::UsageError;
 using namespace mpibert;
+using bench::Clock;
+using bench::median;
+using bench::split_list;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-struct Args {
-  std::vector<std::string> models = {"mini", "small"};
-  std::vector<std::string> precisions = {"fp32", "bf16"};
-  int64_t batch = 32, seq_len = 128, threads = 2, steps = 5, warmup = 2, vocab = 30522, gemm_n = 2048, repeats = 1;
-  std::string omp_wait_policy;  // "" = leave the environment alone
-  bool malloc_keep = false;     // glibc: no mmap for big blocks, no trimming (no page faults per step)
-  bool baseline = true, fused_qkv = true, fused_attention = true, sparse = true;
-  double lr = 1e-4, weight_decay = 0.01, max_grad_norm = 1.0;
-  std::string python = "/usr/bin/python3";
+struct Args : bench::StepBenchOptions {
+  bool fused_qkv = true, fused_attention = true, sparse = true;
   std::string profile;  // chrome trace of one timed step of ours ("" = none)
-  std::string baseline_script = (fs::path(__FILE__).parent_path() / "baseline_step.py").string();
 };
 
+// function-size: table
+config::Schema<Args> build_schema() {
+  config::Schema<Args> s;
+  bench::declare_step_bench_keys(s, bench::baseline_presets(),
+                                 (fs::path(__FILE__).parent_path() / "baseline_step.py").string());
+  s.add<bool>(
+       "model.fused_qkv", [](Args& a) -> bool& { return a.fused_qkv; }, true,
+       "one GEMM for the query, key and value projections")
+      .alias("fused_qkv");
+  s.add<bool>(
+       "model.fused_attention", [](Args& a) -> bool& { return a.fused_attention; }, true, "fused fp32 attention tiles")
+      .alias("fused_attention");
+  s.add<bool>(
+       "model.sparse_head", [](Args& a) -> bool& { return a.sparse; }, true, "the MLM head on masked positions only")
+      .alias("sparse");
+  s.add<std::string>(
+       "bench.profile", [](Args& a) -> std::string& { return a.profile; }, "",
+       "chrome trace of one timed step of ours: PREFIX-<layers>x<hidden>-<precision>.trace.json "
+       "(\"\" = none)")
+      .alias("profile");
+  return s;
+}
+
+const char* const kUsage =
+    "bench_step [options]: one rank's MLM training step (ours) against bench/baseline_step.py (eager PyTorch),\n"
+    "same batch, interleaved runs, one JSON object per line. --omp_wait_policy and --malloc_keep apply to both\n"
+    "sides (the baseline inherits the environment); both are read when the libraries load, so bench_step\n"
+    "re-executes itself with them.";
+
 Args parse(int argc, char** argv) {
+  static const config::Schema<Args> schema = build_schema();
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError("bench_step: " + k + " needs a value");
-      return argv[++i];
-    };
-    auto integer = [&]() { return std::stoll(value()); };
-    if (k == "--models")
-      a.models = split(value());
-    else if (k == "--precisions")
-      a.precisions = split(value());
-    else if (k == "--batch")
-      a.batch = integer();
-    else if (k == "--seq_len")
-      a.seq_len = integer();
-    else if (k == "--threads")
-      a.threads = integer();
-    else if (k == "--steps")
-      a.steps = integer();
-    else if (k == "--warmup")
-      a.warmup = integer();
-    else if (k == "--vocab")
-      a.vocab = integer();
-    else if (k == "--gemm_n")
-      a.gemm_n = integer();
-    else if (k == "--fused_qkv")
-      a.fused_qkv = integer() != 0;
-    else if (k == "--sparse")
-      a.sparse = integer() != 0;
-    else if (k == "--fused_attention")
-      a.fused_attention = integer() != 0;
-    else if (k == "--no_baseline")
-      a.baseline = false;
-    else if (k == "--python")
-      a.python = value();
-    else if (k == "--baseline_script")
-      a.baseline_script = value();
-    else if (k == "--profile")
-      a.profile = value();
-    else if (k == "--repeats")
-      a.repeats = integer();
-    else if (k == "--omp_wait_policy")
-      a.omp_wait_policy = value();
-    else if (k == "--malloc_keep")
-      a.malloc_keep = integer() != 0;
-    else if (k == "--help" || k == "-h") {
-      std::cout << "bench_step [--models mini,small] [--precisions fp32,bf16] [--batch 32] [--seq_len 128] "
-                   "[--threads 2] [--steps 5] [--warmup 2] [--vocab 30522] [--no_baseline] [--python P] "
-                   "[--baseline_script S] [--fused_qkv 0|1] [--fused_attention 0|1] [--sparse 0|1] [--gemm_n 2048] "
-                   "[--profile TRACE_PREFIX]\n"
-                   "           [--repeats R] [--omp_wait_policy PASSIVE|ACTIVE] [--malloc_keep 0|1]\n"
-                   "Knobs (applied to both sides: the baseline inherits the environment): --omp_wait_policy sets\n"
-                   "OMP_WAIT_POLICY, --malloc_keep sets MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64G; both are read\n"
-                   "when the libraries load, so bench_step re-executes itself with them.\n";
-      std::exit(0);
-    } else {
-      throw UsageError("bench_step: unknown flag " + k + " (see --help)");
-    }
-  }
-  if (a.steps <= 0 || a.batch <= 0 || a.seq_len <= 1 || a.threads <= 0 || a.repeats <= 0)
-    throw UsageError("bench_step: steps, batch, threads, repeats must be > 0 and seq_len > 1");
-  for (const auto& p : a.precisions)
-    if (p != "fp32" && p != "bf16") throw UsageError("bench_step: precision '" + p + "' is not fp32 or bf16");
+  bench::parse_bench_args(schema, a, argc, argv, kUsage);
   return a;
-}
-
-// Which BLAS is really loaded, asked at run time (torch's build string says "generic").
-std::string blas_info(int threads) {
-  using GetConfig = char* (*)();
-  using SetThreads = void (*)(int);
-  auto get_config = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
-  auto get_core = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-  auto set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (!get_config) return "not OpenBLAS";
-  if (set_threads) set_threads(threads);  // the env var is read at load time; make sure
-  Dl_info info{};
-  std::string lib = dladdr(reinterpret_cast<void*>(get_config), &info) && info.dli_fname ? info.dli_fname : "?";
-  return std::string(get_config()) + " core " + (get_core ? get_core() : "?") + " (" + lib + ")";
-}
-
-double gemm_gflops(int64_t n, at::ScalarType dtype, double seconds = 1.5) {
-  auto a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
-  auto c = torch::mm(a, b);
-  int64_t iters = 0;
-  const auto t0 = Clock::now();
-  double elapsed = 0;
-  while (elapsed < seconds || iters < 3) {
-    torch::mm_out(c, a, b);
-    ++iters;
-    elapsed = seconds_since(t0);
-  }
-  return 2.0 * n * n * n * iters / elapsed / 1e9;
 }
 
 // One packed pre-training batch: [CLS] random non-special tokens [SEP], no padding, masked at 15%.
@@ -271,65 +188,21 @@ nlohmann::json run_baseline(const Args& a, const std::string& preset, const std:
       << " --seq_len " << a.seq_len << " --batch_dir " << dir.string() << " --precision " << precision << " --threads "
       << a.threads << " --steps " << a.steps << " --warmup " << a.warmup << " --lr " << a.lr << " --weight_decay "
       << a.weight_decay << " --max_grad_norm " << a.max_grad_norm;
-  FILE* pipe = ::popen(cmd.str().c_str(), "r");
-  if (!pipe) throw std::runtime_error("bench_step: cannot start " + cmd.str());
-  std::string output, last;
-  char buf[4096];
-  while (fgets(buf, sizeof buf, pipe)) output += buf;
-  const int status = ::pclose(pipe);
-  std::stringstream ss(output);
-  for (std::string line; std::getline(ss, line);)
-    if (!line.empty() && line[0] == '{') last = line;
-  if (status != 0 || last.empty())
-    throw std::runtime_error("bench_step: baseline failed (status " + std::to_string(status) + "): " + cmd.str() +
-                             "\n" + output);
-  return nlohmann::json::parse(last);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return bench::run_json_child(cmd.str(), "bench_step");
 }
 
 int run(int argc, char** argv) {
   const Args a = parse(argc, argv);
-  // libgomp and glibc's malloc read their settings when they load, before main(): set them and
-  // start again (the baseline, a child process, inherits them too).
-  std::vector<std::pair<std::string, std::string>> wanted;
-  if (!a.omp_wait_policy.empty()) wanted.emplace_back("OMP_WAIT_POLICY", a.omp_wait_policy);
-  if (a.malloc_keep) {
-    wanted.emplace_back("MALLOC_MMAP_MAX_", "0");
-    wanted.emplace_back("MALLOC_TRIM_THRESHOLD_", "68719476736");
-  }
-  bool differs = false;
-  for (const auto& [k, v] : wanted) {
-    const char* current = std::getenv(k.c_str());
-    differs |= !current || v != current;
-  }
-  if (differs) {
-    if (std::getenv("MPIBERT_BENCH_REEXEC")) throw std::runtime_error("bench_step: environment did not stick");
-    for (const auto& [k, v] : wanted) ::setenv(k.c_str(), v.c_str(), 1);
-    ::setenv("MPIBERT_BENCH_REEXEC", "1", 1);
-    ::execv("/proc/self/exe", argv);
-    throw std::runtime_error(std::string("bench_step: cannot re-execute itself: ") + std::strerror(errno));
-  }
-  const char* policy_env = std::getenv("OMP_WAIT_POLICY");
-  const std::string policy = policy_env ? policy_env : "default";
-  const char* coretype_env = std::getenv("OPENBLAS_CORETYPE");  // forces OpenBLAS kernels (e.g. Haswell)
-  const std::string coretype = coretype_env ? coretype_env : "auto";
-  const char* mmap_max = std::getenv("MALLOC_MMAP_MAX_");
-  const bool malloc_keep = mmap_max && std::string(mmap_max) == "0";
-  const std::string threads = std::to_string(a.threads);
-  ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
-  ::setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
-  at::set_num_threads(static_cast<int>(a.threads));
-  const std::string blas = blas_info(static_cast<int>(a.threads));
+  const bench::BenchEnvironment env = bench::prepare_environment(a, argv, "bench_step");
+  const std::string& policy = env.omp_wait_policy;
+  const std::string& coretype = env.openblas_coretype;
+  const bool malloc_keep = env.malloc_keep;
+  const std::string blas = bench::blas_info(static_cast<int>(a.threads));
   const auto features = model::cpu_bf16_features();
 
   std::map<std::string, double> peak;
-  for (const auto& p : a.precisions) {
-    peak[p] = gemm_gflops(a.gemm_n, p == "bf16" ? at::kBFloat16 : at::kFloat);
+  for (const auto& p : split_list(a.precisions)) {
+    peak[p] = bench::gemm_gflops(a.gemm_n, p == "bf16" ? at::kBFloat16 : at::kFloat);
     nlohmann::json j = {{"bench", "gemm"},
                         {"precision", p},
                         {"n", a.gemm_n},
@@ -356,12 +229,12 @@ int run(int argc, char** argv) {
   const std::map<std::string, std::pair<double, double>> goals = {// model -> (fp32, bf16) ratio goals
                                                                   {"mini", {2.0, 2.0}},
                                                                   {"small", {1.6, 1.5}}};
-  for (const auto& preset : a.models) {
+  for (const auto& preset : split_list(a.models)) {
     model::BertConfig cfg = model::preset(preset);
     cfg.vocab_size = a.vocab;
     const double needed = model::flops_per_token(cfg, a.seq_len, mask_fraction, true);
     const double dense = model::flops_per_token(cfg, a.seq_len, mask_fraction, false);
-    for (const auto& precision : a.precisions) {
+    for (const auto& precision : split_list(a.precisions)) {
       const bool bf16 = precision == "bf16";
       // Ours and the baseline alternate, so that a load change on a shared machine hits both.
       std::vector<OursResult> ours_runs;
@@ -369,10 +242,10 @@ int run(int argc, char** argv) {
       std::vector<double> ours_tps, base_tps, peaks;
       for (int64_t r = 0; r < a.repeats; ++r) {
         // The GEMM peak is re-measured next to every run: on a shared machine it drifts with the load.
-        peaks.push_back(gemm_gflops(a.gemm_n, bf16 ? at::kBFloat16 : at::kFloat, 0.5));
+        peaks.push_back(bench::gemm_gflops(a.gemm_n, bf16 ? at::kBFloat16 : at::kFloat, 0.5));
         ours_runs.push_back(run_ours(a, cfg, batch, bf16));
         ours_tps.push_back(ours_runs.back().tokens_per_second);
-        if (a.baseline) {
+        if (!a.no_baseline) {
           base_runs.push_back(run_baseline(a, preset, precision, dir));
           base_tps.push_back(base_runs.back().at("tokens_per_second").get<double>());
         }
@@ -408,7 +281,7 @@ int run(int argc, char** argv) {
                           {"peak_gflops", median(peaks)},
                           {"peak_gflops_runs", peaks},
                           {"blas", blas}};
-      if (a.baseline) {
+      if (!a.no_baseline) {
         const nlohmann::json& base = base_runs.back();
         const double bt = median(base_tps);
         const double goal = bf16                  ? goals.count(preset) ? goals.at(preset).second : 0.0

@@ -1,5 +1,6 @@
 // Tokenizer throughput on a real corpus, with Hugging Face tokenizers (Node binding) as the baseline.
 //   bench_tokenizer [CORPUS] [--vocab VOCAB] [--cased] [--threads N] [--repeat R] [--hf-script PATH]
+//   (--help lists the options)
 // CORPUS (default data/corpus): files/directories as data.input takes them. Without --vocab a vocab
 // (30522, min_frequency 2) is trained on the corpus first. Prints JSON lines:
 //   tokenizer_train         training time (when no vocab was given)
@@ -20,10 +21,12 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "common/data/encode_file.h"
 #include "common/data/text_corpus.h"
 #include "common/data/wordpiece.h"
@@ -37,9 +40,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
-void emit(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }
+void emit(const nlohmann::json& j) {
+  std::cout << j.dump() << std::endl;
+}
 
 std::string run_command(const std::string& cmd, int& status) {
   std::string out;
@@ -61,28 +68,58 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+struct Options {
+  std::string vocab, hf_script;
+  bool cased = false;
+  std::optional<int64_t> threads;
+  int64_t repeat = 0;
+};
+
+// function-size: table
+config::Schema<Options> build_schema() {
+  config::Schema<Options> s;
+  s.add<std::string>(
+       "tokenizer.vocab", [](Options& o) -> std::string& { return o.vocab; }, "",
+       "vocab.txt to encode with (\"\" = train a 30522-token vocab on the corpus first)")
+      .alias("vocab");
+  s.add<bool>(
+       "tokenizer.cased", [](Options& o) -> bool& { return o.cased; }, false, "keep case and accents (a cased vocab)")
+      .alias("cased");
+  s.add<std::optional<int64_t>>(
+       "bench.threads", [](Options& o) -> std::optional<int64_t>& { return o.threads; }, std::nullopt,
+       "threads of the multi-threaded encode_file run")
+      .range(1, 4096)
+      .when_unset("all cores")
+      .alias("threads");
+  s.add<int64_t>(
+       "bench.repeat", [](Options& o) -> int64_t& { return o.repeat; }, 3, "runs per measurement (best of them)")
+      .range(1, 1e6)
+      .alias("repeat");
+  s.add<std::string>(
+       "baseline.hf_script", [](Options& o) -> std::string& { return o.hf_script; },
+       "tests/e2e/tokenizer_reference/hf.mjs", "the Node script that runs Hugging Face tokenizers")
+      .alias("hf-script");
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return run_main("bench_tokenizer", [&] {
-    std::string corpus = "data/corpus", vocab_path, hf_script = "tests/e2e/tokenizer_reference/hf.mjs";
-    bool lowercase = true;
-    int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    int repeat = 3;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw UsageError(a + " needs a value");
-        return argv[++i];
-      };
-      if (a == "--vocab") vocab_path = value();
-      else if (a == "--cased") lowercase = false;
-      else if (a == "--threads") threads = std::stoi(value());
-      else if (a == "--repeat") repeat = std::max(1, std::stoi(value()));
-      else if (a == "--hf-script") hf_script = value();
-      else if (!a.empty() && a[0] == '-') throw UsageError("unknown option " + a + " (see the header of bench_tokenizer.cpp)");
-      else corpus = a;
-    }
+    static const config::Schema<Options> schema = build_schema();
+    Options o;
+    const auto positionals = bench::parse_bench_args(
+        schema, o, argc, argv,
+        "bench_tokenizer [CORPUS] [options]: WordPiece encoding throughput against Hugging Face tokenizers (Node);\n"
+        "CORPUS (default data/corpus): files/directories as data.input takes them.",
+        1);
+    const std::string corpus = positionals.empty() ? "data/corpus" : positionals[0];
+    std::string vocab_path = o.vocab;
+    const std::string& hf_script = o.hf_script;
+    const bool lowercase = !o.cased;
+    const int threads =
+        static_cast<int>(o.threads.value_or(static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()))));
+    const int repeat = static_cast<int>(o.repeat);
     if (!fs::exists(corpus)) {
       throw UsageError(corpus + " does not exist: run scripts/fetch-corpus.sh from the repository root first");
     }
@@ -123,8 +160,12 @@ int main(int argc, char** argv) {
       const double s = seconds_since(t0);
       vocab_path = tmp + "/vocab.txt";
       write_vocab_file(vocab_path, tokens);
-      emit({{"bench", "tokenizer_train"}, {"corpus", corpus}, {"corpus_bytes", bytes},
-            {"distinct_words", counter.counts().size()}, {"vocab_size", tokens.size()}, {"merge_seconds", s}});
+      emit({{"bench", "tokenizer_train"},
+            {"corpus", corpus},
+            {"corpus_bytes", bytes},
+            {"distinct_words", counter.counts().size()},
+            {"vocab_size", tokens.size()},
+            {"merge_seconds", s}});
     }
     const auto tok = WordPieceTokenizer::from_vocab_file(vocab_path, lowercase);
 
@@ -153,9 +194,16 @@ int main(int argc, char** argv) {
       best = std::min(best, seconds_since(t0));
       tokens = n;
     }
-    emit({{"bench", "tokenizer_encode"}, {"mode", "in_memory"}, {"threads", 1}, {"bytes", bytes}, {"tokens", tokens},
-          {"seconds", best}, {"mb_per_s", bytes / 1e6 / best}, {"tokens_per_s", tokens / best},
-          {"vocab_size", tok.vocab_size()}, {"lowercase", lowercase}});
+    emit({{"bench", "tokenizer_encode"},
+          {"mode", "in_memory"},
+          {"threads", 1},
+          {"bytes", bytes},
+          {"tokens", tokens},
+          {"seconds", best},
+          {"mb_per_s", bytes / 1e6 / best},
+          {"tokens_per_s", tokens / best},
+          {"vocab_size", tok.vocab_size()},
+          {"lowercase", lowercase}});
 
     // The whole prepare_data encode path: read + encode + write.
     double single_mb_s = 0;
@@ -170,9 +218,16 @@ int main(int argc, char** argv) {
       }
       const double mb_s = bestStats.bytes / 1e6 / bestStats.seconds;
       if (t == 1) single_mb_s = mb_s;
-      emit({{"bench", "tokenizer_encode"}, {"mode", "encode_file"}, {"threads", t}, {"bytes", bestStats.bytes},
-            {"lines", bestStats.lines}, {"tokens", bestStats.tokens}, {"seconds", bestStats.seconds},
-            {"mb_per_s", mb_s}, {"mb_per_s_per_thread", mb_s / t}, {"tokens_per_s", bestStats.tokens / bestStats.seconds}});
+      emit({{"bench", "tokenizer_encode"},
+            {"mode", "encode_file"},
+            {"threads", t},
+            {"bytes", bestStats.bytes},
+            {"lines", bestStats.lines},
+            {"tokens", bestStats.tokens},
+            {"seconds", bestStats.seconds},
+            {"mb_per_s", mb_s},
+            {"mb_per_s_per_thread", mb_s / t},
+            {"tokens_per_s", bestStats.tokens / bestStats.seconds}});
     }
 
     // Baseline: Hugging Face tokenizers through Node, one thread.
@@ -180,8 +235,9 @@ int main(int argc, char** argv) {
     int status = 0;
     run_command("command -v node >/dev/null 2>&1", status);
     if (status != 0 || !fs::exists(hf_script) || !fs::exists(modules)) {
-      emit({{"bench", "hf_tokenizers_encode"}, {"skipped", "needs node, " + hf_script + " and " + modules.string() +
-                                                                " (run tests/e2e/tokenizer_reference/install.sh)"}});
+      emit({{"bench", "hf_tokenizers_encode"},
+            {"skipped", "needs node, " + hf_script + " and " + modules.string() +
+                            " (run tests/e2e/tokenizer_reference/install.sh)"}});
       return 0;
     }
     double hf_best = 0;
@@ -204,11 +260,17 @@ int main(int argc, char** argv) {
     hf_line["threads"] = 1;
     emit(hf_line);
     if (hf_line.at("tokens").get<uint64_t>() != tokens) {
-      emit({{"bench", "tokenizer_vs_hf"}, {"warning", "token counts differ"}, {"ours", tokens}, {"hf", hf_line.at("tokens")}});
+      emit({{"bench", "tokenizer_vs_hf"},
+            {"warning", "token counts differ"},
+            {"ours", tokens},
+            {"hf", hf_line.at("tokens")}});
     }
-    emit({{"bench", "tokenizer_vs_hf"}, {"ours", "encode_file 1 thread (read+encode+write)"},
-          {"hf", "tokenizers encodeBatch 1 thread (encode only)"}, {"ours_mb_per_s", single_mb_s},
-          {"hf_mb_per_s", hf_best}, {"ratio", single_mb_s / hf_best}});
+    emit({{"bench", "tokenizer_vs_hf"},
+          {"ours", "encode_file 1 thread (read+encode+write)"},
+          {"hf", "tokenizers encodeBatch 1 thread (encode only)"},
+          {"ours_mb_per_s", single_mb_s},
+          {"hf_mb_per_s", hf_best},
+          {"ratio", single_mb_s / hf_best}});
     return 0;
   });
 }
