@@ -221,12 +221,19 @@ class SingleRankComm : public HcclLike {
     return copied(send, recv, count, dtype);
   }
   WorkPtr barrier() override { return done(); }
+  WorkPtr gatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType dtype, int) override {
+    return copied(send, recv, counts.at(0), dtype);
+  }
+  WorkPtr allGatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType dtype) override {
+    return copied(send, recv, counts.at(0), dtype);
+  }
   [[noreturn]] void abortJob(int, const std::string& why) override { throw std::runtime_error(why); }
 
  private:
   struct Done : Work {
     bool isCompleted() const override { return true; }
     void wait(std::chrono::milliseconds) override {}
+    void waitAlive(std::chrono::milliseconds) override {}
   };
   static WorkPtr done() { return std::make_shared<Done>(); }
   static WorkPtr copied(const void* send, void* recv, size_t count, DataType dtype) {

@@ -60,7 +60,7 @@ class MpiBackend : public HcclLike {
  public:
   MpiBackend(MPI_Comm parent, const MpiBackendOptions& options)
       : max_chunk_(std::clamp<size_t>(options.max_elements_per_call, 1, static_cast<size_t>(1) << 30)),
-        engine_(parent, options.heartbeat_interval) {
+        engine_(parent, options.heartbeat_interval, options.close_wait) {
     rank_ = engine_.rank();
     size_ = engine_.size();
   }
@@ -306,10 +306,22 @@ std::unique_ptr<HcclLike> make_mpi_backend(CommGroup group, const MpiBackendOpti
   return make_mpi_backend(group == CommGroup::World ? MPI_COMM_WORLD : MPI_COMM_SELF, options);
 }
 
-void pause_progress_for_testing(HcclLike& backend, bool paused) {
+namespace {
+
+ProgressEngine& engine_of(HcclLike& backend, const char* hook) {
   auto* mpi = dynamic_cast<MpiBackend*>(&backend);
-  if (!mpi) throw UsageError("pause_progress_for_testing: not a backend made by make_mpi_backend");
-  mpi->engine().pause(paused);
+  if (!mpi) throw UsageError(std::string(hook) + ": not a backend made by make_mpi_backend");
+  return mpi->engine();
+}
+
+}  // namespace
+
+void pause_progress_for_testing(HcclLike& backend, bool paused) {
+  engine_of(backend, "pause_progress_for_testing").pause(paused);
+}
+
+void send_heartbeat_now_for_testing(HcclLike& backend) {
+  engine_of(backend, "send_heartbeat_now_for_testing").sendHeartbeatNow();
 }
 
 }  // namespace mpibert

@@ -61,6 +61,11 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
     int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
     if (rc != MPI_SUCCESS) throw std::runtime_error("MPI_Init_thread failed: " + mpi_error_string(rc));
     owner_ = true;
+    // Open MPI reports a failed non-blocking collective through MPI_COMM_WORLD's handler, whatever the
+    // collective's communicator: returned, the error reaches the op's Work, naming the op and the rank,
+    // instead of aborting the job with "an error occurred in MPI_Test on MPI_COMM_WORLD". Every MPI call
+    // here checks its code.
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   } else {
     MPI_Query_thread(&provided);
   }

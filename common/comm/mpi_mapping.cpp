@@ -10,8 +10,15 @@ std::string mpi_error_string(int rc) {
 }
 
 void mpi_check(int rc, const std::string& what, int rank) {
-  if (rc != MPI_SUCCESS)
-    throw CollectiveError(what + " failed on rank " + std::to_string(rank) + ": " + mpi_error_string(rc));
+  if (rc == MPI_SUCCESS) return;
+  int error_class = MPI_ERR_OTHER;
+  MPI_Error_class(rc, &error_class);
+  // A collective that receives more than it expects has met another collective: the usual cause.
+  const char* hint = error_class == MPI_ERR_TRUNCATE
+                         ? " (the ranks probably issued different collectives here: every rank of a communicator "
+                           "must issue the same collectives in the same order)"
+                         : "";
+  throw CollectiveError(what + " failed on rank " + std::to_string(rank) + ": " + mpi_error_string(rc) + hint);
 }
 
 MPI_Datatype mpi_type(DataType d) {

@@ -10,7 +10,8 @@ namespace mpibert {
 
 std::string mpi_error_string(int rc);
 
-// Throws CollectiveError "WHAT failed on rank RANK: <MPI's text>" unless rc is MPI_SUCCESS.
+// Throws CollectiveError "WHAT failed on rank RANK: <MPI's text>" unless rc is MPI_SUCCESS (with a hint
+// at mismatched collectives for a truncated message).
 void mpi_check(int rc, const std::string& what, int rank);
 
 // f16 and bf16 map to MPI_UINT16_T: they are moved as bits and reduced in f32.

@@ -14,6 +14,9 @@ namespace mpibert {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// Set in HeartbeatMessage::flags on the last message a rank sends on a link (see heartbeat_channel.h).
+constexpr int32_t kHeartbeatGoodbye = 1;
+
 // One heartbeat, as sent over MPI (plain bytes).
 struct HeartbeatMessage {
   uint64_t seq = 0;        // the sender's heartbeats so far, this one included
@@ -23,7 +26,7 @@ struct HeartbeatMessage {
   // Sent by rank 0 only: the peer it has heard from least recently, how long ago, and that peer's counts,
   // so that every rank learns of a silent rank without hearing from it directly.
   int32_t quiet_rank = -1;
-  int32_t reserved = 0;
+  int32_t flags = 0;  // kHeartbeatGoodbye
   int64_t quiet_us = 0;
   uint64_t quiet_issued = 0, quiet_completed = 0;
 };

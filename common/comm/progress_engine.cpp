@@ -7,7 +7,9 @@
 
 namespace mpibert {
 
-ProgressEngine::ProgressEngine(MPI_Comm parent, std::chrono::milliseconds heartbeat_interval) {
+ProgressEngine::ProgressEngine(MPI_Comm parent, std::chrono::milliseconds heartbeat_interval,
+                               std::chrono::milliseconds close_wait)
+    : close_wait_(close_wait) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) throw std::runtime_error("HcclLike: MPI is not initialised (create an MpiEnvironment first)");
@@ -48,8 +50,13 @@ WorkPtr ProgressEngine::enqueue(std::string description, Op op) {
 
 void ProgressEngine::run(const std::string& what, size_t bytes, const std::function<int(MPI_Request*)>& start) {
   MPI_Request request = MPI_REQUEST_NULL;
-  mpi_check(start(&request), what, rank_);
-  wait_request(request, bytes, what);
+  try {
+    mpi_check(start(&request), what, rank_);
+    wait_request(request, bytes, what);
+  } catch (const CollectiveError&) {
+    op_failed_ = true;
+    throw;
+  }
 }
 
 void ProgressEngine::wait_request(MPI_Request& request, size_t bytes, const std::string& what) {
@@ -98,6 +105,12 @@ void ProgressEngine::pause(bool paused) {
   pause_requested_ = paused;
   cv_.notify_all();
   if (paused) cv_.wait(lock, [&] { return paused_; });
+}
+
+void ProgressEngine::sendHeartbeatNow() {
+  pause(true);
+  heartbeat_->sendNow(issued_.load(), completed_.load());
+  pause(false);
 }
 
 void ProgressEngine::loop() {
@@ -157,11 +170,12 @@ void ProgressEngine::stopBeforeFinalize() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  heartbeat_->stop();
+  // After an abandoned op the job is expected to abort: no peer is waited for.
+  heartbeat_->close(abandoned_ ? std::chrono::milliseconds(0) : close_wait_, issued_.load(), completed_.load());
   heartbeat_.reset();
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized && !abandoned_) MPI_Comm_free(&comm_);
+  if (!finalized && !abandoned_ && !op_failed_) MPI_Comm_free(&comm_);
 }
 
 }  // namespace mpibert

@@ -26,8 +26,9 @@ class ProgressEngine : public StopsBeforeFinalize {
  public:
   using Op = std::function<void()>;  // runs on the progress thread; throws to fail its Work
 
-  // Duplicates `parent` twice (ops, heartbeats): collective over it.
-  ProgressEngine(MPI_Comm parent, std::chrono::milliseconds heartbeat_interval);
+  // Duplicates `parent` twice (ops, heartbeats): collective over it. close_wait: how long stopping waits
+  // for the peers' heartbeat goodbyes (see heartbeat_channel.h).
+  ProgressEngine(MPI_Comm parent, std::chrono::milliseconds heartbeat_interval, std::chrono::milliseconds close_wait);
   ~ProgressEngine() override;
   ProgressEngine(const ProgressEngine&) = delete;
   ProgressEngine& operator=(const ProgressEngine&) = delete;
@@ -42,10 +43,12 @@ class ProgressEngine : public StopsBeforeFinalize {
   // request) and waits for it. `bytes` (moved by this rank) sizes the busy phase of the backoff.
   void run(const std::string& what, size_t bytes, const std::function<int(MPI_Request*)>& start);
 
-  // Test hook: see pause_progress_for_testing in mpi_backend.h.
+  // Test hooks: see pause_progress_for_testing and send_heartbeat_now_for_testing in mpi_backend.h.
   void pause(bool paused);
-  // Runs the queued ops to the end (or abandons them if a waiter gave up on one), stops heartbeats and
-  // frees the communicators. Idempotent; the destructor calls it.
+  void sendHeartbeatNow();
+  // Runs the queued ops to the end (or abandons them if a waiter gave up on one), closes the heartbeat
+  // channel and frees the communicators (the ops one only if every op finished cleanly: after a failed
+  // or abandoned op, messages may still come to it). Idempotent; the destructor calls it.
   void stopBeforeFinalize() override;
 
  private:
@@ -63,6 +66,7 @@ class ProgressEngine : public StopsBeforeFinalize {
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
+  const std::chrono::milliseconds close_wait_;
   std::shared_ptr<PeerLiveness> liveness_;
   std::unique_ptr<HeartbeatChannel> heartbeat_;
   std::shared_ptr<std::atomic<bool>> gave_up_ = std::make_shared<std::atomic<bool>>(false);
@@ -70,6 +74,7 @@ class ProgressEngine : public StopsBeforeFinalize {
   std::atomic<bool> stop_{false}, pause_requested_{false};
   bool paused_ = false;     // under mutex_: the thread holds still
   bool abandoned_ = false;  // an op was left in flight: comm_ cannot be freed
+  bool op_failed_ = false;  // progress thread: an MPI call of an op failed: comm_ is not freed
   bool shut_down_ = false;  // under shutdown_mutex_
   std::mutex shutdown_mutex_;
   std::mutex mutex_;

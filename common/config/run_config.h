@@ -50,6 +50,7 @@ struct TrainConfig {
   bool do_train{};
   bool do_eval{};
   bool do_predict{};                  // run_classification: predict the test file
+  bool ignore_data_change{};          // resume a checkpoint trained on other data
   int64_t per_device_train_batch_size{};
   int64_t per_device_eval_batch_size{};
   int64_t gradient_accumulation_steps{};
@@ -65,6 +66,7 @@ struct TrainConfig {
   int64_t warmup_steps{};
   double warmup_ratio{};
   double max_grad_norm{};             // 0 = no clipping
+  std::string nan_policy{};           // abort | skip_step: a non-finite loss or gradient norm
   int64_t max_steps{};                // > 0 overrides num_train_epochs
   double num_train_epochs{};
   double max_time{};                  // seconds; 0 = no limit

@@ -56,6 +56,9 @@ void declare_train_keys(Schema<R>& s) {
   s.template add<std::string>("train.resume_from_checkpoint", [](R& c) -> std::string& { return c.train.resume_from_checkpoint; },
                      "", "checkpoint directory to resume from; bare flag = the latest in output_dir")
       .alias("resume_from_checkpoint").implicit("latest");
+  s.template add<bool>("train.ignore_data_change", [](R& c) -> bool& { return c.train.ignore_data_change; }, false,
+                       "resume a checkpoint although the training data changed since (rebuilt shards, another file)")
+      .alias("ignore_data_change");
   s.template add<bool>("train.do_train", [](R& c) -> bool& { return c.train.do_train; }, true, "train").alias("do_train");
   s.template add<bool>("train.do_eval", [](R& c) -> bool& { return c.train.do_eval; }, true,
               "evaluate on the validation shards").alias("do_eval");
@@ -70,7 +73,9 @@ void declare_train_keys(Schema<R>& s) {
   s.template add<double>("train.weight_decay", [](R& c) -> double& { return c.train.weight_decay; }, 0.0,
                 "decoupled weight decay (not on biases and LayerNorm)").range(0, 10).alias("weight_decay");
   s.template add<double>("train.adam_epsilon", [](R& c) -> double& { return c.train.adam_epsilon; }, 1e-8, "Adam epsilon")
-      .range(0, 1).alias("adam_epsilon");
+      .range(0, 1)
+      .satisfies([](const std::string& v) { return std::stod(v) > 0; }, "a number in (0, 1]: 0 divides by zero")
+      .alias("adam_epsilon");
   s.template add<std::string>("train.optimizer", [](R& c) -> std::string& { return c.train.optimizer; }, "adamw",
                      "optimizer").one_of({"adamw", "lamb"}).alias("optim");
   s.template add<std::string>("train.lr_scheduler_type", [](R& c) -> std::string& { return c.train.lr_scheduler_type; },
@@ -86,8 +91,16 @@ void declare_train_keys(Schema<R>& s) {
                 "warmup as a share of all steps (used when warmup_steps is 0)").range(0, 1).alias("warmup_ratio");
   s.template add<double>("train.max_grad_norm", [](R& c) -> double& { return c.train.max_grad_norm; }, 1.0,
                 "global gradient-norm clipping (0 = off)").range(0, 1e9).alias("max_grad_norm");
+  s.template add<std::string>("train.nan_policy", [](R& c) -> std::string& { return c.train.nan_policy; }, "abort",
+                              "a non-finite loss or gradient norm: stop with a message naming the step and ranks "
+                              "(the last checkpoint stays latest), or skip that update")
+      .one_of({"abort", "skip_step"}).alias("nan_policy");
   s.template add<int64_t>("train.max_steps", [](R& c) -> int64_t& { return c.train.max_steps; }, -1,
-                 "optimizer steps to run (> 0 overrides num_train_epochs)").range(-1, 1e12).alias("max_steps");
+                 "optimizer steps to run (> 0 overrides num_train_epochs; -1 = train num_train_epochs)")
+      .range(-1, 1e12)
+      .satisfies([](const std::string& v) { return std::stoll(v) != 0; },
+                 "-1 (train num_train_epochs) or a number of steps >= 1; 0 would train nothing")
+      .alias("max_steps");
   s.template add<double>("train.num_train_epochs", [](R& c) -> double& { return c.train.num_train_epochs; }, 3.0,
                 "epochs over the training shards (when max_steps <= 0)").range(0, 1e9).alias("num_train_epochs");
   s.template add<double>("train.max_time", [](R& c) -> double& { return c.train.max_time; }, 0.0,

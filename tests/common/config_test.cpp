@@ -105,7 +105,10 @@ TEST(Config, WrongTypesAndRangesNameKeyValueAndWhatIsValid) {
   EXPECT_EQ(error_of({"--learning_rate", "fast"}),
             "--learning_rate: 'fast' is not a number (expected a number in [0, 10])");
   EXPECT_EQ(error_of({"--max_steps", "1.5"}),
-            "--max_steps: '1.5' is not an integer (expected an integer in [-1, 1000000000000])");
+            "--max_steps: '1.5' is not an integer (expected -1 (train num_train_epochs) or a number of steps >= 1; 0 "
+            "would train nothing)");
+  EXPECT_EQ(error_of({"--max_steps", "0"}).find("--max_steps: '0' "), 0u);  // never a silent 3 epochs
+  EXPECT_NE(error_of({"--adam_epsilon", "0"}).find("0 divides by zero"), std::string::npos);
   EXPECT_EQ(error_of({"--per_device_train_batch_size", "0"}),
             "--per_device_train_batch_size: '0' is out of range (expected an integer in [1, 1048576])");
   EXPECT_EQ(error_of({"--do_eval", "maybe"}).find("maybe"), std::string::npos);  // bare --do_eval + positional

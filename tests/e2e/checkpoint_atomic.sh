@@ -19,7 +19,7 @@ with open("corpus.txt", "w") as f:
 PY
 "$bin/prepare_data" all --data.input corpus.txt --data.shards_dir shards --data.vocab_size 200 --data.seq_len 32 \
   --data.validation_fraction 0.1 >prep.log 2>&1 || { cat prep.log; exit 1; }
-common=(--data.shards_dir shards --model.preset tiny --per_device_train_batch_size 4 --save_steps 1 --save_total_limit 2
+common=(--data.shards_dir shards --data.seq_len 32 --model.preset tiny --per_device_train_batch_size 4 --save_steps 1 --save_total_limit 2
         --logging_steps 1 --max_steps 400 --do_eval false --precision fp32 --dist.threads 1)
 
 # Each round starts run_mlm (which resumes from the newest checkpoint once there is one), waits until it

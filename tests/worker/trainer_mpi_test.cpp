@@ -29,10 +29,9 @@ std::string shared_dir(const std::string& name) { return testing::shared_temp_di
 const testing::TinyDataset& dataset() {
   static testing::TinyDataset ds = [] {
     std::string dir = shared_dir("shards");
-    testing::TinyDataset d;
-    if (world_rank() == 0) d = testing::make_tiny_dataset(dir, 96, 16, 32);
+    testing::TinyDataset d{dir, 65, 32};  // what make_tiny_dataset returns, known on every rank
+    if (world_rank() == 0) d = testing::make_tiny_dataset(dir, 96, 16, d.seq_len);
     testing::world_barrier();
-    d.dir = dir;
     return d;
   }();
   return ds;
@@ -41,6 +40,7 @@ const testing::TinyDataset& dataset() {
 RunConfig tiny_config(const std::string& out) {
   RunConfig c = run_schema().defaults();
   c.data.shards_dir = dataset().dir;
+  c.data.seq_len = dataset().seq_len;
   c.model.preset = "tiny";
   c.model.hidden_dropout_prob = 0;
   c.model.attention_probs_dropout_prob = 0;

@@ -11,6 +11,7 @@
 #include "common/io/hf_tokenizer_files.h"
 #include "common/io/json_file.h"
 #include "worker/io/tensor_io.h"
+#include "worker/model/hf_state.h"
 
 namespace mpibert::io {
 
@@ -83,6 +84,7 @@ void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
       throw std::runtime_error("export: tensor '" + name + "' has non-floating dtype " +
                                c10::toString(it->second.scalar_type()));
     }
+    model::check_finite(name, it->second, "export to " + out_dir);  // never write NaN weights
     to_save.emplace_back(name, it->second);
   }
   for (const auto& [name, tensor] : by_name) {

@@ -139,7 +139,7 @@ LoadReport load_into(const model::NamedTensors& params, model::BertHead head,
   if (!m.unexpected.empty())
     throw UsageError(source + ": " + std::to_string(m.unexpected.size()) + " unexpected tensor(s) not part of " +
                      arch + ": " + list_names(m.unexpected));
-  model::copy_matched(params, m, tensors);  // everything checked: now copy (dtypes converted)
+  model::copy_matched(params, m, tensors, source);  // everything checked: now copy (dtypes converted)
   report.ignored = m.ignored;
   report.aliases = m.aliases;
   report.initialised = m.initialised;

@@ -1,5 +1,7 @@
 #include "worker/model/hf_state.h"
 
+#include "common/error.h"
+
 #include <set>
 #include <stdexcept>
 
@@ -48,8 +50,9 @@ HfMatch match_hf_tensors(const NamedTensors& params, BertHead head,
 }
 
 void copy_matched(const NamedTensors& params, const HfMatch& match,
-                  const std::map<std::string, torch::Tensor>& tensors) {
+                  const std::map<std::string, torch::Tensor>& tensors, const std::string& source) {
   torch::NoGradGuard no_grad;
+  for (const auto& [index, name] : match.copies) check_finite(name, tensors.at(name), source);  // before any copy
   for (const auto& [index, source] : match.copies) {
     torch::Tensor param = params[index].second;
     param.copy_(tensors.at(source));
@@ -72,10 +75,19 @@ std::vector<std::string> load_hf_tensors_strict(const NamedTensors& params, Bert
   if (!m.alias_conflicts.empty()) throw std::runtime_error(source + ": " + m.alias_conflicts.front());
   if (strict && !m.unexpected.empty())
     throw std::runtime_error(source + ": unexpected tensor '" + m.unexpected.front() + "'");
-  copy_matched(params, m, tensors);
+  copy_matched(params, m, tensors, source);
   std::vector<std::string> skipped = m.ignored;
   skipped.insert(skipped.end(), m.unexpected.begin(), m.unexpected.end());
   return skipped;
+}
+
+void check_finite(const std::string& name, const torch::Tensor& t, const std::string& source) {
+  if (!t.defined() || !at::isFloatingType(t.scalar_type())) return;
+  torch::NoGradGuard no_grad;
+  const int64_t bad = t.numel() - t.isfinite().sum().item<int64_t>();
+  if (bad > 0)
+    throw UsageError(source + ": tensor '" + name + "' has " + std::to_string(bad) +
+                     " non-finite value(s) (NaN or infinity) of " + std::to_string(t.numel()));
 }
 
 std::string list_names(const std::vector<std::string>& names, size_t limit) {

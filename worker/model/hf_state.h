@@ -37,8 +37,10 @@ struct HfMatch {
 
 HfMatch match_hf_tensors(const NamedTensors& params, BertHead head, const std::map<std::string, torch::Tensor>& tensors);
 
-// Copies every matched tensor into its parameter (converting the dtype to the parameter's).
-void copy_matched(const NamedTensors& params, const HfMatch& match, const std::map<std::string, torch::Tensor>& tensors);
+// Copies every matched tensor into its parameter (converting the dtype to the parameter's), after
+// checking that none holds a NaN or infinity (check_finite, naming `source`).
+void copy_matched(const NamedTensors& params, const HfMatch& match, const std::map<std::string, torch::Tensor>& tensors,
+                  const std::string& source);
 
 // The checks of a checkpoint load: throws std::runtime_error naming `source` for a missing parameter
 // (also an initialisable one when strict), a wrong shape or dtype, a tied alias that differs from its
@@ -46,6 +48,10 @@ void copy_matched(const NamedTensors& params, const HfMatch& match, const std::m
 std::vector<std::string> load_hf_tensors_strict(const NamedTensors& params, BertHead head,
                                                 const std::map<std::string, torch::Tensor>& tensors,
                                                 const std::string& source, bool strict);
+
+// Throws UsageError "SOURCE: tensor 'NAME' has N non-finite values (NaN or infinity) of M" when it has any:
+// a model file, checkpoint or export with NaN weights is refused instead of producing NaN predictions.
+void check_finite(const std::string& name, const torch::Tensor& t, const std::string& source);
 
 // "'a', 'b' and 3 more".
 std::string list_names(const std::vector<std::string>& names, size_t limit = 8);

@@ -105,11 +105,11 @@ std::optional<std::string> find_latest_checkpoint(const std::string& output_dir)
   return all.back().second;
 }
 
-LoadedCheckpoint load_checkpoint(const std::string& dir) {
+LoadedCheckpoint load_checkpoint(const std::string& dir, bool with_optimizer) {
   const fs::path p(dir);
   if (!fs::is_directory(p)) throw UsageError(dir + ": no such checkpoint directory");
   for (const char* f : {kStateFile, "model.safetensors", "optimizer.safetensors"})
-    if (!fs::exists(p / f))
+    if (!fs::exists(p / f) && (with_optimizer || std::string(f) != "optimizer.safetensors"))
       throw UsageError(dir + ": not a complete checkpoint (" + f + " is missing); use the directory a run wrote as checkpoint-<step>");
   LoadedCheckpoint c;
   c.dir = dir;
@@ -118,7 +118,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
     if (!c.trainer_state.contains(key))
       throw UsageError((p / kStateFile).string() + ": key '" + key + "' is missing");
   c.model = io::load_tensors((p / "model.safetensors").string());
-  c.optimizer = io::load_tensors((p / "optimizer.safetensors").string());
+  if (with_optimizer) c.optimizer = io::load_tensors((p / "optimizer.safetensors").string());
   return c;
 }
 

@@ -55,8 +55,9 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
 // The newest complete checkpoint: the one `latest` names if it is complete, else the highest step.
 std::optional<std::string> find_latest_checkpoint(const std::string& output_dir);
 
-// Reads and validates a checkpoint directory; UsageError naming the path if it is not one.
-LoadedCheckpoint load_checkpoint(const std::string& dir);
+// Reads and validates a checkpoint directory; UsageError naming the path if it is not one. Without
+// `with_optimizer` the optimizer state is neither required nor read (an export needs only the weights).
+LoadedCheckpoint load_checkpoint(const std::string& dir, bool with_optimizer = true);
 
 // Removes temporary directories a crashed save left behind.
 void remove_stale_checkpoint_temps(const std::string& output_dir);

@@ -2,17 +2,45 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <optional>
 
 #include "common/error.h"
 #include "worker/comm/tensor_collectives.h"
+#include "common/io/sha256.h"
+#include "worker/model/hf_state.h"
 #include "worker/train/checkpoint.h"
 #include "common/comm/agreement.h"
 
 namespace mpibert::train {
 
-Checkpointer::Checkpointer(RunContext& ctx, Task& task, std::string run_config_yaml, int64_t save_total_limit)
-    : ctx_(ctx), task_(task), run_config_yaml_(std::move(run_config_yaml)), save_total_limit_(save_total_limit) {}
+Checkpointer::Checkpointer(RunContext& ctx, Task& task, const TrainConfig& train, std::string run_config_yaml)
+    : ctx_(ctx), task_(task), train_(train), run_config_yaml_(std::move(run_config_yaml)) {}
+
+namespace {
+
+// A checkpoint belongs to this run's data and optimizer: the same vocabulary file, the same training data
+// (unless told otherwise), the same optimizer type when its state is to be loaded.
+void check_identity(const std::string& dir, const LoadedCheckpoint& ck, const Task& task, const TrainConfig& train,
+                    bool with_optimizer) {
+  const std::string ours = task.vocab_file(), theirs = dir + "/vocab.txt";
+  if (std::filesystem::exists(theirs) && !ours.empty() && io::sha256_file(theirs) != io::sha256_file(ours))
+    throw UsageError("the checkpoint's vocabulary " + theirs + " differs from the data's " + ours +
+                     ": the token ids would mean other words; use the data prepared with that vocabulary");
+  const std::string data = ck.trainer_state.value("data_fingerprint", std::string());
+  if (!data.empty() && data != task.data_fingerprint() && !train.ignore_data_change)
+    throw UsageError("the checkpoint was trained on other data (fingerprint " + data.substr(0, 12) + "..., now " +
+                     task.data_fingerprint().substr(0, 12) +
+                     "...): rebuilt shards change the data order and the validation set; pass "
+                     "--ignore_data_change to resume anyway");
+  const std::string opt = ck.trainer_state.value("optimizer", std::string());
+  if (with_optimizer && !opt.empty() && opt != train.optimizer)
+    throw UsageError("the checkpoint's optimizer state is " + opt + "'s but this run uses train.optimizer " +
+                     train.optimizer + ": resume with --optimizer " + opt + ", or start a new run from its weights "
+                     "(--model.init_from with an export)");
+}
+
+}  // namespace
 
 std::string Checkpointer::save(int64_t step, const nlohmann::json& trainer_state, const optim::Optimizer* optimizer,
                                const std::string& keep) {
@@ -25,7 +53,7 @@ std::string Checkpointer::save(int64_t step, const nlohmann::json& trainer_state
     c.run_config_yaml = run_config_yaml_;
     c.model_config = task_.model_config_json();
     c.files = task_.checkpoint_files();
-    path = save_checkpoint(ctx_.dir.path().string(), step, c, save_total_limit_, keep);
+    path = save_checkpoint(ctx_.dir.path().string(), step, c, train_.save_total_limit, keep);
     spdlog::info("saved {}", path);
   }
   wait_or_abort(ctx_.comm, ctx_.comm.barrier(), ctx_.timeout_s);
@@ -44,9 +72,13 @@ nlohmann::json Checkpointer::restore(const std::string& dir, optim::Optimizer* o
       ctx_.comm,
       [&] {
         try {
-          LoadedCheckpoint ck = load_checkpoint(dir);
+          LoadedCheckpoint ck = load_checkpoint(dir, optimizer != nullptr);
+          check_identity(dir, ck, task_, train_, optimizer != nullptr);
           task_.load_checkpoint_tensors(ck.model, dir + "/model.safetensors");
-          if (optimizer) optimizer->load_state(ck.optimizer, ck.trainer_state.value("optimizer_step", int64_t(0)));
+          if (optimizer) {
+            for (const auto& [name, t] : ck.optimizer) model::check_finite(name, t, dir + "/optimizer.safetensors");
+            optimizer->load_state(ck.optimizer, ck.trainer_state.value("optimizer_step", int64_t(0)));
+          }
           return ck.trainer_state.dump();
         } catch (const std::exception& e) {
           throw UsageError("resume from " + dir + ": " + e.what());

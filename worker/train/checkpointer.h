@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/config/run_config.h"
 #include "worker/optim/optimizer.h"
 #include "worker/train/run_context.h"
 #include "worker/train/task.h"
@@ -13,14 +14,15 @@ namespace mpibert::train {
 
 class Checkpointer {
  public:
-  Checkpointer(RunContext& ctx, Task& task, std::string run_config_yaml, int64_t save_total_limit);
+  Checkpointer(RunContext& ctx, Task& task, const TrainConfig& train, std::string run_config_yaml);
 
   // Writes checkpoint-<step> with the model, the optimizer state (if any) and trainer_state; `keep`
   // is a checkpoint save_total_limit must not delete (the best one). Returns its path on every rank.
   std::string save(int64_t step, const nlohmann::json& trainer_state, const optim::Optimizer* optimizer,
                    const std::string& keep);
   // Loads `dir` into the model (and the optimizer when given) on every rank; returns its trainer_state.
-  // Problems are UsageErrors naming the directory, raised on every rank.
+  // Problems are UsageErrors naming the directory, raised on every rank: another vocabulary than the
+  // data's, other training data (unless train.ignore_data_change), another optimizer, non-finite tensors.
   nlohmann::json restore(const std::string& dir, optim::Optimizer* optimizer);
 
  private:
@@ -28,8 +30,8 @@ class Checkpointer {
 
   RunContext& ctx_;
   Task& task_;
+  const TrainConfig& train_;
   std::string run_config_yaml_;
-  int64_t save_total_limit_;
 };
 
 }  // namespace mpibert::train

@@ -11,6 +11,7 @@
 #include "common/data/table_reader.h"
 #include "common/error.h"
 #include "common/io/json_file.h"
+#include "common/io/sha256.h"
 #include "common/comm/agreement.h"
 
 namespace fs = std::filesystem;
@@ -135,7 +136,8 @@ std::string read_and_encode(const ClassificationConfig& cfg, const model::BertCo
     for (auto* ds : {&out.train, &out.validation, &out.test}) data::renumber_labels(*ds, order);
   }
   const data::SpecialIds sp = tokenizer.special_ids();
-  return vocab.path + '\n' + (vocab.lowercase ? "1" : "0") + '\n' + std::to_string(tokenizer.vocab_size()) + '\n' +
+  const std::string fingerprint = d.train_file.empty() ? "" : io::sha256_file(d.train_file);
+  return fingerprint + '\n' + vocab.path + '\n' + (vocab.lowercase ? "1" : "0") + '\n' + std::to_string(tokenizer.vocab_size()) + '\n' +
          std::to_string(sp.pad) + ' ' + std::to_string(sp.unk) + ' ' + std::to_string(sp.cls) + ' ' +
          std::to_string(sp.sep) + ' ' + std::to_string(sp.mask) + '\n' +
          data::to_blob(out.labels, {&out.train, &out.validation, &out.test});
@@ -155,6 +157,7 @@ ClassificationData load_classification_data(RunContext& ctx, const Classificatio
     text.erase(0, nl + 1);
     return line;
   };
+  out.fingerprint = next_line();
   out.vocab_path = next_line();
   out.lowercase = next_line() == "1";
   out.vocab_size = std::stoll(next_line());

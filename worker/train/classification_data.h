@@ -23,6 +23,7 @@ struct ClassificationData {
   int64_t vocab_size = 0;
   data::SpecialIds special;
   bool pairs = false;
+  std::string fingerprint;  // SHA-256 of the training file (its encoded examples depend on nothing else here)
 };
 
 // `pretrained` is the init_from model's config (its labels are kept when the training labels are the

@@ -35,6 +35,8 @@ class ClassificationTask : public Task {
   std::vector<std::string> checkpoint_files() const override;
   void export_model(const std::string& dir, const std::string& save_dtype) override;
   CardFacts card_facts() const override;
+  std::string vocab_file() const override { return data_.vocab_path; }
+  std::string data_fingerprint() const override { return data_.fingerprint; }
 
   // do_predict: every test example's prediction and probabilities to predict_results.txt, and, when
   // the test file has labels, its metrics (test_*) to test_results.json and all_results.json.

@@ -8,7 +8,10 @@
 
 #include "common/data/wordpiece.h"
 #include "common/error.h"
+#include "common/comm/agreement.h"
+#include "common/data/shard_format.h"
 #include "common/io/json_file.h"
+#include "common/io/sha256.h"
 #include "common/log/log.h"
 #include "worker/io/hf_export.h"
 #include "worker/io/hf_import.h"
@@ -38,6 +41,11 @@ void MlmTask::open_data() {
   }
   const data::ShardDataset& ds = train_ds_ ? *train_ds_ : *eval_ds_;
   seq_len_ = ds.seq_len();
+  if (cfg_.data.seq_len != seq_len_)
+    throw UsageError("data.seq_len " + std::to_string(cfg_.data.seq_len) + " differs from the shards' " +
+                     std::to_string(seq_len_) + " (" + dir + "/manifest.json): sequences are cut by prepare_data; "
+                     "set data.seq_len " + std::to_string(seq_len_) + " or prepare shards of the length you want");
+  data_fingerprint_ = io::sha256_hex(data::manifest_to_json(ds.manifest()).dump());
   vocab_path_ = ds.vocab_path();
   lowercase_ = ds.lowercase();
   tokenizer_config_path_ = (fs::path(dir) / "tokenizer_config.json").string();
@@ -48,6 +56,9 @@ void MlmTask::open_data() {
   mo.mlm_probability = cfg_.train.mlm_probability;
   mo.whole_word = cfg_.train.whole_word_masking;
   const auto ids = ds.special_ids();
+  if (ids.mask < 0)
+    throw UsageError(vocab_path_ + " has no [MASK] token, which masked-LM training needs (the shards in " + dir +
+                     " were prepared with it): use a BERT vocabulary with [PAD], [UNK], [CLS], [SEP] and [MASK]");
   mo.special_ids = {ids.pad, ids.unk, ids.cls, ids.sep, ids.mask};
   mo.vocab_size = ds.vocab_size();
   mo.pad_id = ids.pad;
@@ -63,6 +74,8 @@ void MlmTask::build_model(RunContext& ctx) {
   if (!from.empty()) {
     init = read_pretrained(ctx, from);
     mcfg_ = init->config;
+    agree(ctx.comm, RunOn::Root, [&] { check_same_vocabulary(from + "/vocab.txt", dataset(train_ds_ ? Split::Train : Split::Validation)); },
+          silence_limit(ctx.timeout_s));
     if (mcfg_.vocab_size != vocab)
       throw UsageError("model.init_from " + from + ": the model's vocab_size is " + std::to_string(mcfg_.vocab_size) +
                        " but the shards in " + cfg_.data.shards_dir + " use " + std::to_string(vocab) +
@@ -90,6 +103,18 @@ void MlmTask::build_model(RunContext& ctx) {
                mcfg_.num_hidden_layers, mcfg_.hidden_size, mcfg_.num_attention_heads, mcfg_.vocab_size, n_params / 1e6,
                cfg_.model.sparse_head ? "sparse (masked positions only)" : "dense");
   flops_per_token_ = model::flops_per_token(mcfg_, seq_len_, cfg_.train.mlm_probability, cfg_.model.sparse_head);
+}
+
+// The model's vocab.txt and the shards' must be the same file: the same size is not enough (other ids).
+void MlmTask::check_same_vocabulary(const std::string& model_vocab, const data::ShardDataset& ds) const {
+  if (!fs::exists(model_vocab)) {
+    spdlog::warn("{} is missing: cannot check that the model and the shards share a vocabulary", model_vocab);
+    return;
+  }
+  if (io::sha256_file(model_vocab) != ds.vocab_sha256())
+    throw UsageError("model.init_from: " + model_vocab + " differs from the vocabulary the shards were prepared with (" +
+                     ds.vocab_path() + "): the same ids would mean other words; prepare the data with "
+                     "data.vocab_file " + model_vocab);
 }
 
 const data::ShardDataset& MlmTask::dataset(Split split) const {
@@ -192,7 +217,7 @@ int run_mlm(const RunConfig& cfg, HcclLike& comm) {
 
 void export_checkpoint_to_hf(const RunConfig& cfg) {
   const std::string& ck = cfg.train.export_hf;
-  auto loaded = load_checkpoint(ck);
+  auto loaded = load_checkpoint(ck, /*with_optimizer=*/false);
   auto mcfg = model::load_hf_config_file((fs::path(ck) / "config.json").string());
   model::BertForMaskedLM m(mcfg, 0);
   m->load_hf_state_dict(loaded.model, ck + "/model.safetensors", /*strict=*/true);

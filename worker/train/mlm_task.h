@@ -35,11 +35,14 @@ class MlmTask : public Task {
   std::vector<std::string> checkpoint_files() const override;
   void export_model(const std::string& dir, const std::string& save_dtype) override;
   CardFacts card_facts() const override;
+  std::string vocab_file() const override { return vocab_path_; }
+  std::string data_fingerprint() const override { return data_fingerprint_; }
 
  private:
   void open_data();
   void build_model(RunContext& ctx);
   const data::ShardDataset& dataset(Split split) const;
+  void check_same_vocabulary(const std::string& model_vocab, const data::ShardDataset& ds) const;
 
   const RunConfig& cfg_;
   std::optional<data::ShardDataset> train_ds_, eval_ds_;
@@ -51,6 +54,7 @@ class MlmTask : public Task {
   model::BertConfig mcfg_;
   model::BertForMaskedLM model_{nullptr};
   double flops_per_token_ = 0;
+  std::string data_fingerprint_;  // SHA-256 of the shard set's manifest
 };
 
 // run_mlm: opens the run, builds the task and the engine, trains and/or evaluates. Returns the exit code.

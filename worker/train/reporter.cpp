@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -166,6 +167,10 @@ void Reporter::on_eval(int64_t step, const Metrics& metrics, const std::string& 
 }
 
 nlohmann::json Reporter::finish_training(int64_t step) {
+  if (run_steps_ == 0) {  // resumed at or past the last step: the previous run's results stand
+    const std::string path = ctx_.dir.file("train_results.json");
+    return std::filesystem::exists(path) ? io::read_json_file(path) : nlohmann::json::object();
+  }
   const double runtime = seconds_between(loop_start_, Clock::now());
   // Throughput leaves out the first throughput_warmup_steps steps (as Hugging Face's option does).
   const bool timed = timed_steps_ > 0;

@@ -16,7 +16,20 @@ bool empty_but_logs(const fs::path& dir) {
   return true;
 }
 
+// An output_dir that cannot be a directory (it, or one of its parents, is a file) is bad input.
+void check_can_be_directory(const fs::path& dir) {
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    std::error_code ec;
+    const auto status = fs::status(p, ec);
+    if (!ec && fs::exists(status) && !fs::is_directory(status))
+      throw UsageError("train.output_dir " + dir.string() + ": " + p.string() +
+                       " is a file, not a directory; choose another --output_dir");
+    if (p == p.parent_path()) break;
+  }
+}
+
 std::string decide_resume(const TrainConfig& t, const fs::path& dir) {
+  check_can_be_directory(dir);
   if (!t.resume_from_checkpoint.empty() && t.resume_from_checkpoint != "latest") return t.resume_from_checkpoint;
   if (!t.do_train) return "";
   remove_stale_checkpoint_temps(dir.string());

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
+#include <limits>
 #include <stdexcept>
 
-#include "worker/model/precision.h"
+#include <spdlog/spdlog.h>
+
 #include "common/comm/agreement.h"
+#include "worker/model/precision.h"
 #include "worker/train/stop_signal.h"
 
 namespace mpibert::train {
@@ -19,7 +23,7 @@ struct GlobalCounts {
 };
 // What every rank adds up after backward, while the optimizer runs.
 struct StepTotals {
-  double loss_sum = 0, stop_votes = 0, out_of_time_votes = 0;
+  double loss_sum = 0, stop_votes = 0, out_of_time_votes = 0, non_finite_votes = 0;
 };
 
 template <class Sums>
@@ -50,6 +54,47 @@ StepLoop::StepLoop(RunContext& ctx, Task& task, const TrainConfig& train, const 
       schedule_(schedule),
       reducer_(reducer) {}
 
+void StepLoop::inject_fault(int64_t step_1based, at::Tensor& loss) {
+  if (!fault_.due(step_1based, ctx_.rank)) return;
+  switch (fault_.kind) {
+    case Fault::Kind::Kill:
+      std::raise(SIGKILL);
+      break;
+    case Fault::Kind::Hang:
+      std::raise(SIGSTOP);  // every thread stops: no progress, no heartbeats
+      break;
+    case Fault::Kind::Nan:
+      loss = loss * std::numeric_limits<double>::quiet_NaN();
+      break;
+    case Fault::Kind::Mismatch: {
+      double stray[3] = {0, 0, 0};  // a collective the other ranks never issue
+      wait_or_abort(ctx_.comm, ctx_.comm.allReduce(stray, stray, 3, DataType::F64, ReduceOp::Sum), ctx_.timeout_s);
+      break;
+    }
+    case Fault::Kind::None:
+      break;
+  }
+}
+
+void StepLoop::abort_non_finite(int64_t step_1based, double loss, double grad_norm, bool local_loss_bad) {
+  // Which ranks computed a non-finite loss themselves (the global values are the same everywhere).
+  const int32_t mine = local_loss_bad ? 1 : 0;
+  std::vector<int32_t> flags(static_cast<size_t>(ctx_.world));
+  wait_or_abort(ctx_.comm, ctx_.comm.allGather(&mine, flags.data(), 1, DataType::I32), ctx_.timeout_s);
+  std::string ranks;
+  for (int r = 0; r < ctx_.world; ++r)
+    if (flags[static_cast<size_t>(r)]) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  const std::string what = !std::isfinite(loss) ? fmt::format("the loss is {}", loss)
+                                                : fmt::format("the gradient norm is {}", grad_norm);
+  throw AgreedFailure(
+      fmt::format("step {}: {} ({}); the weights were not updated and the last checkpoint is still `latest`. "
+                  "Lower the learning rate, train in fp32, check the data, or set train.nan_policy skip_step",
+                  step_1based, what,
+                  ranks.empty() ? "every rank's own loss was finite: the all-reduced gradients were not"
+                                : "non-finite on rank(s) " + ranks),
+      ranks.empty() ? 0 : std::stoi(ranks));
+}
+
 StepResult StepLoop::run(int64_t step) {
   const int64_t accum = train_.gradient_accumulation_steps;
   const int64_t epoch = sampler_.epoch_of_step(step);
@@ -63,6 +108,10 @@ StepResult StepLoop::run(int64_t step) {
     counts.tokens += batches.back().tokens;
     counts.flops += batches.back().flops;
   }
+  if (fault_.kind != Fault::Kind::Nan) {
+    at::Tensor none;
+    inject_fault(step + 1, none);
+  }
   // The loss is the sum over every loss unit of the global batch divided by their total count.
   wait_or_abort(ctx_.comm, all_reduce_sums(ctx_.comm, counts), ctx_.timeout_s);
   const double global_units = std::max(1.0, counts.loss_units);
@@ -74,6 +123,7 @@ StepResult StepLoop::run(int64_t step) {
     {
       model::AutocastGuard autocast(ctx_.bf16);
       loss_sum = task_.loss_sum(batches[m]);
+      if (fault_.kind == Fault::Kind::Nan && m == 0) inject_fault(step + 1, loss_sum);
       loss = loss_sum / global_units;
     }
     reducer_.prepare_for_backward(m == accum - 1);
@@ -81,20 +131,28 @@ StepResult StepLoop::run(int64_t step) {
     totals.loss_sum += loss_sum.item<double>();
   }
   reducer_.finish();
+  const bool local_loss_bad = !std::isfinite(totals.loss_sum);
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   totals.stop_votes = stop_requested() ? 1 : 0;
   totals.out_of_time_votes = train_.max_time > 0 && elapsed > train_.max_time ? 1 : 0;
+  totals.non_finite_votes = local_loss_bad ? 1 : 0;
   auto totals_work = all_reduce_sums(ctx_.comm, totals);
   StepResult r;
-  r.record.grad_norm = optim::clip_grad_norm(params_, train_.max_grad_norm);
-  r.record.learning_rate = schedule_.lr_at(step);
-  optimizer_.step(r.record.learning_rate);
-  wait_or_abort(ctx_.comm, totals_work, ctx_.timeout_s);
   r.record.step = step + 1;
+  r.record.learning_rate = schedule_.lr_at(step);
+  // The gradients are the same on every rank now: so are their norm and the decision below.
+  r.record.grad_norm = optim::clip_grad_norm(params_, train_.max_grad_norm);
+  wait_or_abort(ctx_.comm, totals_work, ctx_.timeout_s);
   r.record.loss = totals.loss_sum / global_units;
-  if (!std::isfinite(r.record.loss))
-    throw std::runtime_error("loss is " + std::to_string(r.record.loss) + " at step " + std::to_string(step + 1) +
-                             ": training diverged (lower the learning rate or use fp32)");
+  if (std::isfinite(r.record.loss) && std::isfinite(r.record.grad_norm)) {
+    optimizer_.step(r.record.learning_rate);
+  } else if (train_.nan_policy == "skip_step") {
+    r.skipped = true;
+    spdlog::warn("step {}: non-finite loss ({}) or gradient norm ({}): update skipped (train.nan_policy skip_step)",
+                 step + 1, r.record.loss, r.record.grad_norm);
+  } else {
+    abort_non_finite(step + 1, r.record.loss, r.record.grad_norm, local_loss_bad);
+  }
   r.record.samples = counts.samples;
   r.record.tokens = counts.tokens;
   r.record.flops = counts.flops;

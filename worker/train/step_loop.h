@@ -12,6 +12,7 @@
 #include "common/data/batch_sampler.h"
 #include "worker/optim/lr_schedule.h"
 #include "worker/optim/optimizer.h"
+#include "worker/train/fault_injection.h"
 #include "worker/train/gradient_reducer.h"
 #include "worker/train/reporter.h"
 #include "worker/train/run_context.h"
@@ -23,6 +24,7 @@ struct StepResult {
   StepRecord record;
   bool stop_requested = false;  // some rank got SIGTERM/SIGINT
   bool out_of_time = false;     // some rank passed train.max_time
+  bool skipped = false;         // non-finite loss or gradients with nan_policy skip_step: no update
 };
 
 class StepLoop {
@@ -31,10 +33,16 @@ class StepLoop {
            std::vector<at::Tensor> params, optim::Optimizer& optimizer, const optim::LrSchedule& schedule,
            GradientReducer& reducer);
 
-  // Runs step `step` (0-based); the record carries step + 1.
+  // Runs step `step` (0-based); the record carries step + 1. A non-finite global loss or gradient norm is
+  // decided before the optimizer step: with train.nan_policy abort every rank throws the same
+  // AgreedFailure naming the step, the ranks and what was non-finite (the weights are not updated and
+  // the last checkpoint stays `latest`); with skip_step the update is skipped and the step reported.
   StepResult run(int64_t step);
 
  private:
+  void inject_fault(int64_t step_1based, at::Tensor& loss);
+  [[noreturn]] void abort_non_finite(int64_t step_1based, double loss, double grad_norm, bool local_loss_bad);
+
   RunContext& ctx_;
   Task& task_;
   const TrainConfig& train_;
@@ -43,6 +51,7 @@ class StepLoop {
   optim::Optimizer& optimizer_;
   const optim::LrSchedule& schedule_;
   GradientReducer& reducer_;
+  Fault fault_ = fault_from_environment();
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 

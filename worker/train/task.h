@@ -68,6 +68,12 @@ class Task {
   virtual void export_model(const std::string& dir, const std::string& save_dtype) = 0;
   // What the model card says about the model and its data.
   virtual CardFacts card_facts() const = 0;
+
+  // Identity, checked on resume (rank 0): the vocabulary the data was tokenised with (a checkpoint's
+  // vocab.txt must be the same file), and a fingerprint of the training data (a checkpoint trained on
+  // other data is refused unless train.ignore_data_change).
+  virtual std::string vocab_file() const = 0;
+  virtual std::string data_fingerprint() const = 0;
 };
 
 }  // namespace mpibert::train

@@ -60,7 +60,7 @@ struct Trainer::Impl {
         task(t),
         train(tr),
         dist(d),
-        checkpointer(c, t, yaml, tr.save_total_limit),
+        checkpointer(c, t, tr, yaml),
         evaluator(c, t, tr.per_device_eval_batch_size, tr.max_eval_samples),
         best(tr) {
     for (auto& item : task.model().named_parameters(/*recurse=*/true)) {
@@ -170,6 +170,8 @@ struct Trainer::Impl {
         {"optimizer_step", optimizer ? optimizer->step_count() : 0},
         {"scheduler", {{"type", train.lr_scheduler_type}, {"last_lr", schedule ? schedule->lr_at(at_step) : 0.0}}},
         {"seed", train.seed},
+        {"optimizer", train.optimizer},
+        {"data_fingerprint", task.data_fingerprint()},
         {"rng",
          {{"scheme", "derived"},
           {"detail", "no generator state is carried: data order from (seed, epoch), masks from (seed, epoch, "
@@ -217,6 +219,9 @@ struct Trainer::Impl {
       spdlog::info("training stopped early at step {} (early_stopping_patience); nothing left to train", step);
       total_steps = step;
     }
+    if (step >= total_steps && !stopped_early)
+      spdlog::info("nothing to train: resumed at step {} and the run has {} steps (raise max_steps to go on)", step,
+                   total_steps);
     task.model().train();
     StepLoop loop(ctx, task, train, *sampler, params, *optimizer, *schedule, *reducer);
     bool preempted = false, out_of_time = false;
