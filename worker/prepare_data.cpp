@@ -8,6 +8,7 @@
 // be readable by every rank; the vocabulary is sent from rank 0. Each long phase (counting words,
 // the merges, tokenising, writing shards, encode) shows a progress line with rate and ETA on rank 0.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -29,11 +30,13 @@
 #include "common/data/encode_file.h"
 #include "common/data/sequence_builder.h"
 #include "common/data/shard_format.h"
+#include "common/data/shard_set.h"
 #include "common/data/text_corpus.h"
 #include "common/data/wordpiece.h"
 #include "common/data/wordpiece_trainer.h"
 #include "common/error.h"
 #include "common/io/atomic_file.h"
+#include "common/io/dir_lock.h"
 #include "common/io/hf_tokenizer_files.h"
 #include "common/io/json_file.h"
 #include "common/io/sha256.h"
@@ -132,6 +135,19 @@ class PhaseProgress {
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
+
+// Test hooks (tests/e2e/prepare_data_cli.sh): with VARIABLE=FILE in the environment, creates FILE
+// (holding the pid) and waits until it is removed, so that a test can act while the run is at this
+// point, or kill it there. MPIBERT_TEST_PAUSE_AFTER_LOCK: rank 0 holds data.shards_dir's lock;
+// MPIBERT_TEST_PAUSE_BEFORE_PUBLISH: the new shards are written, manifest.json not yet;
+// MPIBERT_TEST_PAUSE_AFTER_PUBLISH: manifest.json is switched, prepare_data.json not yet updated.
+void pause_at_test_hook(const char* variable) {
+  const char* file = std::getenv(variable);
+  if (file == nullptr || *file == '\0') return;
+  io::write_file_atomic(file, std::to_string(::getpid()) + "\n");
+  spdlog::info("{}: paused until {} is removed", variable, file);
+  while (fs::exists(file)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
 
 std::string read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -455,53 +471,77 @@ void ensure_vocabulary(const Job& job, const DataConfig& d, bool overwrite, Voca
 // ---------------------------------------------------------------------------------------------
 // shards
 
-bool is_shard_output(const std::string& name) {
-  static const std::regex pattern(R"((train|validation)-\d{5}\.h5(\.tmp\..*)?)");
-  return name == data::kManifestFileName || std::regex_match(name, pattern);
+// Rank 0: removes the shard files DIR's manifest does not list (leftovers of an interrupted run).
+void remove_leftover_shard_files(const std::string& dir, const std::set<std::string>& listed) {
+  const auto removed = data::remove_shard_files_except(dir, listed);
+  if (!removed.empty())
+    spdlog::info("removed {} shard file(s) no manifest lists from {} (left by an interrupted run), e.g. {}",
+                 removed.size(), dir, removed.front());
 }
 
-std::vector<fs::path> existing_shard_outputs(const std::string& dir) {
-  std::vector<fs::path> out;
-  if (!fs::is_directory(dir)) return out;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (is_shard_output(e.path().filename().string())) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
+// Rank 0: "" when every shard manifest.json lists has the listed SHA-256, else what is wrong.
+std::string check_published_shards(const std::string& dir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  data::Manifest live;
+  try {
+    live = data::read_manifest(dir);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  const std::string problem = data::verify_shard_files(dir, live);
+  if (problem.empty())
+    spdlog::info("checked the sha256 of the {} shard(s) {} lists in {:.2f} s", live.shards.size(),
+                 data::join_path(dir, data::kManifestFileName), seconds_since(t0));
+  return problem;
 }
 
-void remove_shard_outputs(const std::string& dir) {
-  // The manifest first: a directory without one never looks finished.
-  fs::remove(data::join_path(dir, data::kManifestFileName));
-  for (const auto& p : existing_shard_outputs(dir)) fs::remove(p);
-}
-
-// Rank 0: whether the shards must be built (removing old ones where they are replaced), or are up to
-// date; UsageError when SHARDS_DIR holds shards this configuration may not replace.
+// Rank 0: whether the shards must be built, or are up to date (same settings and inputs, every
+// listed shard intact); UsageError when SHARDS_DIR holds shards this configuration may not replace.
+// The published set stays until a new one replaces it (data/shard_set.h).
 bool decide_shard_build(const DataConfig& d, bool overwrite, const json& settings, const json& derived) {
   const std::string dir = d.shards_dir;
-  const auto existing = existing_shard_outputs(dir);
-  if (existing.empty() || overwrite) {
-    if (!existing.empty()) {
-      spdlog::info("--overwrite: removing {} existing shard file(s) from {}", existing.size(), dir);
-      remove_shard_outputs(dir);
-    }
+  const auto files = data::list_shard_files(dir);
+  const bool finished = fs::exists(data::join_path(dir, data::kManifestFileName));
+  if (overwrite) return true;
+  if (!finished) {
+    // Published names are ours (an interrupted first run); legacy names may be anyone's.
+    for (const auto& f : files)
+      if (data::shard_file_kind(f) == data::ShardFileKind::Legacy)
+        throw UsageError(dir + " already holds shard files (" + f +
+                         ", no manifest.json: an interrupted run?) not made with this configuration; pass "
+                         "--overwrite to replace them, or choose another data.shards_dir");
+    remove_leftover_shard_files(dir, {});
     return true;
   }
   const json record = read_record(dir);
-  const bool finished = fs::exists(data::join_path(dir, data::kManifestFileName));
-  if (!record.contains("shards") || !finished)
-    throw UsageError(dir + " already holds shard files (" + existing.front().filename().string() +
-                     (finished ? "" : ", no manifest.json: an interrupted run?") +
+  if (!record.contains("shards"))
+    throw UsageError(dir + " already holds shard files (" + (files.empty() ? data::kManifestFileName : files.front()) +
                      ") not made with this configuration; pass --overwrite to replace them, or choose another "
                      "data.shards_dir");
+  // The record describes the set it was written after; a run stopped between its switch and its
+  // record leaves a set the record does not describe (records of older versions name no manifest).
+  const json& recorded_manifest = record["shards"].value("manifest_sha256", json());
+  if (!recorded_manifest.is_null() &&
+      recorded_manifest != io::sha256_file(data::join_path(dir, data::kManifestFileName))) {
+    spdlog::warn("{} is not the one {} describes (a run stopped after publishing its shards): rebuilding",
+                 data::join_path(dir, data::kManifestFileName), kRecordFile);
+    return true;
+  }
   const json& before = record["shards"]["settings"];
   if (before != settings)
     throw UsageError(dir + " holds shards made with other settings (" + describe_differences(before, settings) +
                      "); pass --overwrite to replace them, or choose another data.shards_dir");
-  if (record["shards"]["derived"] == derived) return false;
-  spdlog::info("the corpus or the vocabulary changed since {} was built: rebuilding", dir);
-  remove_shard_outputs(dir);
-  return true;
+  if (record["shards"]["derived"] != derived) {
+    spdlog::info("the corpus or the vocabulary changed since {} was built: rebuilding", dir);
+    return true;
+  }
+  const std::string problem = check_published_shards(dir);
+  if (!problem.empty()) {
+    spdlog::warn("{}: rebuilding the shards", problem);
+    return true;
+  }
+  remove_leftover_shard_files(dir, data::listed_files(data::read_manifest(dir)));
+  return false;
 }
 
 // Rank 0 loads the vocabulary and sends its tokens, so other nodes need not see the file.
@@ -572,7 +612,8 @@ void build_shard_directory(const Job& job, const DataConfig& d, bool overwrite, 
     build = decide_shard_build(d, overwrite, settings, derived);
   });
   if (!broadcast_value(job.comm, build, 0, job.silence)) {
-    spdlog::info("{} is up to date (same settings, vocabulary and corpus files); nothing to do", dir);
+    spdlog::info("{} is up to date (same settings, vocabulary and corpus files, every shard intact); nothing to do",
+                 dir);
     return;
   }
 
@@ -584,11 +625,17 @@ void build_shard_directory(const Job& job, const DataConfig& d, bool overwrite, 
   PhaseProgress writing(job, "write shards", "sequences");
   options.tokenize_progress = tokenizing.hook();
   options.write_progress = writing.hook();
+  options.before_publish = [] { pause_at_test_hook("MPIBERT_TEST_PAUSE_BEFORE_PUBLISH"); };
   data::ShardBuildStats st;
   const data::Manifest manifest = data::build_shards(tok, vocab, options, job.comm, &st);  // errors: agreed
   tokenizing.finish();
   writing.finish();
-  agreed(job, RunOn::Root, [&] { write_record_part(dir, "shards", {{"settings", settings}, {"derived", derived}}); });
+  agreed(job, RunOn::Root, [&] {
+    pause_at_test_hook("MPIBERT_TEST_PAUSE_AFTER_PUBLISH");
+    const std::string manifest_sha256 = io::sha256_file(data::join_path(dir, data::kManifestFileName));
+    write_record_part(dir, "shards",
+                      {{"settings", settings}, {"derived", derived}, {"manifest_sha256", manifest_sha256}});
+  });
   log_shard_stats(d, st, manifest);
 }
 
@@ -638,6 +685,29 @@ void encode_command(const Job& job, const RunConfig& cfg, const config::ParsedAr
 
 // ---------------------------------------------------------------------------------------------
 
+// train-tokenizer, shards and all write into data.shards_dir: rank 0 holds it exclusively until they
+// end, so that a second prepare_data (or a run_mlm reading it) fails at once, naming this run.
+void run_directory_command(const Job& job, const RunConfig& cfg, const config::ParsedArgs& parsed,
+                           const std::string& command) {
+  io::DirLock lock;  // rank 0 only
+  agreed(job, RunOn::Root, [&] {
+    lock = io::DirLock::acquire(cfg.data.shards_dir, io::LockMode::Exclusive, "prepare_data " + command);
+    pause_at_test_hook("MPIBERT_TEST_PAUSE_AFTER_LOCK");
+  });
+  const bool overwrite = parsed.extras.count("overwrite") > 0;
+  int threads = 1;
+  agreed(job, RunOn::EveryRank, [&] { threads = parse_threads(parsed.extras, default_threads(job.node_ranks)); });
+  if (command == "train-tokenizer") {
+    ensure_vocabulary(job, cfg.data, overwrite, VocabMode::Command);
+  } else if (command == "shards") {
+    if (!cfg.data.vocab_file.empty()) ensure_vocabulary(job, cfg.data, overwrite, VocabMode::All);
+    build_shard_directory(job, cfg.data, overwrite, threads);
+  } else {  // all
+    ensure_vocabulary(job, cfg.data, overwrite, VocabMode::All);
+    build_shard_directory(job, cfg.data, overwrite, threads);
+  }
+}
+
 int prepare_data_main(Job job, int argc, char** argv) {
   static const std::vector<std::string> kCommands = {"train-tokenizer", "encode", "shards", "all"};
   const std::map<std::string, bool> extras = {{"overwrite", false}, {"threads", true}, {"vocab", true},
@@ -682,22 +752,10 @@ int prepare_data_main(Job job, int argc, char** argv) {
       if (f.key.rfind("data.", 0) == 0) spdlog::info("  {} = {}", f.key, run_schema().get(&cfg, f.key));
   }
 
-  if (command == "encode") {
+  if (command == "encode")
     encode_command(job, cfg, parsed);
-    return kExitOk;
-  }
-  const bool overwrite = parsed.extras.count("overwrite") > 0;
-  int threads = 1;
-  agreed(job, RunOn::EveryRank, [&] { threads = parse_threads(parsed.extras, default_threads(job.node_ranks)); });
-  if (command == "train-tokenizer") {
-    ensure_vocabulary(job, cfg.data, overwrite, VocabMode::Command);
-  } else if (command == "shards") {
-    if (!cfg.data.vocab_file.empty()) ensure_vocabulary(job, cfg.data, overwrite, VocabMode::All);
-    build_shard_directory(job, cfg.data, overwrite, threads);
-  } else {  // all
-    ensure_vocabulary(job, cfg.data, overwrite, VocabMode::All);
-    build_shard_directory(job, cfg.data, overwrite, threads);
-  }
+  else
+    run_directory_command(job, cfg, parsed, command);
   return kExitOk;
 }
 

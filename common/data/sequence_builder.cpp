@@ -11,7 +11,7 @@
 
 #include "common/comm/agreement.h"
 #include "common/data/batch_sampler.h"
-#include "common/data/shard_writer.h"
+#include "common/data/shard_set.h"
 #include "common/error.h"
 #include "common/io/sha256.h"
 
@@ -168,6 +168,7 @@ std::vector<ShardPlan> plan_shards(int64_t n, double validation_fraction, uint64
     for (int64_t k = 0; k * per_shard < count; ++k) {
       ShardPlan p;
       p.split = split;
+      p.index = k;
       p.file = shard_file_name(split, k);
       const int64_t b = from + k * per_shard, e = from + std::min(count, (k + 1) * per_shard);
       p.sequences.assign(order.begin() + b, order.begin() + e);
@@ -365,13 +366,11 @@ ShardAttributes shard_attributes(const WordPieceTokenizer& tok, const ShardBuild
   return attrs;
 }
 
-// Step 3 for every plan, then the manifest (last: a directory without one holds no finished shards).
-// Returns the manifest on every rank.
+// Step 3 for every plan, then the switch to the new set (shard_set.h). Returns the manifest on every
+// rank.
 Manifest write_shards(HcclLike& comm, const std::vector<ShardPlan>& plans, ShardAssembler& assembler,
                       const ShardAttributes& attrs, const ShardBuildOptions& o) {
-  Manifest manifest;
-  manifest.vocab_size = attrs.vocab_size;
-  manifest.seq_len = attrs.seq_len;
+  ShardSetWriter writer(o.shards_dir, attrs.vocab_size, attrs.seq_len);  // used on rank 0 only
   int64_t total = 0, written = 0;
   for (const ShardPlan& plan : plans) total += int64_t(plan.sequences.size());
   o.write_progress.start(total);
@@ -381,20 +380,13 @@ Manifest write_shards(HcclLike& comm, const std::vector<ShardPlan>& plans, Shard
         comm, RunOn::Root,
         [&] {
           const std::vector<int32_t>& shard = assembler.assemble(plan);
-          const std::string sha =
-              write_shard(join_path(o.shards_dir, plan.file), attrs, shard.data(), int64_t(plan.sequences.size()));
-          manifest.shards.push_back({plan.file, plan.split, int64_t(plan.sequences.size()), sha});
+          writer.write(plan.split, plan.index, attrs, shard.data(), int64_t(plan.sequences.size()));
         },
         o.peer_silence);
     o.write_progress.report(written += int64_t(plan.sequences.size()));
   }
   const nlohmann::json manifest_json = agree_on_root_json(
-      comm,
-      [&] {
-        write_manifest(o.shards_dir, manifest);
-        return manifest_to_json(manifest);
-      },
-      o.peer_silence);
+      comm, [&] { return manifest_to_json(writer.publish(o.before_publish)); }, o.peer_silence);
   return manifest_from_json(manifest_json, join_path(o.shards_dir, kManifestFileName));
 }
 

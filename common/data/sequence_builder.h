@@ -19,6 +19,7 @@
 // own documents' ids.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,8 @@ class StreamLayout {
 
 struct ShardPlan {
   std::string split;               // "train" | "validation"
-  std::string file;                // shard_file_name(split, k)
+  int64_t index = 0;               // k: the shard's place in its split
+  std::string file;                // base name shard_file_name(split, k); published with its hash
   std::vector<int64_t> sequences;  // global sequence numbers, in the order written
 };
 
@@ -102,6 +104,9 @@ struct ShardBuildOptions {
   // Writing (on every rank; rank 0 writes, the others send it their tokens): start(sequences in all
   // shards), then the sequences written so far, after each shard.
   ProgressHook write_progress;
+  // Rank 0, after the last shard is written and before manifest.json switches to the new set
+  // (tests stop or kill the run there).
+  std::function<void()> before_publish;
 };
 
 struct ShardBuildStats {
@@ -114,9 +119,10 @@ struct ShardBuildStats {
   double tokenize_seconds = 0, write_seconds = 0;
 };
 
-// Runs the whole pipeline over `comm` (every rank calls it with the same arguments) and writes
-// SHARDS_DIR/{train,validation}-NNNNN.h5 and manifest.json (rank 0 writes, after the last shard).
-// The shards' vocab_sha256 is the SHA-256 of `vocab_path`. Returns the same manifest and stats on
+// Runs the whole pipeline over `comm` (every rank calls it with the same arguments) and publishes
+// the shard set in SHARDS_DIR as shard_set.h describes: shards {train,validation}-NNNNN-<hash>.h5,
+// then manifest.json, then the previous set's files removed (rank 0 writes; the caller holds the
+// directory's lock). The shards' vocab_sha256 is the SHA-256 of `vocab_path`. Returns the same manifest and stats on
 // every rank. Errors are agreed by all ranks (agreement.h), so every rank throws the same one:
 // AgreedUsageError for bad input (an empty corpus, no full sequence, ...), AgreedFailure for I/O
 // failures; CollectiveError/CollectiveTimeout when the communicator itself fails.

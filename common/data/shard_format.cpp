@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <set>
+#include <stdexcept>
 
 #include "common/error.h"
 #include "common/io/atomic_file.h"
@@ -44,6 +45,14 @@ std::string shard_file_name(const std::string& split, int64_t index) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "-%05lld.h5", static_cast<long long>(index));
   return split + buf;
+}
+
+std::string shard_file_name(const std::string& split, int64_t index, const std::string& sha256) {
+  if (sha256.size() < kShardNameHashDigits)
+    throw std::invalid_argument("shard_file_name: '" + sha256 + "' is not a SHA-256 digest");
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "-%05lld-", static_cast<long long>(index));
+  return split + buf + sha256.substr(0, kShardNameHashDigits) + ".h5";
 }
 
 void check_split_name(const std::string& split, const std::string& where) {

@@ -4,8 +4,10 @@
 //   manifest.json          {"format": "mpibert-mlm", "version": 1, "vocab_size": V, "seq_len": L,
 //                           "shards": [{"file", "split", "num_sequences", "sha256"}, ...]}
 //   vocab.txt, tokenizer_config.json
-//   train-00000.h5 ...     dataset input_ids [n, L] (uint16 if V <= 65536 else int32), chunked,
-//   validation-00000.h5    with the attributes listed in ShardAttributes.
+//   train-00000-<h>.h5 ... dataset input_ids [n, L] (uint16 if V <= 65536 else int32), chunked,
+//   validation-00000-<h>.h5  with the attributes listed in ShardAttributes; <h> = the first 16 hex
+//                          digits of the file's SHA-256 (shard_set.h: why). Readers open the files
+//                          manifest.json lists, whatever their names (older sets: train-00000.h5).
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,8 +33,14 @@ inline constexpr int64_t kMaxUint16VocabSize = 65536;
 // What a reader tells the user to do when shards are unusable.
 inline constexpr const char* kRerunHint = "rerun prepare_data shards";
 
-// "train-00003.h5" for ("train", 3).
+// "train-00003.h5" for ("train", 3): the base name of a shard (and the whole name in shard sets
+// written before names carried the content hash).
 std::string shard_file_name(const std::string& split, int64_t index);
+// Hex digits of the SHA-256 in a published shard's name.
+inline constexpr size_t kShardNameHashDigits = 16;
+// "train-00003-9f86d081884c7d65.h5" for ("train", 3, "9f86d081884c7d65..."): the name prepare_data
+// publishes a shard under, unique to its content.
+std::string shard_file_name(const std::string& split, int64_t index, const std::string& sha256);
 // True when ids are stored as uint16 (vocab_size <= 65536), else int32.
 inline bool shard_ids_are_uint16(int64_t vocab_size) {
   return vocab_size <= kMaxUint16VocabSize;

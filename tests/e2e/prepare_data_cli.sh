@@ -3,7 +3,12 @@
 # scripts/fetch-corpus.sh; a generated text when it is absent), a rerun that does nothing, 2 ranks
 # (gaudi_spawn) and 3 ranks (mpirun) giving byte-identical files, --overwrite, data.vocab_file,
 # line_by_line, encode, progress lines (one final line per phase from rank 0 in a log, redrawn with \r
-# on a terminal), and every user error as one line on stderr with exit code 2.
+# on a terminal), and every user error as one line on stderr with exit code 2. Reliability: a damaged
+# shard is found by the rerun's sha256 check and rebuilt identically; a second run on a shards_dir in
+# use exits 2 naming the first (held at MPIBERT_TEST_PAUSE_AFTER_LOCK), also on 2 ranks; a run killed
+# between its new shards and manifest.json (at MPIBERT_TEST_PAUSE_BEFORE_PUBLISH) leaves the old set
+# intact, and the reruns remove its leftovers and complete; a run killed after its switch but before
+# prepare_data.json (MPIBERT_TEST_PAUSE_AFTER_PUBLISH) is rebuilt by the rerun, not taken as up to date.
 # Usage: prepare_data_cli.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
 bin=$1
@@ -39,6 +44,31 @@ same_files() {  # dir_a dir_b what: vocab, tokenizer config, manifest and every 
   [ $ok = 1 ] && pass "$what: $(cd "$a" && ls *.h5 | wc -l) shards, manifest and vocab byte-identical"
 }
 manifest_key() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+# check_set DIR: manifest.json lists every shard file of DIR and nothing else, each named
+# SPLIT-NNNNN-<first 16 hex digits of its sha256>.h5 and with that sha256.
+check_set() {
+  python3 - "$1" <<'PY'
+import hashlib, json, os, re, sys
+d = sys.argv[1]
+m = json.load(open(d + "/manifest.json"))
+assert m["format"] == "mpibert-mlm" and m["version"] == 1
+index = {}
+for s in m["shards"]:
+    sha = hashlib.sha256(open(d + "/" + s["file"], "rb").read()).hexdigest()
+    assert sha == s["sha256"], (s["file"], sha)
+    k = index[s["split"]] = index.get(s["split"], -1) + 1
+    assert s["file"] == "%s-%05d-%s.h5" % (s["split"], k, sha[:16]), s["file"]
+files = sorted(f for f in os.listdir(d) if re.match(r"(train|validation)-", f))
+assert files == sorted(s["file"] for s in m["shards"]), files
+PY
+}
+# wait_for_file FILE PID: until FILE exists (a test hook reached); fails if PID ends first.
+wait_for_file() {
+  while [ ! -e "$1" ]; do
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.05
+  done
+}
 
 # MPI flags as CTest passes them (space-separated); without CTest, the defaults of
 # cmake/mpibert_helpers.cmake.
@@ -84,25 +114,102 @@ EOF
 echo "== all --config, then the same again (nothing to do)"
 "$P" all --config "$work/run.yaml" >"$work/out" 2>"$work/err"
 expect_code 0 $? "prepare_data all"
-for f in manifest.json vocab.txt tokenizer_config.json train-00000.h5 validation-00000.h5; do
+for f in manifest.json vocab.txt tokenizer_config.json; do
   [ -s "$work/s1/$f" ] && pass "wrote $f" || fail "no $f"
+done
+for f in train-00000 validation-00000; do
+  shard=$(compgen -G "$work/s1/$f-*.h5" | head -1)
+  [ -s "$shard" ] && pass "wrote $(basename "$shard")" || fail "no $f-<hash>.h5"
 done
 [ "$(manifest_key "$work/s1/manifest.json" seq_len)" = 64 ] && pass "manifest seq_len 64" || fail "manifest seq_len"
 [ "$(manifest_key "$work/s1/manifest.json" vocab_size)" = "$(wc -l <"$work/s1/vocab.txt")" ] &&
   pass "manifest vocab_size = lines of vocab.txt" || fail "manifest vocab_size"
-python3 - "$work/s1/manifest.json" "$work/s1" <<'EOF' && pass "manifest sha256 of every shard matches its file" || fail "manifest sha256"
-import hashlib, json, sys
-m = json.load(open(sys.argv[1]))
-assert m["format"] == "mpibert-mlm" and m["version"] == 1
-for s in m["shards"]:
-    assert hashlib.sha256(open(sys.argv[2] + "/" + s["file"], "rb").read()).hexdigest() == s["sha256"], s["file"]
-assert {s["split"] for s in m["shards"]} == {"train", "validation"}
-EOF
+check_set "$work/s1" && pass "manifest lists every shard, named by and matching its sha256" || fail "manifest / shards"
+[ "$(python3 -c "import json,sys; print(sorted({s['split'] for s in json.load(open(sys.argv[1]))['shards']}))" \
+  "$work/s1/manifest.json")" = "['train', 'validation']" ] && pass "train and validation shards" || fail "splits"
 before=$(sha256sum "$work"/s1/* | sha256sum)
 "$P" all --config "$work/run.yaml" >"$work/out" 2>"$work/err"
 expect_code 0 $? "rerun with the same config"
 grep -q "up to date" "$work/err" && pass "rerun says up to date" || fail "rerun did not say up to date"
 [ "$(sha256sum "$work"/s1/* | sha256sum)" = "$before" ] && pass "rerun left every file untouched" || fail "rerun changed files"
+echo "     | $(grep -o 'checked the sha256 of .*' "$work/err")"
+
+echo "== a damaged shard: the rerun checks every shard's sha256 and rebuilds it identically"
+shard=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['shards'][0]['file'])" "$work/s1/manifest.json")
+shard_sha=$(sha256sum <"$work/s1/$shard")
+truncate -s $(($(stat -c %s "$work/s1/$shard") / 2)) "$work/s1/$shard"
+"$P" all --config "$work/run.yaml" >"$work/out" 2>"$work/err"
+expect_code 0 $? "rerun after truncating $shard"
+grep -q "$shard: sha256 .*: rebuilding the shards" "$work/err" && pass "rerun names the damaged shard and rebuilds" ||
+  fail "rerun did not notice the damaged shard: $(grep -E 'up to date|rebuild' "$work/err")"
+[ "$(sha256sum <"$work/s1/$shard")" = "$shard_sha" ] && pass "$shard repaired (sha256 as before)" || fail "$shard differs"
+[ "$(sha256sum "$work"/s1/* | sha256sum)" = "$before" ] && pass "every file as before the damage" ||
+  fail "the repaired directory differs"
+
+echo "== two runs on one shards_dir: the second exits 2 naming the first, which completes"
+pause="$work/paused-after-lock"
+MPIBERT_TEST_PAUSE_AFTER_LOCK="$pause" "$P" all --config "$work/run.yaml" --data.shards_dir "$work/lk" \
+  >"$work/out1" 2>"$work/err1" &
+first=$!
+wait_for_file "$pause" $first && pass "first run holds $work/lk" || fail "first run ended before its lock: $(tail -2 "$work/err1")"
+expect_error "second run while the first holds the directory" \
+  "$work/lk is in use: prepare_data all by pid $first on host $(uname -n) since " \
+  "$P" shards --config "$work/run.yaml" --data.shards_dir "$work/lk"
+grep -q "wait for it or use another directory" "$work/err" && pass "says what to do" || fail "no advice"
+expect_error "2 ranks while the first holds the directory (agreed: one line, exit 2)" \
+  "$work/lk is in use: prepare_data all by pid $first on host $(uname -n) since " \
+  "${MPIRUN[@]}" -np 2 "$P" shards --config "$work/run.yaml" --data.shards_dir "$work/lk"
+rm -f "$pause"
+wait $first
+expect_code 0 $? "the first run, let go on"
+same_files "$work/s1" "$work/lk" "the first run's output"
+
+echo "== killed between its new shards and manifest.json: the old set stays; the reruns complete"
+pause="$work/paused-before-publish"
+manifest_before=$(sha256sum <"$work/lk/manifest.json")
+MPIBERT_TEST_PAUSE_BEFORE_PUBLISH="$pause" "$P" shards --config "$work/run.yaml" --data.shards_dir "$work/lk" \
+  --data.seq_len 32 --overwrite >"$work/out1" 2>"$work/err1" &
+victim=$!
+wait_for_file "$pause" $victim && pass "run stopped before its switch" || fail "run ended early: $(tail -2 "$work/err1")"
+listed=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['shards']))" "$work/lk/manifest.json")
+on_disk=$(ls "$work"/lk/*.h5 | wc -l)
+[ "$on_disk" -gt "$listed" ] && pass "new shards written beside the $listed listed ones" || fail "$on_disk shard files"
+kill -9 $victim
+wait $victim 2>/dev/null
+rm -f "$pause"
+[ "$(sha256sum <"$work/lk/manifest.json")" = "$manifest_before" ] && pass "manifest.json untouched" ||
+  fail "manifest.json changed"
+[ "$(manifest_key "$work/lk/manifest.json" seq_len)" = 64 ] && pass "the listed set is still the old one (seq_len 64)" ||
+  fail "manifest seq_len"
+"$P" all --config "$work/run.yaml" --data.shards_dir "$work/lk" >"$work/out" 2>"$work/err"
+expect_code 0 $? "rerun with the old settings (the killed run's lock is gone)"
+grep -q "up to date" "$work/err" && pass "old set intact: every listed shard's sha256 checked" || fail "old set not intact"
+grep -q "removed $((on_disk - listed)) shard file(s) no manifest lists" "$work/err" &&
+  pass "the killed run's leftovers removed" || fail "leftovers: $(ls "$work"/lk/*.h5 | wc -l) shard files"
+check_set "$work/lk" && same_files "$work/s1" "$work/lk" "the old set after the cleanup" || fail "old set after the cleanup"
+"$P" shards --config "$work/run.yaml" --data.shards_dir "$work/lk" --data.seq_len 32 --overwrite \
+  >"$work/out" 2>"$work/err"
+expect_code 0 $? "the interrupted run again"
+[ "$(manifest_key "$work/lk/manifest.json" seq_len)" = 32 ] && check_set "$work/lk" &&
+  pass "new set published (seq_len 32), old shards removed" || fail "new set after the rerun"
+
+echo "== killed after its switch, before prepare_data.json: the record no longer describes the set; a rerun rebuilds"
+pause="$work/paused-after-publish"
+MPIBERT_TEST_PAUSE_AFTER_PUBLISH="$pause" "$P" shards --config "$work/run.yaml" --data.shards_dir "$work/lk" \
+  --overwrite >"$work/out1" 2>"$work/err1" &
+victim=$!
+wait_for_file "$pause" $victim && pass "run stopped after its switch" || fail "run ended early: $(tail -2 "$work/err1")"
+kill -9 $victim
+wait $victim 2>/dev/null
+rm -f "$pause"
+[ "$(manifest_key "$work/lk/manifest.json" seq_len)" = 64 ] && pass "manifest.json switched to seq_len 64" ||
+  fail "manifest seq_len after the switch"
+"$P" shards --config "$work/run.yaml" --data.shards_dir "$work/lk" --data.seq_len 32 >"$work/out" 2>"$work/err"
+expect_code 0 $? "rerun with the settings prepare_data.json still records (seq_len 32)"
+grep -q "is not the one prepare_data.json describes" "$work/err" && pass "rerun sees the unrecorded set and rebuilds" ||
+  fail "rerun trusted a stale record: $(grep -E 'up to date|rebuild' "$work/err")"
+[ "$(manifest_key "$work/lk/manifest.json" seq_len)" = 32 ] && check_set "$work/lk" &&
+  pass "seq_len 32 set published again" || fail "set after the rerun"
 
 echo "== 2 ranks through gaudi_spawn, 3 ranks through mpirun: byte-identical to 1 rank"
 # Not a terminal (a log file, CI): each phase's progress ends in one final log line, from rank 0 only.
@@ -191,6 +298,7 @@ expect_error "changed seq_len without --overwrite" "other settings (seq_len 64 -
 "$P" all --config "$work/run.yaml" --data.seq_len 32 --overwrite >"$work/out" 2>"$work/err"
 expect_code 0 $? "changed seq_len with --overwrite"
 [ "$(manifest_key "$work/s1/manifest.json" seq_len)" = 32 ] && pass "manifest now seq_len 32" || fail "seq_len not replaced"
+check_set "$work/s1" && pass "the seq_len 64 shards removed after the switch" || fail "shard files after --overwrite"
 
 echo "== encode"
 head -c 200000 "$(ls "$corpus"/*.txt | head -1)" >"$work/sample.txt"
