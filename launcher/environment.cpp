@@ -75,6 +75,8 @@ std::string resolve_program(const std::string& program, const std::string& cwd, 
     if (!on_path.empty()) return on_path;
     looked += ", " + beside + " and on PATH";
   }
+  if (kind == FileKind::Directory)
+    throw UsageError("program '" + program + "' (" + given + ") is a directory; name the executable in it");
   std::string hint;
   if (program.size() > 3 && program.compare(program.size() - 3, 3, ".py") == 0)
     hint = "; the native programs have no .py (e.g. run_mlm, not run_mlm.py)";

@@ -34,14 +34,17 @@ std::string ranks_of_host(const std::vector<HostPlacement>& placement, const std
   return "";
 }
 
-// A clean stop: every rank that did not exit 0 exited 75 on its own, and at least one did.
+// A clean stop: at least one rank exited 75, and every other rank that did not exit 0 exited 75 too or
+// was stopped by the teardown that followed (mpirun ends the job when a rank exits non-zero).
 std::optional<JobReport> clean_stop(const JobOutcome& o) {
   if (o.hard_stopped) return std::nullopt;
   const RankStatus* said = nullptr;
   bool any = false;
   for (const auto& s : o.statuses) {
     if (!s.failed()) continue;
-    if (s.signal != 0 || s.exit_code != kExitStoppedCleanly) return std::nullopt;
+    const bool clean = s.signal == 0 && s.exit_code == kExitStoppedCleanly;
+    if (!clean && s.stopped && s.start_error.empty()) continue;
+    if (!clean) return std::nullopt;
     any = true;
     if (s.stop_step >= 0 || !s.checkpoint.empty())
       if (!said || s.rank < said->rank) said = &s;

@@ -47,11 +47,6 @@ void check_mpirun_args(const std::vector<std::string>& args) {
   }
 }
 
-bool is_launch_host(const std::string& name, const std::string& hostname) {
-  auto short_name = [](const std::string& n) { return n.substr(0, n.find('.')); };
-  return name == "localhost" || name == "127.0.0.1" || name == hostname || short_name(name) == short_name(hostname);
-}
-
 struct HostSource {
   std::vector<HostSlots> hosts;  // empty: the launch host only
   std::vector<int> cpus;         // per host: the CPUs the default threads per rank divide
@@ -342,6 +337,11 @@ std::string binding_text(const LaunchPlan& plan) {
 }
 
 }  // namespace
+
+bool is_launch_host(const std::string& name, const std::string& hostname) {
+  auto short_name = [](const std::string& n) { return n.substr(0, n.find('.')); };
+  return name == "localhost" || name == "127.0.0.1" || name == hostname || short_name(name) == short_name(hostname);
+}
 
 LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
   check_mpirun_args(o.mpirun_args);

@@ -48,6 +48,9 @@ struct LaunchPlan {
 // not set) and std::runtime_error when mpirun is needed but unusable.
 LaunchPlan build_launch_plan(const LaunchOptions& options, const Environment& env);
 
+// Whether a host name (a hostfile's, --hosts', Slurm's) is this machine, `hostname`.
+bool is_launch_host(const std::string& name, const std::string& hostname);
+
 // One line: "2 ranks on 1 host (vm: ranks 0-1), 1 thread per rank, bound to cores".
 std::string describe_plan(const LaunchPlan& plan);
 // What --dry_run prints: the summary, the environment added to every rank, the capture dir, the command.

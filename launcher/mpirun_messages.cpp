@@ -99,6 +99,22 @@ std::optional<MpirunDiagnosis> daemon_not_started(const std::vector<std::string>
       false};
 }
 
+// "mpirun was unable to launch the specified application as it could not access or execute an
+// executable:" then "Executable: PATH" and "Node: HOST": gaudi_spawn (the rank wrapper) or Open MPI is not
+// at the same path on that host.
+std::optional<MpirunDiagnosis> missing_executable(const std::vector<std::string>& lines) {
+  const auto at = find_index(lines, "could not access");
+  if (!at) return std::nullopt;
+  static const std::regex exe(R"(^\s*Executable:\s*(\S+))"), node(R"(^\s*Node:\s*(\S+))");
+  const auto e = find_line(lines, exe, *at), n = find_line(lines, node, *at);
+  const std::string path = e ? (*e)[1].str() : "?", host = n ? (*n)[1].str() : "";
+  return MpirunDiagnosis{host,
+                         "host " + (host.empty() ? std::string("?") : host) + " cannot run " + path +
+                             " (missing or not executable there); gaudi_spawn, the program and Open MPI must be "
+                             "at the same paths on every host",
+                         false};
+}
+
 }  // namespace
 
 std::string status_record(const RankStatus& status) {
@@ -109,6 +125,7 @@ std::optional<MpirunDiagnosis> diagnose_mpirun_messages(const std::vector<std::s
   if (auto d = lost_daemon(lines)) return d;
   if (auto d = unreported_rank_death(lines)) return d;
   if (auto d = unreachable_host(lines)) return d;
+  if (auto d = missing_executable(lines)) return d;
   return daemon_not_started(lines);
 }
 

@@ -56,6 +56,27 @@ TEST(JobReport, ACleanStopSaysWhereToResumeFromNotError) {
   EXPECT_EQ(conclude_job(o).lines, r.lines);
 }
 
+TEST(JobReport, ARankStoppedByTheTeardownAfterAnotherStoppedCleanlyKeepsTheStopClean) {
+  JobOutcome o = two_hosts();
+  o.child_code = 75;
+  o.stop_signal = SIGTERM;
+  RankStatus r0 = rank(0, "h1", 75);
+  r0.stop_step = 12;
+  r0.checkpoint = "/out/checkpoint-12";
+  RankStatus r1 = rank(1, "h2", 0, SIGTERM);
+  r1.stopped = true;
+  o.statuses = {r0, r1};
+  JobReport r = conclude_job(o);
+  EXPECT_EQ(r.exit_code, 75);
+  EXPECT_THAT(
+      r.lines,
+      ElementsAre("stopped cleanly at step 12, checkpoint /out/checkpoint-12; rerun the same command to resume"));
+  // A rank that failed on its own is a failure, not a clean stop.
+  o.stop_signal = 0;
+  o.statuses = {r0, rank(1, "h2", 3, 0, 0.5)};
+  EXPECT_THAT(conclude_job(o).lines, ElementsAre(HasSubstr("error: rank 1 on host h2 exited with code 3")));
+}
+
 TEST(JobReport, AStopThatHadToBeForcedIsNotClean) {
   JobOutcome o = two_hosts();
   o.stop_signal = SIGTERM;

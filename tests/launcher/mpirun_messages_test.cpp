@@ -49,6 +49,17 @@ TEST(MpirunMessages, AnUnresolvableHostIsNamed) {
   EXPECT_FALSE(d->host_lost);
 }
 
+TEST(MpirunMessages, AProgramMissingOnAHostIsNamedWithTheHost) {
+  auto d = diagnose_mpirun_messages(lines_of(std::string(kBox) +
+                                             "\nmpirun was unable to launch the specified application as it could "
+                                             "not access\nor execute an executable:\n\nExecutable: /opt/b/gaudi_spawn\n"
+                                             "Node: h2\n\nwhile attempting to start process rank 1.\n" +
+                                             kBox));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->host, "h2");
+  EXPECT_THAT(d->text, HasSubstr("host h2 cannot run /opt/b/gaudi_spawn (missing or not executable there)"));
+}
+
 TEST(MpirunMessages, SshConnectionAndLoginFailuresNameTheHost) {
   auto refused = diagnose_mpirun_messages({"ssh: connect to host node7 port 2222: Connection refused"});
   ASSERT_TRUE(refused);
