@@ -22,12 +22,12 @@ std::string seconds_text(double s) {
 }
 
 // Reads what is there now; returns false at EOF or error (the fd is then closed).
-bool pump(int& fd, int stream, OutputTee* tee) {
+bool pump(int& fd, int stream, OutputSink* sink) {
   char buf[65536];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
-      if (tee) tee->write(stream, buf, static_cast<size_t>(n));
+      if (sink) sink->write(stream, buf, static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -134,8 +134,8 @@ class Supervision {
   }
 
   void pump_output() {
-    if (out_fd_ >= 0) pump(out_fd_, 1, o_.tee);
-    if (err_fd_ >= 0) pump(err_fd_, 2, o_.tee);
+    if (out_fd_ >= 0) pump(out_fd_, 1, o_.sink);
+    if (err_fd_ >= 0) pump(err_fd_, 2, o_.sink);
   }
 
   bool reaped() {
@@ -157,7 +157,7 @@ class Supervision {
       const std::string reason = r_.hard_stopped ? "" : o_.on_tick();
       if (!reason.empty()) {
         r_.stop_reason = reason;
-        say(reason + "; stopping the job");
+        if (o_.announce_tick_stop) say(reason + "; stopping the job");
         stopping_ = true;
         hard_stop(SIGTERM);
       }

@@ -20,8 +20,8 @@ namespace mpibert::launcher {
 
 struct SuperviseOptions {
   SpawnSpec spawn;              // with capture_output, its stdout/stderr are replaced by pipes
-  bool capture_output = false;  // pipe the child's stdout/stderr into `tee`
-  OutputTee* tee = nullptr;
+  bool capture_output = false;  // pipe the child's stdout/stderr into `sink`
+  OutputSink* sink = nullptr;
   double timeout_s = 0;  // 0 = none
   // Soft stop: delivers `sig` to the job some other way; false = could not (the child is signalled).
   std::function<bool(pid_t child, int sig)> request_stop;
@@ -31,8 +31,9 @@ struct SuperviseOptions {
   // SIGUSR2 is passed on like SIGUSR1.
   std::function<int()> on_usr2;
   double tick_s = 1;  // how often on_tick runs
-  // Returns "" to continue, or the reason to stop the job hard (said on stderr).
+  // Returns "" to continue, or the reason to stop the job hard (said on stderr when announce_tick_stop).
   std::function<std::string()> on_tick;
+  bool announce_tick_stop = true;
   std::string name = "gaudi_spawn";  // prefix of messages
   bool quiet = false;                // no messages (the rank wrapper)
 };

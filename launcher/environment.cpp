@@ -1,10 +1,12 @@
 #include "launcher/environment.h"
 
+#include <ifaddrs.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -73,6 +75,8 @@ std::string resolve_program(const std::string& program, const std::string& cwd, 
     if (!on_path.empty()) return on_path;
     looked += ", " + beside + " and on PATH";
   }
+  if (kind == FileKind::Directory)
+    throw UsageError("program '" + program + "' (" + given + ") is a directory; name the executable in it");
   std::string hint;
   if (program.size() > 3 && program.compare(program.size() - 3, 3, ".py") == 0)
     hint = "; the native programs have no .py (e.g. run_mlm, not run_mlm.py)";
@@ -106,6 +110,16 @@ int count_usable_cores() {
   return cores.empty() ? std::max(1, logical) : static_cast<int>(cores.size());
 }
 
+std::vector<std::string> list_network_interfaces() {
+  std::vector<std::string> names;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return names;
+  for (ifaddrs* i = list; i; i = i->ifa_next)
+    if (i->ifa_name && std::find(names.begin(), names.end(), i->ifa_name) == names.end()) names.push_back(i->ifa_name);
+  freeifaddrs(list);
+  return names;
+}
+
 Environment probe_environment(const LaunchOptions& options) {
   Environment env;
   env.uid = static_cast<int>(geteuid());
@@ -113,6 +127,7 @@ Environment probe_environment(const LaunchOptions& options) {
   if (gethostname(host, sizeof host - 1) == 0) env.hostname = host;
   env.cores_per_host = count_usable_cores();
   env.console_is_tty = isatty(STDERR_FILENO) == 1;
+  env.network_interfaces = list_network_interfaces();
   for (const auto& kv : current_environment()) {
     auto eq = kv.find('=');
     if (eq != std::string::npos) env.vars[kv.substr(0, eq)] = kv.substr(eq + 1);

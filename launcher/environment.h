@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "launcher/launch_options.h"
 
@@ -19,10 +20,11 @@ struct Environment {
   std::string self_exe;                // absolute path of this gaudi_spawn (runs as the rank wrapper)
   std::string program_path;            // PROGRAM resolved to an absolute path
   std::string cwd;
-  std::string temp_dir;                     // where rank output is captured without --log_dir
-  std::map<std::string, std::string> vars;  // gaudi_spawn's own environment (SLURM_*, --env KEY values)
-  std::string hostfile_text;                // contents of --hostfile
-  bool console_is_tty = false;              // gaudi_spawn's stderr is a terminal (ranks' output is a pipe)
+  std::string temp_dir;                         // where rank output is captured without --log_dir
+  std::map<std::string, std::string> vars;      // gaudi_spawn's own environment (SLURM_*, --env KEY values)
+  std::string hostfile_text;                    // contents of --hostfile
+  bool console_is_tty = false;                  // gaudi_spawn's stderr is a terminal (ranks' output is a pipe)
+  std::vector<std::string> network_interfaces;  // this host's interface names (getifaddrs)
 };
 
 enum class FileKind { Missing, Directory, NotExecutable, Executable };
@@ -40,6 +42,9 @@ int parse_open_mpi_major(const std::string& version_text);
 // Physical cores in this process's CPU affinity set (hyperthreads of one core count once); falls back to
 // the number of logical CPUs when the topology is not readable.
 int count_usable_cores();
+
+// The names of this host's network interfaces, each once.
+std::vector<std::string> list_network_interfaces();
 
 // Reads the real system. Program resolution and hostfile reading fail here with UsageError; mpirun
 // problems are recorded in mpirun_problem and raised by the planner only when mpirun is needed.

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "launcher/environment.h"
+#include "launcher/host_check.h"
 #include "launcher/job_runner.h"
 #include "launcher/launch_options.h"
 #include "launcher/launch_plan.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
     }
     Environment env = probe_environment(options);
     LaunchPlan plan = build_launch_plan(options, env);
+    if (!options.dry_run) check_hosts_resolve(plan, resolve_with_getaddrinfo);  // before any other line
     for (const auto& w : plan.warnings) std::fprintf(stderr, "gaudi_spawn: warning: %s\n", w.c_str());
     if (options.dry_run) {
       std::fputs(format_dry_run(plan).c_str(), stdout);

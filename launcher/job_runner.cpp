@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -14,7 +15,10 @@
 #include <stdexcept>
 
 #include "launcher/child_supervisor.h"
+#include "launcher/job_report.h"
+#include "launcher/mpirun_output.h"
 #include "launcher/rank_status.h"
+#include "launcher/stop_note.h"
 
 namespace mpibert::launcher {
 namespace {
@@ -59,42 +63,23 @@ void report(const std::string& text) {
   std::fprintf(stderr, "gaudi_spawn: %s\n", text.c_str());
 }
 
-// Shared ending. A timeout is 124. After a stop signal the job's own code counts when it ended by itself
-// once asked (run_mlm exits 75 after its checkpoint), else 128 + the signal. Otherwise the first rank that
-// failed on its own (not one stopped by the teardown), then mpirun's own code.
-int conclude(const LaunchPlan& plan, const SuperviseResult& r, const std::vector<RankStatus>& statuses) {
-  const int code = exit_code_of_wait_status(r.wait_status);
-  const std::optional<RankStatus> failure = first_failure(statuses);
-  if (r.timed_out) {
-    char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%g", plan.timeout_s);
-    report("error: the job was stopped after running past --timeout " + std::string(seconds) + " s");
-    return kExitTimeout;
-  }
-  if (r.stop_signal != 0) {
-    const bool ended_by_itself = !r.hard_stopped && !r.killed;
-    const int job_code = failure ? failure->shell_code() : code;
-    report("the job was stopped on " + signal_name(r.stop_signal) +
-           (ended_by_itself ? " (exit code " + std::to_string(job_code) + ")" : ""));
-    return ended_by_itself ? job_code : 128 + r.stop_signal;
-  }
-  if (failure && !failure->stopped) {
-    std::string log;
-    if (!plan.log_dir.empty()) log = plan.log_dir + "/" + log_file_name(failure->rank);
-    report("error: " + format_failure_report(*failure, log));
-    if (failure->shell_code() != 0) return failure->shell_code();
-    return code != 0 ? code : 1;
-  }
-  if (code != 0) {
-    std::string hint = plan.placement.size() > 1 && plan.log_dir.empty()
-                           ? " (ranks on other hosts report on stderr; --log_dir on a shared filesystem keeps "
-                             "their logs)"
-                           : "";
-    report("error: " + std::string(plan.direct ? plan.argv[0] : "mpirun") + " exited with code " +
-           std::to_string(code) +
-           (plan.direct ? "" : " and no rank reported a failure of its own; see mpirun's messages above") + hint);
-  }
-  return code;
+int finish(const JobReport& r) {
+  for (const auto& line : r.lines) report(line);
+  return r.exit_code;
+}
+
+JobOutcome outcome_of(const LaunchPlan& plan, const SuperviseResult& r) {
+  JobOutcome o;
+  o.direct = plan.direct;
+  o.program = plan.argv.empty() ? "" : plan.argv[0];
+  o.child_code = exit_code_of_wait_status(r.wait_status);
+  o.stop_signal = r.stop_signal;
+  o.timed_out = r.timed_out;
+  o.timeout_s = plan.timeout_s;
+  o.hard_stopped = r.hard_stopped || r.killed;
+  o.log_dir = plan.log_dir;
+  o.placement = plan.placement;
+  return o;
 }
 
 int run_direct(const LaunchPlan& plan) {
@@ -107,6 +92,8 @@ int run_direct(const LaunchPlan& plan) {
     if (log_fd < 0) throw std::runtime_error("cannot write " + log_path + ": " + std::strerror(errno));
   }
   TailBuffer tail;
+  StopNote note;
+  tail.set_line_observer([&](const std::string& line) { note.observe(line); });
   OutputTee tee(log_fd, Console::Mirror, &tail);
   SuperviseOptions so;
   so.spawn.argv = plan.argv;
@@ -117,7 +104,7 @@ int run_direct(const LaunchPlan& plan) {
   so.spawn.stdin_fd = in;
   // Without --log_dir the program writes to the console itself (a terminal stays a terminal).
   so.capture_output = log_fd >= 0;
-  so.tee = &tee;
+  so.sink = &tee;
   so.timeout_s = plan.timeout_s;
   SuperviseResult r;
   try {
@@ -141,7 +128,62 @@ int run_direct(const LaunchPlan& plan) {
     s.exit_code = exit_code_of_wait_status(r.wait_status);
   s.stopped = r.stop_signal != 0 || r.timed_out;
   if (so.capture_output) s.tail = tail.lines();
-  return conclude(plan, r, {s});
+  s.stop_step = note.step;
+  s.checkpoint = note.checkpoint;
+  JobOutcome o = outcome_of(plan, r);
+  o.statuses = {s};
+  return finish(conclude_job(o));
+}
+
+constexpr const char* kMpirunLogName = "mpirun.log";
+
+void remove_capture_dir(const std::string& dir) {
+  remove_rank_files(dir, RankLogs::Remove);
+  ::unlink((dir + "/" + kMpirunLogName).c_str());
+  rmdir(dir.c_str());
+}
+
+int open_mpirun_log(const std::string& path) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+// Evidence that the job is failing: a rank that failed on its own, mpirun's words for a lost or
+// unreachable host, or an MPI_Abort. mpirun normally ends the job then; should it not (a host that cannot
+// be reached cannot be told to stop), gaudi_spawn stops it a little later.
+std::string failure_evidence(const LaunchPlan& plan, MpirunStderr& messages) {
+  auto statuses = merge_statuses(read_rank_statuses(plan.capture_dir), messages.statuses());
+  if (auto f = first_failure(statuses); f && !f->stopped) return describe_rank_end(*f);
+  const auto lines = messages.lines();
+  if (auto d = diagnose_mpirun_messages(lines)) return d->text;
+  for (const auto& l : lines)
+    if (l.find("MPI_ABORT was invoked") != std::string::npos) return l;
+  return "";
+}
+
+SuperviseOptions mpirun_supervision(const LaunchPlan& plan, MpirunOutput& output, int in) {
+  SuperviseOptions so;
+  so.spawn.argv = plan.argv;
+  so.spawn.env = current_environment();
+  so.spawn.new_process_group = true;
+  so.spawn.parent_death_signal = SIGTERM;  // gaudi_spawn killed -> mpirun tears the job down
+  so.spawn.stdin_fd = in;
+  so.capture_output = true;
+  so.sink = &output;
+  so.timeout_s = plan.timeout_s;
+  // mpirun's own SIGTERM handling kills the ranks within a second; SIGUSR2 it passes on at once, and the
+  // wrappers turn it into the signal named in the capture dir, so run_mlm can finish its step and save.
+  so.request_stop = [&plan](pid_t mpirun, int sig) {
+    try {
+      write_stop_request(plan.capture_dir, sig);
+    } catch (const std::exception& e) {
+      report(std::string("warning: ") + e.what() + "; the ranks get SIGTERM");
+    }
+    return kill(mpirun, SIGUSR2) == 0;
+  };
+  so.announce_tick_stop = false;  // the final report says what happened
+  return so;
 }
 
 int run_mpirun(const LaunchPlan& plan) {
@@ -152,36 +194,20 @@ int run_mpirun(const LaunchPlan& plan) {
     make_log_dir(plan.capture_dir);
     remove_rank_files(plan.capture_dir, RankLogs::Keep);  // statuses of an earlier run must not be read as ours
   }
-  SuperviseOptions so;
-  so.spawn.argv = plan.argv;
-  so.spawn.env = current_environment();
-  so.spawn.new_process_group = true;
-  so.spawn.parent_death_signal = SIGTERM;  // gaudi_spawn killed -> mpirun tears the job down
+  const std::string mpirun_log = plan.capture_dir + "/" + kMpirunLogName;
+  int log_fd = open_mpirun_log(mpirun_log);
+  MpirunOutput output(log_fd);
   int in = job_stdin();
-  so.spawn.stdin_fd = in;
-  so.timeout_s = plan.timeout_s;
-  // mpirun's own SIGTERM handling kills the ranks within a second; SIGUSR2 it passes on at once, and the
-  // wrappers turn it into the signal named in the capture dir, so run_mlm can finish its step and save.
-  so.request_stop = [&](pid_t mpirun, int sig) {
-    try {
-      write_stop_request(plan.capture_dir, sig);
-    } catch (const std::exception& e) {
-      report(std::string("warning: ") + e.what() + "; the ranks get SIGTERM");
-    }
-    return kill(mpirun, SIGUSR2) == 0;
-  };
-  // mpirun stops the job when a rank fails; should it not, stop it ourselves a little later.
+  SuperviseOptions so = mpirun_supervision(plan, output, in);
   constexpr double kTeardownGrace = 5;
   double failure_seen_at = -1;
   so.on_tick = [&]() -> std::string {
     if (failure_seen_at < 0) {
-      if (auto f = first_failure(read_rank_statuses(plan.capture_dir)); f && !f->stopped)
-        failure_seen_at = monotonic_seconds();
+      if (!failure_evidence(plan, output.messages()).empty()) failure_seen_at = monotonic_seconds();
       return "";
     }
     if (monotonic_seconds() - failure_seen_at < kTeardownGrace) return "";
-    auto f = first_failure(read_rank_statuses(plan.capture_dir));
-    return describe_rank_end(*f) + " but mpirun had not stopped the job after " +
+    return failure_evidence(plan, output.messages()) + " but mpirun had not ended the job after " +
            std::to_string(static_cast<int>(kTeardownGrace)) + " s";
   };
   SuperviseResult r;
@@ -189,14 +215,29 @@ int run_mpirun(const LaunchPlan& plan) {
     r = supervise_child(so);
   } catch (...) {
     close_fd(in);
-    if (temporary) rmdir(plan.capture_dir.c_str());
+    close_fd(log_fd);
+    if (temporary) remove_capture_dir(plan.capture_dir);
     throw;
   }
   close_fd(in);
-  const int code = conclude(plan, r, read_rank_statuses(plan.capture_dir));
+  output.messages().finish();
+  if (!r.stop_reason.empty()) {
+    const std::string line = "gaudi_spawn: " + r.stop_reason + "; stopped it\n";
+    write_all(log_fd, line.data(), line.size());
+  }
+  close_fd(log_fd);
+  JobOutcome o = outcome_of(plan, r);
+  o.statuses = merge_statuses(read_rank_statuses(plan.capture_dir), output.messages().statuses());
+  o.mpirun_lines = output.messages().lines();
+  o.mpirun_log = mpirun_log;
+  const JobReport report = conclude_job(o);
   remove_rank_files(plan.capture_dir, temporary ? RankLogs::Remove : RankLogs::Keep);
+  // mpirun's messages stay where the report points to them, or with the logs the user asked for.
+  const bool pointed_to = std::any_of(report.lines.begin(), report.lines.end(),
+                                      [&](const std::string& l) { return l.find(mpirun_log) != std::string::npos; });
+  if (output.messages().line_count() == 0 || (temporary && !pointed_to)) ::unlink(mpirun_log.c_str());
   if (temporary) rmdir(plan.capture_dir.c_str());
-  return code;
+  return finish(report);
 }
 
 }  // namespace

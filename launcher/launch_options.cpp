@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "common/error.h"
+#include "launcher/remote_launch.h"
 
 namespace mpibert::launcher {
 namespace {
@@ -19,6 +20,36 @@ std::vector<std::string> split_mpirun_args(const std::string& text) {
   } catch (const UsageError& e) {
     throw UsageError(std::string("--mpirun_args: ") + e.what());
   }
+}
+
+// The options for runs across hosts: their cores, how Open MPI reaches them, which network it uses.
+void add_multi_host_options(config::Schema<O>& s) {
+  s.add<std::optional<int>>(
+       "cores_per_host", [](O& o) -> std::optional<int>& { return o.cores_per_host; }, std::nullopt,
+       "cores of every host, for the default threads per rank and for binding")
+      .range(1, 1 << 20)
+      .when_unset("this host's own count; Slurm's count; other hosts' slots")
+      .value_named("N");
+  s.add<std::string>(
+       "launch_agent", [](O& o) -> std::string& { return o.launch_agent; }, "",
+       "command that starts Open MPI's daemon on another host: `CMD [opts] HOST COMMAND...` "
+       "(Open MPI's plm_rsh_agent)")
+      .satisfies(not_empty, "a command, e.g. ssh or /path/agent.sh")
+      .when_unset("ssh")
+      .value_named("CMD");
+  s.add<std::optional<int>>(
+       "ssh_port", [](O& o) -> std::optional<int>& { return o.ssh_port; }, std::nullopt,
+       "port of the other hosts' ssh server (passed to the agent as -p PORT)")
+      .range(1, 65535)
+      .when_unset("the agent's own default (22)")
+      .value_named("PORT");
+  s.add<std::string>(
+       "network_interface", [](O& o) -> std::string& { return o.network_interface; }, "",
+       "network for Open MPI's TCP traffic between hosts: interface names or CIDR blocks, "
+       "comma-separated (btl_tcp_if_include and oob_tcp_if_include)")
+      .satisfies(valid_network_interface, "interface names or IPv4 CIDR blocks, e.g. eth0 or 10.1.0.0/16")
+      .when_unset("every interface but docker*, br-*, virbr* (and lo across hosts)")
+      .value_named("NAME|CIDR");
 }
 
 // One line per option: the only place its name, type, default, range and help are written.
@@ -51,8 +82,9 @@ config::Schema<O> build_schema() {
        "threads per rank, exported as OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and "
        "MPIBERT_THREADS_PER_RANK")
       .range(1, 4096)
-      .when_unset("cores per host / ranks per host")
+      .when_unset("CPUs per host / ranks on that host (the fullest host decides)")
       .value_named("K");
+  add_multi_host_options(s);
   s.add_list<EnvItem>(
        "env", [](O& o) -> std::vector<EnvItem>& { return o.env; },
        "set a variable for every rank (repeatable); KEY alone: gaudi_spawn's value",

@@ -34,7 +34,11 @@ struct LaunchOptions {
   std::string hostfile;                  // Open MPI format: `host [slots=K] [max_slots=M]`
   std::string hosts;                     // "a:4,b:4"
   BindTo bind_to;                        // Core, Socket or None
-  std::optional<int> threads_per_rank;   // unset: cores per host / ranks per host
+  std::optional<int> threads_per_rank;   // unset: CPUs per host / ranks per host (see launch_plan.h)
+  std::optional<int> cores_per_host;     // every host's cores; unset: counted here, Slurm's, else slots
+  std::string launch_agent;              // starts Open MPI's daemon on other hosts ("" = ssh)
+  std::optional<int> ssh_port;           // the agent's -p PORT
+  std::string network_interface;         // names or CIDRs for Open MPI's TCP traffic ("" = default)
   std::vector<EnvItem> env;              // in command-line order; the last one for a key wins
   std::string log_dir;                   // each rank's console output -> DIR/rank-N.log
   double timeout_s;                      // whole job; 0 = none (--timeout)

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "launcher/host_list.h"
 #include "launcher/rank_wrapper.h"
+#include "launcher/remote_launch.h"
 
 namespace mpibert::launcher {
 namespace {
@@ -46,17 +47,35 @@ void check_mpirun_args(const std::vector<std::string>& args) {
   }
 }
 
-bool is_launch_host(const std::string& name, const std::string& hostname) {
-  auto short_name = [](const std::string& n) { return n.substr(0, n.find('.')); };
-  return name == "localhost" || name == "127.0.0.1" || name == hostname || short_name(name) == short_name(hostname);
-}
-
 struct HostSource {
   std::vector<HostSlots> hosts;  // empty: the launch host only
+  std::vector<int> cpus;         // per host: the CPUs the default threads per rank divide
   std::string name = "local";
   enum { Local, Hostfile, HostsOption, Slurm } kind = Local;
   std::set<std::string> assumed_cores;  // hosts whose cores are a guess
+  std::set<std::string> guessed_cpus;   // ... and whose CPUs are that guess too (no slots given)
 };
+
+// Two counts per host. Cores (binding, oversubscription): --cores_per_host, Slurm's count, the launch
+// host's own; another host is assumed to be like this one, with at least as many cores as its slots.
+// CPUs (the default threads per rank): what the job was given there, --cores_per_host, Slurm's count or
+// the host's slots, never the launch host's own count, so that the same hosts give the same threads
+// wherever gaudi_spawn runs; only a host without slots falls back to its cores.
+void count_cores(const LaunchOptions& o, const Environment& env, HostSource& src) {
+  for (auto& h : src.hosts) {
+    if (o.cores_per_host) h.cores = *o.cores_per_host;
+    const std::optional<int> given = h.cores;
+    if (!h.cores && is_launch_host(h.name, env.hostname)) h.cores = env.cores_per_host;
+    if (!h.cores) {
+      h.cores = std::max(env.cores_per_host, h.slots.value_or(0));
+      src.assumed_cores.insert(h.name);
+    }
+    src.cpus.push_back(given ? *given : h.slots ? *h.slots : *h.cores);
+    if (!given && !h.slots && src.assumed_cores.count(h.name)) src.guessed_cpus.insert(h.name);
+    // Open MPI gives a host without slots= as many slots as it has cores.
+    if (!h.slots) h.slots = *h.cores;
+  }
+}
 
 HostSource host_source(const LaunchOptions& o, const Environment& env) {
   HostSource src;
@@ -73,17 +92,7 @@ HostSource host_source(const LaunchOptions& o, const Environment& env) {
     src.name = "Slurm job " + env.vars.at("SLURM_JOB_ID");
     src.kind = HostSource::Slurm;
   }
-  for (auto& h : src.hosts) {
-    // Only the launch host's cores are known (Slurm tells the others'). Another host is assumed to be
-    // like this one, and to have at least as many cores as the slots it offers.
-    if (!h.cores && is_launch_host(h.name, env.hostname)) h.cores = env.cores_per_host;
-    if (!h.cores) {
-      h.cores = std::max(env.cores_per_host, h.slots.value_or(0));
-      src.assumed_cores.insert(h.name);
-    }
-    // Open MPI gives a host without slots= as many slots as it has cores.
-    if (!h.slots) h.slots = *h.cores;
-  }
+  count_cores(o, env, src);
   return src;
 }
 
@@ -113,27 +122,48 @@ int choose_world_size(const LaunchOptions& o, const HostSource& src) {
 }
 
 // Ranks fill each host's slots in order, as Open MPI's slot mapping does. One rank runs right here.
-std::vector<HostPlacement> place_ranks(const HostSource& src, int world_size, const Environment& env) {
-  if (src.hosts.empty() || world_size == 1) return {{env.hostname, 0, world_size, env.cores_per_host, true}};
+std::vector<HostPlacement> place_ranks(const LaunchOptions& o, const HostSource& src, int world_size,
+                                       const Environment& env) {
+  if (src.hosts.empty() || world_size == 1) {
+    const int cores = o.cores_per_host.value_or(env.cores_per_host);
+    return {{env.hostname, 0, world_size, cores, true, cores}};
+  }
   std::vector<HostPlacement> placement;
   int next = 0;
-  for (const auto& h : src.hosts) {
-    if (next == world_size) break;
+  for (size_t i = 0; i < src.hosts.size() && next < world_size; ++i) {
+    const auto& h = src.hosts[i];
     const int n = std::min(*h.slots, world_size - next);
-    placement.push_back({h.name, next, n, *h.cores, src.assumed_cores.count(h.name) == 0});
+    placement.push_back({h.name, next, n, *h.cores, src.assumed_cores.count(h.name) == 0, src.cpus[i]});
     next += n;
   }
   return placement;
+}
+
+// The default threads would rest on a guess: say so, and how to replace it.
+void warn_about_guessed_cpus(const HostSource& src, const std::vector<HostPlacement>& placement,
+                             std::vector<std::string>& warnings) {
+  for (const auto& p : placement)
+    if (src.guessed_cpus.count(p.name))
+      warnings.push_back("host " + p.name + ": no slots given and its cores are unknown here; assuming " +
+                         std::to_string(p.cpus) +
+                         " like this host for the threads per rank (give slots, --cores_per_host or "
+                         "--threads_per_rank)");
 }
 
 bool oversubscribed(const std::vector<HostPlacement>& placement) {
   return std::any_of(placement.begin(), placement.end(), [](const HostPlacement& p) { return p.ranks > p.cores; });
 }
 
-// Cores per rank on the fullest host (at least 1).
-int default_threads_per_rank(const std::vector<HostPlacement>& placement) {
+// CPUs per rank on the fullest host (at least 1), and why, for --dry_run.
+int default_threads_per_rank(const std::vector<HostPlacement>& placement, std::string& why) {
   int threads = 1 << 30;
-  for (const auto& p : placement) threads = std::min(threads, std::max(1, p.cores / p.ranks));
+  for (const auto& p : placement) {
+    const int t = std::max(1, p.cpus / p.ranks);
+    if (t >= threads) continue;
+    threads = t;
+    why = std::to_string(p.cpus) + " CPUs / " + std::to_string(p.ranks) + (p.ranks == 1 ? " rank" : " ranks") + " on " +
+          p.name;
+  }
   return threads;
 }
 
@@ -267,6 +297,7 @@ Argv wrapper_args(const LaunchOptions& o, const Environment& env, const LaunchPl
   w.capture_dir = plan.capture_dir;
   w.launch_host = env.hostname;
   w.keep_logs = !plan.log_dir.empty();
+  w.framed_console = true;
   w.program = env.program_path;
   w.program_args = o.program_args;
   return rank_wrapper_argv(env.self_exe, w);
@@ -281,6 +312,8 @@ Argv mpirun_argv(const LaunchOptions& o, const Environment& env, const HostSourc
   if (plan.oversubscribed && plan.open_mpi_major < 5 && !mentions(o.mpirun_args, "--oversubscribe"))
     a.push_back("--oversubscribe");
   append(a, shared_memory_args(o, env, plan));
+  append(a, remote_launch_args(o, env, plan.open_mpi_major));
+  append(a, network_args(o, env, plan.open_mpi_major, plan.placement.size() > 1));
   append(a, export_args(plan, forwarded));
   append(a, o.mpirun_args);
   append(a, wrapper_args(o, env, plan));
@@ -305,6 +338,11 @@ std::string binding_text(const LaunchPlan& plan) {
 
 }  // namespace
 
+bool is_launch_host(const std::string& name, const std::string& hostname) {
+  auto short_name = [](const std::string& n) { return n.substr(0, n.find('.')); };
+  return name == "localhost" || name == "127.0.0.1" || name == hostname || short_name(name) == short_name(hostname);
+}
+
 LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
   check_mpirun_args(o.mpirun_args);
   LaunchPlan plan;
@@ -317,10 +355,13 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
   const HostSource src = host_source(o, env);
   plan.host_source = src.name;
   plan.world_size = choose_world_size(o, src);
-  plan.placement = place_ranks(src, plan.world_size, env);
+  plan.placement = place_ranks(o, src, plan.world_size, env);
   plan.direct = plan.world_size == 1;
   plan.oversubscribed = oversubscribed(plan.placement);
-  plan.threads_per_rank = o.threads_per_rank.value_or(default_threads_per_rank(plan.placement));
+  plan.threads_reason = "--threads_per_rank";
+  plan.threads_per_rank =
+      o.threads_per_rank ? *o.threads_per_rank : default_threads_per_rank(plan.placement, plan.threads_reason);
+  if (!o.threads_per_rank) warn_about_guessed_cpus(src, plan.placement, plan.warnings);
   const RankEnvironment rank_env = rank_environment(o, env, plan.threads_per_rank);
   plan.env = rank_env.vars;
 
@@ -360,8 +401,9 @@ std::string format_dry_run(const LaunchPlan& plan) {
   s << "# hosts from: " << plan.host_source << "\n";
   for (const auto& p : plan.placement)
     if (!p.cores_known)
-      s << "# " << p.name << ": " << p.cores << " cores assumed (the launch host's count, at least its slots); "
-        << "--threads_per_rank overrides\n";
+      s << "# " << p.name << ": " << p.cores << " cores assumed for binding (the launch host's count, at least "
+        << "its slots); --cores_per_host overrides\n";
+  s << "# threads per rank: " << plan.threads_per_rank << " (" << plan.threads_reason << ")\n";
   s << "# environment added for every rank:\n";
   for (const auto& [k, v] : plan.env) s << k << "=" << shell_quote(v) << "\n";
   if (plan.direct) {

@@ -15,14 +15,17 @@ struct HostPlacement {
   std::string name;
   int first_rank = 0;
   int ranks = 0;
-  int cores = 0;            // cores on that host
+  int cores = 0;            // cores on that host (binding and oversubscription)
   bool cores_known = true;  // false: assumed (the launch host's count, at least the host's slots)
+  int cpus = 0;             // what the default threads per rank divide: --cores_per_host, Slurm's count or
+                            // the host's slots (the same wherever gaudi_spawn runs), else its cores
 };
 
 struct LaunchPlan {
   bool direct = false;  // one rank: PROGRAM runs as gaudi_spawn's child, no mpirun
   int world_size = 1;
   int threads_per_rank = 1;
+  std::string threads_reason;  // "--threads_per_rank" or "4 CPUs / 2 ranks on a"
   // What ranks are bound to: --bind_to unless it cannot fit (then None; always None for a direct run),
   // or FromMpirunArgs when the user's own mapping options in --mpirun_args decide.
   BindTo binding = BindTo::None;
@@ -44,6 +47,9 @@ struct LaunchPlan {
 // Throws UsageError for bad input (hostfile lines, too few slots, conflicting --mpirun_args, --env KEY
 // not set) and std::runtime_error when mpirun is needed but unusable.
 LaunchPlan build_launch_plan(const LaunchOptions& options, const Environment& env);
+
+// Whether a host name (a hostfile's, --hosts', Slurm's) is this machine, `hostname`.
+bool is_launch_host(const std::string& name, const std::string& hostname);
 
 // One line: "2 ranks on 1 host (vm: ranks 0-1), 1 thread per rank, bound to cores".
 std::string describe_plan(const LaunchPlan& plan);

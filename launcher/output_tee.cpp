@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "launcher/console_frames.h"
 #include "launcher/process.h"
 
 namespace mpibert::launcher {
@@ -11,6 +12,7 @@ TailBuffer::TailBuffer(size_t max_lines, size_t max_line_chars)
     : max_lines_(max_lines), max_line_chars_(max_line_chars) {}
 
 void TailBuffer::push(std::string line) {
+  if (observer_) observer_(line);
   lines_.push_back(std::move(line));
   while (lines_.size() > max_lines_) lines_.pop_front();
 }
@@ -44,11 +46,16 @@ std::vector<std::string> TailBuffer::lines() const {
   return out;
 }
 
-OutputTee::OutputTee(int log_fd, Console console, TailBuffer* tail)
-    : log_fd_(log_fd), to_console_(console == Console::Mirror), tail_(tail) {}
+OutputTee::OutputTee(int log_fd, Console console, TailBuffer* tail) : log_fd_(log_fd), console_(console), tail_(tail) {}
 
 void OutputTee::write(int stream, const char* data, size_t size) {
-  if (to_console_ && !write_all(stream == 2 ? 2 : 1, data, size)) to_console_ = false;  // e.g. `| head` closed
+  bool console_ok = true;  // false: the console is gone (e.g. `| head` closed); keep logging
+  if (console_ == Console::Mirror) console_ok = write_all(stream == 2 ? 2 : 1, data, size);
+  if (console_ == Console::Framed) {
+    const std::string frames = encode_frames(stream, data, size);
+    console_ok = write_all(1, frames.data(), frames.size());
+  }
+  if (!console_ok) console_ = Console::Off;
   if (log_fd_ >= 0 && !write_all(log_fd_, data, size)) {
     log_error_ = std::strerror(errno);
     log_fd_ = -1;  // keep the rank running; the error is reported at the end

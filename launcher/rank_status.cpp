@@ -36,7 +36,9 @@ std::string rank_status_to_json(const RankStatus& s) {
                       {"stopped", s.stopped},
                       {"start_error", s.start_error},
                       {"finished_at", s.finished_at},
-                      {"tail", s.tail}};
+                      {"tail", s.tail},
+                      {"stop_step", s.stop_step},
+                      {"checkpoint", s.checkpoint}};
   // Output of a program is arbitrary bytes: replace invalid UTF-8 rather than fail.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -54,6 +56,8 @@ RankStatus rank_status_from_json(const std::string& text, const std::string& sou
     s.start_error = j.at("start_error").get<std::string>();
     s.finished_at = j.at("finished_at").get<double>();
     s.tail = j.at("tail").get<std::vector<std::string>>();
+    s.stop_step = j.value("stop_step", -1);
+    s.checkpoint = j.value("checkpoint", std::string());
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(source + ": not a rank status (" + e.what() + ")");

@@ -17,6 +17,8 @@ struct RankStatus {
   std::string start_error;        // the program could not be started
   double finished_at = 0;         // wall-clock seconds, orders failures across ranks
   std::vector<std::string> tail;  // last lines of its console output
+  int stop_step = -1;             // a clean stop (exit 75): the step it said it stopped at, -1 = not said
+  std::string checkpoint;         // the last checkpoint it said it saved
 
   bool failed() const { return signal != 0 || exit_code != 0 || !start_error.empty(); }
   // The exit code a shell would report: exit_code, or 128 + signal.

@@ -16,8 +16,10 @@
 #include "common/config/schema.h"
 #include "common/error.h"
 #include "launcher/child_supervisor.h"
+#include "launcher/mpirun_messages.h"
 #include "launcher/output_tee.h"
 #include "launcher/rank_status.h"
+#include "launcher/stop_note.h"
 
 namespace mpibert::launcher {
 
@@ -25,6 +27,7 @@ std::vector<std::string> rank_wrapper_argv(const std::string& self_exe, const Ra
   std::vector<std::string> argv = {self_exe,      kRankWrapperFlag, "--capture_dir",
                                    a.capture_dir, "--launch_host",  a.launch_host};
   if (a.keep_logs) argv.push_back("--keep_logs");
+  if (a.framed_console) argv.push_back("--framed_console");
   argv.push_back("--");
   argv.push_back(a.program);
   argv.insert(argv.end(), a.program_args.begin(), a.program_args.end());
@@ -46,6 +49,10 @@ const config::Schema<RankWrapperArgs>& wrapper_schema() {
     s.add<bool>(
          "keep_logs", [](W& w) -> bool& { return w.keep_logs; }, false,
          "write the files on every host (--log_dir was given)")
+        .as_switch();
+    s.add<bool>(
+         "framed_console", [](W& w) -> bool& { return w.framed_console; }, false,
+         "rank 0's console output as frames for gaudi_spawn")
         .as_switch();
     return s;
   }();
@@ -127,7 +134,7 @@ void run_program(const RankWrapperArgs& a, OutputTee& tee, RankStatus& status) {
   so.spawn.new_process_group = true;
   so.spawn.parent_death_signal = SIGKILL;
   so.capture_output = true;
-  so.tee = &tee;
+  so.sink = &tee;
   so.quiet = true;
   // SIGUSR2 is gaudi_spawn's stop request; the signal it stands for is in the capture dir.
   so.on_usr2 = [&] {
@@ -150,6 +157,20 @@ void run_program(const RankWrapperArgs& a, OutputTee& tee, RankStatus& status) {
   }
 }
 
+// Where the record of how the rank ended goes: the status file on the launch host, else stderr.
+void record_rank_end(const RankWrapperArgs& a, const RankStatus& status, bool local, const std::string& where) {
+  if (!local) {
+    const std::string record = status_record(status);
+    write_all(2, record.data(), record.size());
+    return;
+  }
+  try {
+    write_rank_status(a.capture_dir, status);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gaudi_spawn: %s: %s\n", where.c_str(), e.what());
+  }
+}
+
 }  // namespace
 
 int run_rank_wrapper(const RankWrapperArgs& a) {
@@ -162,27 +183,23 @@ int run_rank_wrapper(const RankWrapperArgs& a) {
 
   RankStatus status = identify_rank();
   const std::string where = "rank " + std::to_string(status.rank) + " on host " + status.host;
-  // Without --log_dir the capture dir is on the launch host only; elsewhere the failure goes to stderr.
+  // Without --log_dir the capture dir is on the launch host only: other hosts get no files at all.
   const bool local = status.host == a.launch_host;
-  const bool write_files = a.keep_logs || local;
-  const int log_fd = write_files ? open_rank_log(a.capture_dir, status.rank, where) : -1;
+  const int log_fd = a.keep_logs || local ? open_rank_log(a.capture_dir, status.rank, where) : -1;
   TailBuffer tail;
-  OutputTee tee(log_fd, status.rank == 0 ? Console::Mirror : Console::Off, &tail);
+  StopNote note;
+  tail.set_line_observer([&](const std::string& line) { note.observe(line); });
+  const Console console = status.rank != 0 ? Console::Off : a.framed_console ? Console::Framed : Console::Mirror;
+  OutputTee tee(log_fd, console, &tail);
   run_program(a, tee, status);
   if (log_fd >= 0) ::close(log_fd);
   status.finished_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   status.tail = tail.lines();
+  status.stop_step = note.step;
+  status.checkpoint = note.checkpoint;
   if (!tee.log_error().empty())
     std::fprintf(stderr, "gaudi_spawn: %s: writing its log failed: %s\n", where.c_str(), tee.log_error().c_str());
-  if (write_files) {
-    try {
-      write_rank_status(a.capture_dir, status);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "gaudi_spawn: %s: %s\n", where.c_str(), e.what());
-    }
-  }
-  if (!local && status.failed() && !status.stopped)
-    std::fprintf(stderr, "gaudi_spawn: error: %s\n", format_failure_report(status, "").c_str());
+  record_rank_end(a, status, local, where);
   return status.shell_code();
 }
 

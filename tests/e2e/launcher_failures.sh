@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # gaudi_spawn end to end, the failure paths: a rank exiting 3 makes gaudi_spawn exit 3; a rank killed
 # with SIGKILL ends the job non-zero within 10 s; both name the rank, its host and its last lines and
-# leave no process behind; --timeout gives 124; SIGTERM/SIGINT reach the job; bad options and a
-# missing program give exit 2 and one line. Every check writes its own output files: a check that waits
+# leave no process behind; --timeout gives 124; SIGTERM/SIGINT reach the job, and a clean stop (exit 75)
+# gets one line saying where to resume from; a worker's usage error shows the worker's line and
+# gaudi_spawn's, with mpirun's boxes in the log only; bad options, a missing program, a directory as
+# PROGRAM and an unresolvable host give exit 2 and one line. Every check writes its own output files: a check that waits
 # for a line must not find the line an earlier run left.
 # Usage: launcher_failures.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
@@ -67,7 +69,24 @@ expect_code 75 $? "the ranks' own exit code after a clean stop"
 for r in 0 1; do
   expect_grep "^rank $r: got SIGINT, stopping cleanly" "$work/graceful/rank-$r.log" "rank $r got SIGINT itself"
 done
+# One line from gaudi_spawn after its "passing it on": where to resume from, no error, no mpirun boxes.
+expect_lines 1 <(grep '^gaudi_spawn: ' "$work/graceful.err" | grep -v 'got SIGINT, passing it on') \
+  "a clean stop: one line from gaudi_spawn"
+expect_grep '^gaudi_spawn: stopped cleanly at step 7, checkpoint out/checkpoint-7; rerun the same command to resume$' \
+  "$work/graceful.err" "a clean stop says the step, the checkpoint and how to resume"
+expect_no_grep 'error|-----|job aborted|Primary job' "$work/graceful.err" "a clean stop shows no error and no mpirun box"
 no_leftovers "$tag-graceful"
+
+echo "== a worker's usage error on every rank: the worker's line and gaudi_spawn's, mpirun's boxes in the log"
+"$G" --world_size 2 --log_dir "$work/usage-logs" "$R" usage >"$work/wusage.out" 2>"$work/wusage.err"
+expect_code 2 $? "the ranks' exit code"
+expect_grep "^fake_rank.sh: error: unknown option '--bogus'" "$work/wusage.err" "rank 0's own line is on the console"
+expect_lines 1 <(grep '^gaudi_spawn: ' "$work/wusage.err") "one line from gaudi_spawn"
+expect_grep '^gaudi_spawn: error: rank [01] on host [^ ]+ exited with code 2' "$work/wusage.err" "it names the rank"
+expect_lines 0 <(grep -Ev "^(gaudi_spawn: |fake_rank.sh: error: |  \| )" "$work/wusage.err") "nothing else on stderr"
+expect_no_grep '-----|job aborted|Primary job|mpirun detected' "$work/wusage.err" "mpirun's boxes are not on the console"
+expect_grep 'Primary job|mpirun detected|exited with non-zero status' "$work/usage-logs/mpirun.log" \
+  "mpirun's messages are in --log_dir/mpirun.log"
 
 "$G" --world_size 2 --timeout 2 --log_dir "$work/graceful-timeout" "$R" graceful "$tag-gtimeout" \
   >"$work/gtimeout.out" 2>"$work/gtimeout.err"
@@ -110,6 +129,9 @@ check_usage "bad hostfile line" "bad-hosts line 1: slots: 'one' is not a valid c
 check_usage "too few slots" "needs 2 slots but --hosts localhost:1 offers 1" --hosts localhost:1 --world_size 2 "$R" hello
 check_usage "unset --env" "--env E2E_UNSET_VARIABLE: E2E_UNSET_VARIABLE is not set" --world_size 2 --env E2E_UNSET_VARIABLE "$R" hello
 check_usage "switch with a value" "option '--dry_run' takes no value" --dry_run=yes "$R" hello
+check_usage "directory as PROGRAM" "program '$work' \\($work\\) is a directory" --world_size 2 "$work"
+check_usage "unresolvable host" "host no-such-host.invalid cannot be resolved" \
+  --hosts localhost:1,no-such-host.invalid:1 "$R" hello
 check_usage "open quote" "--mpirun_args: unterminated ' quote" --mpirun_args "--mca 'x" "$R" hello
 
 finish

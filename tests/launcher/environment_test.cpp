@@ -10,6 +10,7 @@
 using mpibert::UsageError;
 using namespace mpibert::launcher;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 
@@ -64,6 +65,14 @@ TEST(ResolveProgram, NonExecutableFileIsAnError) {
 TEST(ResolveProgram, DirectoriesAreSkipped) {
   auto probe = fake_fs({{"/work/run_mlm", FileKind::Directory}, {"/usr/bin/run_mlm", FileKind::Executable}});
   EXPECT_EQ(resolve_program("run_mlm", "/work", "/opt/bin", "/usr/bin", probe), "/usr/bin/run_mlm");
+}
+
+TEST(ResolveProgram, ADirectoryThatIsNoProgramIsNamedAsADirectory) {
+  auto dir = fake_fs({{"/work/out", FileKind::Directory}});
+  EXPECT_THAT(usage_error_of("out", dir), HasSubstr("program 'out' (/work/out) is a directory"));
+  EXPECT_THAT(usage_error_of("out", dir), Not(HasSubstr("not found")));
+  EXPECT_THAT(usage_error_of("/abs/dir", fake_fs({{"/abs/dir", FileKind::Directory}})),
+              HasSubstr("program '/abs/dir' (/abs/dir) is a directory"));
 }
 
 TEST(OpenMpiVersion, ParsesMajorFromMpirunVersion) {

@@ -3,9 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/usage_error_of.h"
-
 #include "common/error.h"
+#include "tests/usage_error_of.h"
 
 using mpibert::UsageError;
 using namespace mpibert::launcher;

@@ -197,3 +197,18 @@ TEST(SplitWords, QuotesAndEscapesLikeAShellWithoutExpansion) {
   EXPECT_TRUE(split_words("   ").empty());
   EXPECT_THROW(split_words("--x 'open"), UsageError);
 }
+
+TEST(LaunchOptions, MultiHostOptions) {
+  auto o = parse({"--launch_agent", "ssh -o StrictHostKeyChecking=no", "--ssh_port", "2222", "--network_interface",
+                  "eth0,10.0.0.0/8", "--cores_per_host", "32", "prog"});
+  EXPECT_EQ(o.launch_agent, "ssh -o StrictHostKeyChecking=no");
+  EXPECT_EQ(o.ssh_port, 2222);
+  EXPECT_EQ(o.network_interface, "eth0,10.0.0.0/8");
+  EXPECT_EQ(o.cores_per_host, 32);
+  EXPECT_THAT(usage_error_of({"--ssh_port", "70000", "prog"}), HasSubstr("--ssh_port"));
+  EXPECT_THAT(usage_error_of({"--cores_per_host", "0", "prog"}), HasSubstr("--cores_per_host"));
+  for (const std::string bad : {"10.0.0.0/33", "300.1.1.1/8", "eth0,", "a b", "/16", "10.0.0.0"})
+    EXPECT_THAT(usage_error_of({"--network_interface", bad, "prog"}), HasSubstr("interface names or IPv4 CIDR blocks"))
+        << bad;
+  EXPECT_THAT(usage_error_of({"--launch_agent", "", "prog"}), HasSubstr("--launch_agent"));
+}

@@ -103,8 +103,8 @@ TEST(LaunchPlan, ArgvEndsWithTheWrappedProgramAndItsArgumentsUntouched) {
   ASSERT_NE(wrapper, a.end());
   EXPECT_THAT(Argv(wrapper, a.end()),
               ElementsAre("/opt/mpibert/bin/gaudi_spawn", "--rank_wrapper", "--capture_dir", "/tmp/gaudi_spawn.42",
-                          "--launch_host", "node0", "--", "/opt/mpibert/bin/run_mlm", "--config", "c d.yaml",
-                          "--world_size", "7", ""));
+                          "--launch_host", "node0", "--framed_console", "--", "/opt/mpibert/bin/run_mlm", "--config",
+                          "c d.yaml", "--world_size", "7", ""));
   EXPECT_EQ(after(a, "-np"), "2");
 }
 
@@ -147,10 +147,9 @@ TEST(LaunchPlan, OpenMpi5SpellsMappingAndSharedMemoryParameterItsWay) {
 TEST(LaunchPlan, OpenMpi5UnevenHostsUseSlotMapping) {
   Environment v5 = fake_env();
   v5.open_mpi_major = 5;
-  auto plan = plan_for({"--world_size", "6", "--hosts", "a:4,b:4", "p"}, v5);
+  auto plan = plan_for({"--world_size", "6", "--hosts", "a:4,b:4", "--cores_per_host", "8", "p"}, v5);
   EXPECT_EQ(after(plan.argv, "--map-by"), "slot:PE=2");
-  auto even = plan_for({"--world_size", "8", "--hosts", "a:4,b:4", "p"}, v5);
-  EXPECT_EQ(after(even.argv, "--map-by"), "ppr:4:node:PE=2");
+  auto even = plan_for({"--world_size", "8", "--hosts", "a:4,b:4", "--cores_per_host", "8", "p"}, v5);
 }
 
 TEST(LaunchPlan, MoreRanksThanCoresOversubscribesWithoutBinding) {
@@ -229,9 +228,10 @@ TEST(LaunchPlan, HostfileRanksFillSlotsInOrder) {
   EXPECT_EQ(plan.placement[0].ranks, 4);
   EXPECT_EQ(plan.placement[1].first_rank, 4);
   EXPECT_EQ(plan.placement[1].ranks, 2);
-  EXPECT_EQ(plan.threads_per_rank, 2);  // the fuller host decides: 8 cores / 4 ranks
+  EXPECT_EQ(plan.threads_per_rank, 1);  // the fuller host decides: 4 slots / 4 ranks
+  EXPECT_EQ(plan.threads_reason, "4 CPUs / 4 ranks on a");
   EXPECT_EQ(after(plan.argv, "--hostfile"), "/work/hosts.txt");
-  EXPECT_EQ(count(plan.argv, "--mca"), 0);  // several hosts: shared memory settings left alone
+  EXPECT_EQ(count(plan.argv, "btl_vader_single_copy_mechanism"), 0);  // several hosts: shared memory left alone
 }
 
 TEST(LaunchPlan, OtherHostsHaveAtLeastTheirSlotsInCores) {
@@ -377,6 +377,88 @@ TEST(LaunchPlan, DryRunShowsSummaryEnvironmentAndCommand) {
   EXPECT_THAT(text, HasSubstr("\nA='x y'\n"));
   EXPECT_THAT(text, HasSubstr("# command:\n/usr/bin/mpirun -np 2 "));
   EXPECT_THAT(text, HasSubstr(" -- /opt/mpibert/bin/run_mlm --config c.yaml\n"));
+}
+
+TEST(LaunchPlan, ThreadsFromTheHostsSlotsAreTheSameWhereverGaudiSpawnRuns) {
+  // Two ranks on one 2-slot host, or one rank on each of two 1-slot hosts: the same threads, whether the
+  // launch host has 8 cores, 64, or is one of the hosts.
+  for (int launch_cores : {2, 8, 64}) {
+    Environment env = fake_env();
+    env.cores_per_host = launch_cores;
+    for (const std::string hosts : {"node0:2", "a:2", "node0:1,b:1", "a:1,b:1"}) {
+      auto plan = plan_for({"--hosts", hosts, "p"}, env);
+      EXPECT_EQ(plan.threads_per_rank, 1) << hosts << " from a " << launch_cores << "-core host";
+    }
+    auto four = plan_for({"--hosts", "a:4,b:4", "--world_size", "4", "p"}, env);
+    EXPECT_EQ(four.threads_per_rank, 1) << launch_cores;  // 4 ranks on a: 4 slots / 4
+    EXPECT_EQ(plan_for({"--hosts", "a:4,b:4", "--world_size", "2", "p"}, env).threads_per_rank, 2);
+  }
+}
+
+TEST(LaunchPlan, CoresPerHostSetsEveryHostsCores) {
+  auto plan = plan_for({"--hosts", "a:4,b:4", "--cores_per_host", "32", "p"});
+  EXPECT_EQ(plan.threads_per_rank, 8);
+  EXPECT_EQ(plan.placement[1].cores, 32);
+  EXPECT_TRUE(plan.placement[1].cores_known);
+  EXPECT_EQ(after(plan.argv, "--map-by"), "slot:PE=8");
+  EXPECT_THAT(format_dry_run(plan), HasSubstr("# threads per rank: 8 (32 CPUs / 4 ranks on a)\n"));
+  // On one host too.
+  EXPECT_EQ(plan_for({"--world_size", "2", "--cores_per_host", "6", "p"}).threads_per_rank, 3);
+  EXPECT_EQ(plan_for({"--world_size", "2", "--threads_per_rank", "2", "--cores_per_host", "6", "p"}).threads_reason,
+            "--threads_per_rank");
+}
+
+TEST(LaunchPlan, AHostWithoutSlotsWhoseCoresAreUnknownIsWarnedAbout) {
+  auto plan = plan_for({"--hosts", "a,node0", "--world_size", "4", "p"});
+  EXPECT_EQ(plan.threads_per_rank, 2);  // a: 8 assumed / 4 ranks
+  ASSERT_EQ(plan.warnings.size(), 1u);
+  EXPECT_THAT(plan.warnings[0], HasSubstr("host a: no slots given and its cores are unknown here; assuming 8"));
+  EXPECT_TRUE(plan_for({"--hosts", "a,node0", "--threads_per_rank", "1", "p"}).warnings.empty());
+  EXPECT_TRUE(plan_for({"--hosts", "a,node0", "--cores_per_host", "4", "p"}).warnings.empty());
+}
+
+TEST(LaunchPlan, LaunchAgentAndSshPort) {
+  auto a = mpirun_part(
+      plan_for({"--hosts", "a:1,b:1", "--launch_agent", "/opt/agent.sh -q", "--ssh_port", "2222", "p"}).argv);
+  EXPECT_EQ(after(a, "plm_rsh_agent"), "/opt/agent.sh -q");
+  EXPECT_EQ(after(a, "plm_rsh_args"), "-p 2222");
+  EXPECT_EQ(count(plan_for({"--hosts", "a:1,b:1", "p"}).argv, "plm_rsh_agent"), 0);  // Open MPI's default: ssh
+  Environment op = fake_env();  // the MPI Operator's launcher sets agent arguments of its own
+  op.vars["OMPI_MCA_plm_rsh_args"] = "-o ConnectionAttempts=10";
+  EXPECT_EQ(after(plan_for({"--hosts", "a:1,b:1", "--ssh_port", "2222", "p"}, op).argv, "plm_rsh_args"),
+            "-o ConnectionAttempts=10 -p 2222");
+  Environment v5 = fake_env();
+  v5.open_mpi_major = 5;
+  auto b = plan_for({"--hosts", "a:1,b:1", "--launch_agent", "rsh", "p"}, v5).argv;
+  EXPECT_EQ(after(b, "--prtemca"), "plm_ssh_agent");
+  EXPECT_EQ(after(b, "plm_ssh_agent"), "rsh");
+}
+
+TEST(LaunchPlan, NetworkInterfaceIsIncludedForBothChannels) {
+  auto a = plan_for({"--hosts", "a:1,b:1", "--network_interface", "10.1.0.0/16", "p"}).argv;
+  EXPECT_EQ(after(a, "btl_tcp_if_include"), "10.1.0.0/16");
+  EXPECT_EQ(after(a, "oob_tcp_if_include"), "10.1.0.0/16");
+  EXPECT_EQ(count(a, "btl_tcp_if_exclude"), 0);  // Open MPI refuses include and exclude together
+  EXPECT_EQ(count(a, "oob_tcp_if_exclude"), 0);
+}
+
+TEST(LaunchPlan, VirtualBridgesAreExcludedByDefaultAndLoopbackAcrossHosts) {
+  Environment env = fake_env();
+  env.network_interfaces = {"lo", "eth0", "docker0", "br-3f2a1c", "virbr1", "veth12"};
+  auto multi = plan_for({"--hosts", "a:1,b:1", "p"}, env).argv;
+  EXPECT_EQ(after(multi, "btl_tcp_if_exclude"), "127.0.0.1/8,sppp,docker0,virbr0,br-3f2a1c,virbr1");
+  EXPECT_EQ(after(multi, "oob_tcp_if_exclude"), "lo,docker0,virbr0,br-3f2a1c,virbr1");
+  auto single = plan_for({"--world_size", "2", "p"}, env).argv;
+  EXPECT_EQ(after(single, "oob_tcp_if_exclude"), "docker0,virbr0,br-3f2a1c,virbr1");
+  // Any choice of the user's wins: --mpirun_args, --env, or Open MPI's own variables.
+  EXPECT_EQ(count(plan_for({"--hosts", "a:1,b:1", "--mpirun_args", "--mca btl_tcp_if_include eth1", "p"}, env).argv,
+                  "btl_tcp_if_exclude"),
+            0);
+  EXPECT_EQ(count(plan_for({"--hosts", "a:1,b:1", "--env", "OMPI_MCA_oob_tcp_if_include=eth1", "p"}, env).argv,
+                  "oob_tcp_if_exclude"),
+            0);
+  env.vars["OMPI_MCA_btl_tcp_if_include"] = "eth1";
+  EXPECT_EQ(count(plan_for({"--hosts", "a:1,b:1", "p"}, env).argv, "btl_tcp_if_exclude"), 0);
 }
 
 TEST(ShellQuote, QuotesOnlyWhatNeedsIt) {

@@ -4,8 +4,10 @@
 #   exit RANK CODE TAG   rank RANK prints and exits CODE; the others sleep (the job must stop them)
 #   sigkill RANK TAG     rank RANK kills itself with SIGKILL; the others sleep
 #   sleep TAG            every rank prints and sleeps (timeouts, signal forwarding)
-#   graceful TAG         every rank prints and waits; on SIGTERM/SIGINT it says so and exits 75, as
-#                        run_mlm does after writing its preemption checkpoint
+#   graceful TAG         every rank prints and waits; on SIGTERM/SIGINT it says so, prints run_mlm's
+#                        checkpoint and stop lines (step 7, checkpoint out/checkpoint-7) and
+#                        exits 75, as run_mlm does after writing its preemption checkpoint
+#   usage                every rank says "unknown option" on stderr and exits 2 (a worker's usage error)
 # Waiting ranks carry TAG in their command line, so a test can look for leftovers of its own.
 rank=${OMPI_COMM_WORLD_RANK:-0}
 size=${OMPI_COMM_WORLD_SIZE:-1}
@@ -41,10 +43,22 @@ case "$mode" in
     exec -a "fake-rank-sleep-$1" sleep 300
     ;;
   graceful)
-    trap 'echo "rank $rank: got SIGTERM, stopping cleanly"; exit 75' TERM
-    trap 'echo "rank $rank: got SIGINT, stopping cleanly"; exit 75' INT
+    # run_mlm's lines (worker/train/checkpointer.cpp, trainer.cpp), which gaudi_spawn reads.
+    stop() {
+      echo "rank $rank: got SIG$1, stopping cleanly"
+      echo "[2026-01-01 00:00:00.000] [rank $rank] [info] saved out/checkpoint-7"
+      echo "[2026-01-01 00:00:00.001] [rank $rank] [warning] stopped by signal $2 after step 7: checkpoint written;" \
+           "rerun the same command to resume"
+      exit 75
+    }
+    trap 'stop TERM 15' TERM
+    trap 'stop INT 2' INT
     echo "rank $rank: waiting for a stop request"
     while :; do sleep 0.1; done
+    ;;
+  usage)
+    echo "fake_rank.sh: error: unknown option '--bogus' (valid: hello, exit, ...)" >&2
+    exit 2
     ;;
   *)
     echo "fake_rank.sh: unknown mode '$mode'" >&2

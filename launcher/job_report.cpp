@@ -1,0 +1,136 @@
+#include "launcher/job_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <regex>
+
+#include "launcher/job_runner.h"
+#include "launcher/mpirun_messages.h"
+#include "launcher/process.h"
+#include "launcher/stop_note.h"
+
+namespace mpibert::launcher {
+namespace {
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+std::string host_of_rank(const std::vector<HostPlacement>& placement, int rank) {
+  for (const auto& p : placement)
+    if (rank >= p.first_rank && rank < p.first_rank + p.ranks) return p.name;
+  return "?";
+}
+
+// Rank numbers of a host, "1" or "2-3".
+std::string ranks_of_host(const std::vector<HostPlacement>& placement, const std::string& host) {
+  for (const auto& p : placement)
+    if (p.name == host || p.name.substr(0, p.name.find('.')) == host.substr(0, host.find('.')))
+      return (p.ranks == 1 ? "rank " : "ranks ") + std::to_string(p.first_rank) +
+             (p.ranks == 1 ? "" : "-" + std::to_string(p.first_rank + p.ranks - 1));
+  return "";
+}
+
+// A clean stop: at least one rank exited 75, and every other rank that did not exit 0 exited 75 too or
+// was stopped by the teardown that followed (mpirun ends the job when a rank exits non-zero).
+std::optional<JobReport> clean_stop(const JobOutcome& o) {
+  if (o.hard_stopped) return std::nullopt;
+  const RankStatus* said = nullptr;
+  bool any = false;
+  for (const auto& s : o.statuses) {
+    if (!s.failed()) continue;
+    const bool clean = s.signal == 0 && s.exit_code == kExitStoppedCleanly;
+    if (!clean && s.stopped && s.start_error.empty()) continue;
+    if (!clean) return std::nullopt;
+    any = true;
+    if (s.stop_step >= 0 || !s.checkpoint.empty())
+      if (!said || s.rank < said->rank) said = &s;
+  }
+  if (!any) return std::nullopt;
+  StopNote note;
+  if (said) note = StopNote{said->stop_step, said->checkpoint};
+  return JobReport{{describe_clean_stop(note)}, kExitStoppedCleanly};
+}
+
+// The comm layer's abort line names the rank it stopped hearing from (common/comm/peer_liveness.cpp):
+// "mpibert: rank R aborts the job: ... rank K has not been heard from for X s ... (silence limit Y s)".
+std::optional<std::string> silent_peer_report(const RankStatus& s, const std::vector<HostPlacement>& placement) {
+  static const std::regex silent(
+      R"(rank (\d{1,9}) has not been heard from for ([0-9.]+ s).*\(silence limit ([0-9.]+ s)\))");
+  for (const auto& line : s.tail) {
+    if (line.find("aborts the job") == std::string::npos) continue;
+    std::smatch m;
+    if (!std::regex_search(line, m, silent)) continue;
+    const int peer = std::stoi(m[1].str());
+    const std::string host = host_of_rank(placement, peer);
+    return "host " + host + " is unreachable or rank " + std::to_string(peer) + " on it stopped: rank " +
+           std::to_string(peer) + " was not heard from for " + m[2].str() + " (dist.timeout_s " + m[3].str() +
+           "); rank " + std::to_string(s.rank) + " on host " + s.host + " aborted the job";
+  }
+  return std::nullopt;
+}
+
+std::string rank_failure_line(const RankStatus& s, const JobOutcome& o) {
+  if (auto silent = silent_peer_report(s, o.placement)) return "error: " + *silent;
+  // Rank 0's output is on the console already, just above.
+  if (s.rank == 0 && !s.tail.empty()) return "error: " + describe_rank_end(s) + " (its output is above)";
+  std::string log;
+  if (!o.log_dir.empty()) log = o.log_dir + "/" + log_file_name(s.rank);
+  return "error: " + format_failure_report(s, log);
+}
+
+std::string mpirun_log_hint(const JobOutcome& o) {
+  if (o.mpirun_log.empty() || o.mpirun_lines.empty()) return "";
+  return "; mpirun's messages: " + o.mpirun_log;
+}
+
+JobReport stopped_by_signal(const JobOutcome& o, const std::optional<RankStatus>& failure) {
+  const int job_code = failure ? failure->shell_code() : o.child_code;
+  const bool ended_by_itself = !o.hard_stopped;
+  return JobReport{{"the job was stopped on " + signal_name(o.stop_signal) +
+                    (ended_by_itself ? " (exit code " + std::to_string(job_code) + ")" : "")},
+                   ended_by_itself ? job_code : 128 + o.stop_signal};
+}
+
+}  // namespace
+
+std::vector<RankStatus> merge_statuses(std::vector<RankStatus> files, const std::vector<RankStatus>& records) {
+  for (const auto& r : records)
+    if (std::none_of(files.begin(), files.end(), [&](const RankStatus& f) { return f.rank == r.rank; }))
+      files.push_back(r);
+  std::sort(files.begin(), files.end(), [](const RankStatus& a, const RankStatus& b) { return a.rank < b.rank; });
+  return files;
+}
+
+JobReport conclude_job(const JobOutcome& o) {
+  if (o.timed_out)
+    return {{"error: the job was stopped after running past --timeout " + seconds_text(o.timeout_s) + " s"},
+            kExitTimeout};
+  if (auto stop = clean_stop(o)) return *stop;
+  const std::optional<RankStatus> failure = first_failure(o.statuses);
+  if (o.stop_signal != 0) return stopped_by_signal(o, failure);
+  const auto diagnosis = diagnose_mpirun_messages(o.mpirun_lines);
+  const int code = o.child_code != 0 ? o.child_code : 1;
+  // A lost host explains whatever its peers did next (a broken connection, a teardown).
+  if (diagnosis && diagnosis->host_lost) {
+    const std::string ranks = ranks_of_host(o.placement, diagnosis->host);
+    return {{"error: " + diagnosis->text + (ranks.empty() ? "" : " (" + ranks + " ran there)") + mpirun_log_hint(o)},
+            code};
+  }
+  if (failure && !failure->stopped) {
+    const int rank_code = failure->shell_code();
+    return {{rank_failure_line(*failure, o)}, rank_code != 0 ? rank_code : code};
+  }
+  if (o.child_code == 0) return {{}, 0};
+  if (o.direct) return {{"error: " + o.program + " exited with code " + std::to_string(o.child_code)}, o.child_code};
+  if (diagnosis) return {{"error: " + diagnosis->text + mpirun_log_hint(o)}, o.child_code};
+  std::string where = o.mpirun_log.empty() ? "" : "; its messages: " + o.mpirun_log;
+  return {{"error: mpirun exited with code " + std::to_string(o.child_code) + " before any rank reported a failure" +
+           where},
+          o.child_code};
+}
+
+}  // namespace mpibert::launcher
