@@ -8,6 +8,7 @@
 #
 # MODEL_DIR: a run_mlm export (e.g. runs/demo/final). TASK: coarse (default, 4 classes) or genre (15).
 # SEEDS: "34 35 36" by default. Runs on 2 ranks with configs/demo-classification.yaml's recipe.
+# MPIBERT_BIN: the programs' directory (default build/bin; a copy lets a rebuild go on meanwhile).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 model=${1:?usage: bench/cls_pretraining.sh MODEL_DIR [coarse|genre] [SEEDS] [ARGS...]}
@@ -20,6 +21,7 @@ case "$task" in
   genre) suffix= ;;
   *) echo "cls_pretraining.sh: error: task '$task' (valid: coarse, genre)" >&2; exit 2 ;;
 esac
+bin=${MPIBERT_BIN:-build/bin}
 data=data/brown-genres
 [ -f "$data/train$suffix.csv" ] || bash scripts/fetch-corpus.sh >/dev/null
 work=$(mktemp -d /tmp/mpibert-cls-bench.XXXXXX)
@@ -32,7 +34,7 @@ run() {  # run INIT SEED: one fine-tuning run, prints its JSON line
   else
     from=(--model.preset "$model/config.json" --tokenizer_name "$model/vocab.txt")
   fi
-  build/bin/gaudi_spawn --world_size 2 run_classification --config configs/demo-classification.yaml \
+  "$bin/gaudi_spawn" --world_size 2 run_classification --config configs/demo-classification.yaml \
     "${from[@]}" --train_file "$data/train$suffix.csv" --validation_file "$data/validation$suffix.csv" \
     --test_file "$data/test$suffix.csv" --seed "$seed" --output_dir "$out" --overwrite_output_dir "$@" \
     >"$out.log" 2>&1 || { tail -n 20 "$out.log" >&2; exit 1; }
@@ -64,4 +66,4 @@ print(json.dumps({"bench": "cls_pretraining_gain", "task": rows[0]["task"],
                   "accuracy_gain": p["acc_mean"] - r["acc_mean"], "f1_gain": p["f1_mean"] - r["f1_mean"],
                   "pretrained_beats_random": p["acc_mean"] > r["acc_mean"] and p["f1_mean"] > r["f1_mean"]}))
 PY
-if [ -x build/bin/bench_cls_baselines ]; then build/bin/bench_cls_baselines "$data" 2>/dev/null | grep -i "$task\|majority" || true; fi
+if [ -x "$bin/bench_cls_baselines" ]; then "$bin/bench_cls_baselines" "$data" 2>/dev/null | grep -i "$task\|majority" || true; fi

@@ -5,6 +5,9 @@
 # where S1 is the throughput at the smallest size run (scaled to one rank). Throughput is run_mlm's own
 # train_samples_per_second from OUTPUT_DIR/train_results.json.
 #
+# It also draws OUT/scaling.png (throughput and efficiency against world size, matplotlib) and
+# OUT/runs.png (every run's curves overlaid, with plot_run).
+#
 # Usage: bench/scaling.sh [CONFIG] [STEPS] [SIZES]
 #   CONFIG  run file (default configs/demo.yaml; its data must be prepared: prepare_data all --config CONFIG)
 #   STEPS   training steps per run (default 20)
@@ -30,6 +33,8 @@ done
 [ -f "$config" ] || { echo "bench/scaling.sh: config '$config' not found" >&2; exit 2; }
 
 status=0
+mkdir -p "$out_root"
+rm -f "$out_root/scaling.jsonl"
 base_size=""
 base_sps=""
 printf '%-10s %-8s %14s %12s %s\n' world_size threads samples/s efficiency note >&2
@@ -59,6 +64,33 @@ for n in $sizes; do
   printf '%-10s %-8s %14.2f %12s %s\n' "$n" "$threads" "$sps" "$eff" "$note" >&2
   printf '{"bench": "scaling", "world_size": %d, "threads_per_rank": %s, "samples_per_second": %s, "efficiency": %s, "baseline_world_size": %d, "baseline_samples_per_second": %s, "steps": %d, "cores": %d, "oversubscribed": %s, "config": "%s"}\n' \
     "$n" "${threads:-0}" "$sps" "$eff" "$base_size" "$base_sps" "$steps" "$cores" \
-    "$([ -n "$note" ] && echo true || echo false)" "$config"
+    "$([ -n "$note" ] && echo true || echo false)" "$config" | tee -a "$out_root/scaling.jsonl"
 done
+draw_efficiency() {  # scaling.jsonl -> scaling.png
+  python3 - "$out_root/scaling.jsonl" "$out_root/scaling.png" <<'PY'
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows = [r for r in map(json.loads, open(sys.argv[1])) if "efficiency" in r]
+n = [r["world_size"] for r in rows]
+fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+a.plot(n, [r["samples_per_second"] for r in rows], "o-", label="measured")
+a.plot(n, [r["baseline_samples_per_second"] * w / rows[0]["baseline_world_size"] for r, w in zip(rows, n)], "--",
+       label="ideal")
+a.set(xlabel="ranks", ylabel="samples/s", title="throughput")
+a.legend()
+b.plot(n, [r["efficiency"] for r in rows], "o-")
+b.axhline(1.0, linestyle="--", color="grey")
+b.set(xlabel="ranks", ylabel="efficiency", title="weak-scaling efficiency", ylim=(0, 1.1))
+fig.tight_layout()
+fig.savefig(sys.argv[2], dpi=100)
+PY
+}
+if [ -s "$out_root/scaling.jsonl" ]; then
+  draw_efficiency && echo "bench/scaling.sh: wrote $out_root/scaling.png" >&2 || status=1
+  runs=()
+  for n in $sizes; do [ -f "$out_root/ws$n/metrics.jsonl" ] && runs+=("$out_root/ws$n"); done
+  "$bin/plot_run" "${runs[@]}" -o "$out_root/runs.png" >/dev/null 2>&1 || echo "bench/scaling.sh: plot_run failed" >&2
+fi
 exit $status

@@ -1,5 +1,7 @@
 #include "common/version.h"
 
 namespace mpibert {
-const char* version() { return MPIBERT_VERSION; }
+const char* version() {
+  return MPIBERT_VERSION;
+}
 }  // namespace mpibert

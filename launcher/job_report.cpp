@@ -57,11 +57,30 @@ std::optional<JobReport> clean_stop(const JobOutcome& o) {
 
 // The comm layer's abort line names the rank it stopped hearing from (common/comm/peer_liveness.cpp):
 // "mpibert: rank R aborts the job: ... rank K has not been heard from for X s ... (silence limit Y s)".
+// The collective timeout of a rank that waited (common/comm/mpi_work.cpp): "... did not finish within
+// 20 s on rank 0: rank 1 (host h2) has not issued it: its last heartbeat, 20.3 s ago, ...".
+std::optional<std::string> missing_peer_report(const std::string& line, const RankStatus& s) {
+  static const std::regex missing(
+      R"(did not finish within ([0-9.]+) s on rank \d+: rank (\d{1,9}) \(host ([^)]*)\) has not issued it: its )"
+      R"(last heartbeat(?: \(as rank 0 relays it\))?, ([0-9.]+) s ago)");
+  std::smatch m;
+  if (!std::regex_search(line, m, missing)) return std::nullopt;
+  const double limit = std::stod(m[1].str()), quiet = std::stod(m[4].str());
+  const std::string peer = m[2].str(), host = m[3].str();
+  const std::string aborted = "; rank " + std::to_string(s.rank) + " on host " + s.host + " aborted the job";
+  if (quiet >= limit / 2)  // silent for most of the wait: gone, stopped or cut off
+    return "host " + host + " is unreachable or rank " + peer + " on it stopped: rank " + peer +
+           " was not heard from for " + m[4].str() + " s (dist.timeout_s " + m[1].str() + " s)" + aborted;
+  return "rank " + peer + " on host " + host + " is alive but did not reach the collective within dist.timeout_s " +
+         m[1].str() + " s (it is slow or took another code path)" + aborted;
+}
+
 std::optional<std::string> silent_peer_report(const RankStatus& s, const std::vector<HostPlacement>& placement) {
   static const std::regex silent(
       R"(rank (\d{1,9}) has not been heard from for ([0-9.]+ s).*\(silence limit ([0-9.]+ s)\))");
   for (const auto& line : s.tail) {
     if (line.find("aborts the job") == std::string::npos) continue;
+    if (auto missing = missing_peer_report(line, s)) return missing;
     std::smatch m;
     if (!std::regex_search(line, m, silent)) continue;
     const int peer = std::stoi(m[1].str());
@@ -105,6 +124,24 @@ std::vector<RankStatus> merge_statuses(std::vector<RankStatus> files, const std:
   return files;
 }
 
+// ORTE also reports a daemon that "failed after launch" when a host dies mid-job. Ranks are launched only
+// once every daemon has started, so if any rank reported, the daemon was lost: the host is the one
+// whose ranks did not report, when exactly one is.
+std::optional<MpirunDiagnosis> lost_running_host(const JobOutcome& o, const std::optional<MpirunDiagnosis>& d) {
+  if (!d || !d->daemon_failed || o.statuses.empty()) return d;
+  std::vector<std::string> silent;
+  for (const auto& p : o.placement) {
+    const bool reported = std::any_of(o.statuses.begin(), o.statuses.end(), [&](const RankStatus& s) {
+      return s.rank >= p.first_rank && s.rank < p.first_rank + p.ranks;
+    });
+    if (!reported) silent.push_back(p.name);
+  }
+  if (silent.size() != 1) return d;
+  return MpirunDiagnosis{
+      silent[0], "lost contact with host " + silent[0] + ": its Open MPI daemon died or the network to it failed",
+      true};
+}
+
 JobReport conclude_job(const JobOutcome& o) {
   if (o.timed_out)
     return {{"error: the job was stopped after running past --timeout " + seconds_text(o.timeout_s) + " s"},
@@ -112,7 +149,7 @@ JobReport conclude_job(const JobOutcome& o) {
   if (auto stop = clean_stop(o)) return *stop;
   const std::optional<RankStatus> failure = first_failure(o.statuses);
   if (o.stop_signal != 0) return stopped_by_signal(o, failure);
-  const auto diagnosis = diagnose_mpirun_messages(o.mpirun_lines);
+  const auto diagnosis = lost_running_host(o, diagnose_mpirun_messages(o.mpirun_lines));
   const int code = o.child_code != 0 ? o.child_code : 1;
   // A lost host explains whatever its peers did next (a broken connection, a teardown).
   if (diagnosis && diagnosis->host_lost) {

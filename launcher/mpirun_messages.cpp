@@ -96,7 +96,7 @@ std::optional<MpirunDiagnosis> daemon_not_started(const std::vector<std::string>
       "",
       "Open MPI could not start its daemon on a remote host" +
           (cause.empty() ? std::string(" (no route back to this host, or the agent failed)") : ": " + cause),
-      false};
+      false, true};
 }
 
 // "mpirun was unable to launch the specified application as it could not access or execute an

@@ -21,7 +21,8 @@ std::string status_record(const RankStatus& status);
 struct MpirunDiagnosis {
   std::string host;
   std::string text;
-  bool host_lost = false;  // a host went away during the job (its daemon died or the network failed)
+  bool host_lost = false;      // a host went away during the job (its daemon died or the network failed)
+  bool daemon_failed = false;  // "a daemon failed": at launch, or (when ranks had run) a host lost mid-job
 };
 std::optional<MpirunDiagnosis> diagnose_mpirun_messages(const std::vector<std::string>& lines);
 

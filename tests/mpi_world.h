@@ -12,13 +12,24 @@
 
 namespace mpibert::testing {
 
+// Debug checks on: a test that issues a collective on some ranks only fails at once, naming both sides.
 inline HcclLike& test_world() {
-  static std::unique_ptr<HcclLike> comm = make_mpi_backend(CommGroup::World);
+  static std::unique_ptr<HcclLike> comm = [] {
+    auto c = make_mpi_backend(CommGroup::World);
+    c->setDebugChecks(true);
+    return c;
+  }();
   return *comm;
 }
-inline int world_rank() { return test_world().rank(); }
-inline int world_size() { return test_world().size(); }
-inline void world_barrier() { test_world().barrier()->wait(); }
+inline int world_rank() {
+  return test_world().rank();
+}
+inline int world_size() {
+  return test_world().size();
+}
+inline void world_barrier() {
+  test_world().barrier()->wait();
+}
 
 // TMP/<prefix>_<rank 0's pid>_np<world size>_<name>: unique per run, test and world size.
 inline std::string shared_temp_dir(const std::string& prefix, const std::string& name) {

@@ -44,8 +44,8 @@ class Classifier {
     tokenizer_ = std::make_unique<mpibert::data::WordPieceTokenizer>(
         mpibert::data::WordPieceTokenizer::from_vocab_file(vocab.string(), lowercase));
     model_ = mpibert::model::BertForSequenceClassification(cfg_);
-    const auto report = mpibert::io::load_into(model_->hf_state_dict(), mpibert::model::BertHead::SequenceClassification,
-                                               loaded.tensors, dir);
+    const auto report = mpibert::io::load_into(model_->hf_state_dict(),
+                                               mpibert::model::BertHead::SequenceClassification, loaded.tensors, dir);
     if (!report.initialised.empty())
       throw UsageError(dir + " is not a sequence-classification model: it has no " +
                        mpibert::model::list_names(report.initialised) +
@@ -54,7 +54,7 @@ class Classifier {
     fn_ = opt.function_to_apply;
     if (fn_ == "default") {
       const std::string problem = mpibert::model::resolve_problem_type(cfg_);
-      fn_ = problem == "regression" ? "none"
+      fn_ = problem == "regression"                                           ? "none"
             : problem == "multi_label_classification" || cfg_.num_labels == 1 ? "sigmoid"
                                                                               : "softmax";
     }

@@ -1,8 +1,8 @@
 // run_classification: the per-rank sequence-classification fine-tuning worker (Hugging Face's
 // run_classification / run_glue). Start it with gaudi_spawn (or mpirun, or alone for one rank).
 // See docs/classification.md and `run_classification --help`.
-#include <cstdio>
 #include <cctype>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -15,8 +15,8 @@
 namespace {
 
 // Hugging Face flags that have no key of their own here.
-const std::map<std::string, bool> kExtraFlags = {{"fp16", false}, {"hf_hub_token", true},
-                                                 {"dataloader_num_workers", true}};
+const std::map<std::string, bool> kExtraFlags = {
+    {"fp16", false}, {"hf_hub_token", true}, {"dataloader_num_workers", true}};
 
 // Hugging Face's `--bf16 [True|False]` is train.precision here: rewritten before parsing.
 std::vector<std::string> with_bf16_as_precision(int argc, char** argv) {

@@ -75,6 +75,14 @@ class HcclLike {
                           int root) = 0;
   virtual WorkPtr allGatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType dtype) = 0;
 
+  // A wait with a timeout that lasts `after` warns, naming the ranks that have not issued the collective
+  // (0: never). Backends without peers ignore it.
+  virtual void setStallWarning(std::chrono::milliseconds after) {}
+  // Debug mode (dist.debug detail): every collective first compares its number, op, count, type and
+  // root across ranks and fails on every rank, naming both sides, on the first mismatch. Costs one
+  // small all-gather per collective. Set it on every rank at the same point between collectives.
+  virtual void setDebugChecks(bool on) {}
+
   // Ends the whole job at once (MPI_Abort): used when a collective timed out and cannot be cancelled.
   [[noreturn]] virtual void abortJob(int code, const std::string& why) = 0;
 };

@@ -1,8 +1,11 @@
 #include "common/comm/heartbeat_channel.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "common/comm/backoff.h"
 #include "common/comm/mpi_mapping.h"
@@ -34,6 +37,7 @@ HeartbeatChannel::HeartbeatChannel(MPI_Comm parent, std::chrono::milliseconds in
   }
   mpi_check(MPI_Comm_dup(parent, &comm_), "MPI_Comm_dup(heartbeats)", rank_);
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  exchange_host_names(size);
   for (int peer = rank_ == 0 ? 1 : 0; peer < (rank_ == 0 ? size : 1); ++peer) {
     links_.emplace_back();
     links_.back().peer = peer;
@@ -45,6 +49,18 @@ HeartbeatChannel::HeartbeatChannel(MPI_Comm parent, std::chrono::milliseconds in
 
 HeartbeatChannel::~HeartbeatChannel() {
   close(std::chrono::milliseconds(0), 0, 0);
+}
+
+void HeartbeatChannel::exchange_host_names(int size) {
+  // Messages about a missing rank name its host too.
+  constexpr int kHostChars = 64;
+  std::vector<char> mine(kHostChars, '\0'), all(static_cast<size_t>(kHostChars) * size, '\0');
+  gethostname(mine.data(), kHostChars - 1);
+  mpi_check(MPI_Allgather(mine.data(), kHostChars, MPI_CHAR, all.data(), kHostChars, MPI_CHAR, comm_),
+            "MPI_Allgather(host names)", rank_);
+  std::vector<std::string> hosts;
+  for (int r = 0; r < size; ++r) hosts.emplace_back(all.data() + static_cast<size_t>(r) * kHostChars);
+  liveness_->setHosts(std::move(hosts));
 }
 
 void HeartbeatChannel::post_receive(Link& link) {

@@ -56,6 +56,7 @@ class HeartbeatChannel {
   };
   enum class State { Open, Disabled, Closed };
 
+  void exchange_host_names(int size);
   void post_receive(Link& link);
   void read_arrivals(SteadyClock::time_point now);
   void send_due(uint64_t issued, uint64_t completed);

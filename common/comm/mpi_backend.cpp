@@ -63,7 +63,11 @@ class MpiBackend : public HcclLike {
         engine_(parent, options.heartbeat_interval, options.close_wait) {
     rank_ = engine_.rank();
     size_ = engine_.size();
+    engine_.liveness().setStallWarning(options.stall_warning);
   }
+
+  void setStallWarning(std::chrono::milliseconds after) override { engine_.liveness().setStallWarning(after); }
+  void setDebugChecks(bool on) override { debug_checks_.store(on); }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -73,7 +77,7 @@ class MpiBackend : public HcclLike {
     std::string what = describe("allReduce", count, d, reduce_op_name(op));
     check_reduction(what, d, op);
     check_buffers(what, count, send, recv);
-    return engine_.enqueue(what, [=] {
+    return submit(what, [=] {
       if (is_half(d)) {
         std::vector<float> tmp(count);
         half_to_f32(send, tmp.data(), count, d);
@@ -101,7 +105,7 @@ class MpiBackend : public HcclLike {
     std::string what = describe("broadcast", count, d, nullptr) + " from root " + std::to_string(root);
     check_root(what, root);
     check_buffers(what, count, buffer, buffer);
-    return engine_.enqueue(what, [=] {
+    return submit(what, [=] {
       const size_t es = dtype_size(d);
       chunked(count, [&](size_t off, int n) {
         engine_.run(what, size_t(n) * es,
@@ -114,7 +118,7 @@ class MpiBackend : public HcclLike {
     std::string what = describe("allGather", count, d, nullptr);
     check_int_count(what, count);
     check_buffers(what, count, send, recv);
-    return engine_.enqueue(what, [=] {
+    return submit(what, [=] {
       const size_t bytes = count * dtype_size(d);
       // In place when send already sits at this rank's slot of recv.
       const bool in_place = send == at(recv, static_cast<size_t>(rank_), bytes);
@@ -130,26 +134,25 @@ class MpiBackend : public HcclLike {
     check_reduction(what, d, op);
     check_int_count(what, count * static_cast<size_t>(size_));
     check_buffers(what, count, send, recv);
-    return engine_.enqueue(what, [=] { run_reduce_scatter(what, send, recv, count, d, op); });
+    return submit(what, [=] { run_reduce_scatter(what, send, recv, count, d, op); });
   }
 
   WorkPtr barrier() override {
     std::string what = "barrier #" + std::to_string(++seq_);
-    return engine_.enqueue(what,
-                           [=] { engine_.run(what, 0, [&](MPI_Request* r) { return MPI_Ibarrier(comm(), r); }); });
+    return submit(what, [=] { engine_.run(what, 0, [&](MPI_Request* r) { return MPI_Ibarrier(comm(), r); }); });
   }
 
   WorkPtr gatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType d, int root) override {
     std::string what = describe_v("gatherv", counts, d) + " to root " + std::to_string(root);
     check_root(what, root);
     check_counts(what, counts, d, send, recv, rank_ == root);
-    return engine_.enqueue(what, [=] { run_gatherv(what, send, recv, counts, d, root); });
+    return submit(what, [=] { run_gatherv(what, send, recv, counts, d, root); });
   }
 
   WorkPtr allGatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType d) override {
     std::string what = describe_v("allGatherv", counts, d);
     check_counts(what, counts, d, send, recv, true);
-    return engine_.enqueue(what, [=] { run_gatherv(what, send, recv, counts, d, -1); });
+    return submit(what, [=] { run_gatherv(what, send, recv, counts, d, -1); });
   }
 
   [[noreturn]] void abortJob(int code, const std::string& why) override {
@@ -161,6 +164,35 @@ class MpiBackend : public HcclLike {
 
  private:
   MPI_Comm comm() const { return engine_.comm(); }
+
+  // Every op goes through here; with debug checks each first compares its description across ranks.
+  WorkPtr submit(std::string what, ProgressEngine::Op op) {
+    if (debug_checks_.load())
+      op = [this, what, inner = std::move(op)] {
+        check_fingerprint(what);
+        inner();
+      };
+    return engine_.enqueue(std::move(what), std::move(op));
+  }
+
+  // dist.debug detail: the op's description ("allReduce #57 (4 x f64, sum)": number, op, count, type,
+  // root) gathered from every rank before the op runs, so that a mismatch fails on every rank at once,
+  // naming both sides, instead of corrupting memory or waiting for the timeout.
+  void check_fingerprint(const std::string& what) {
+    constexpr size_t kChars = 128;
+    std::vector<char> mine(kChars, '\0'), all(kChars * static_cast<size_t>(size_), '\0');
+    std::memcpy(mine.data(), what.data(), std::min(what.size(), kChars - 1));
+    engine_.run("fingerprint of " + what, all.size(), [&](MPI_Request* r) {
+      return MPI_Iallgather(mine.data(), kChars, MPI_CHAR, all.data(), kChars, MPI_CHAR, comm(), r);
+    });
+    for (int r = 0; r < size_; ++r) {
+      const std::string theirs(all.data() + static_cast<size_t>(r) * kChars);
+      if (theirs != mine.data())
+        throw CollectiveError("dist.debug detail: the ranks issued different collectives: rank " +
+                              std::to_string(rank_) + " issued " + what + ", rank " + std::to_string(r) + " issued " +
+                              theirs + " (every rank must issue the same collectives in the same order)");
+    }
+  }
 
   void chunked(size_t count, const std::function<void(size_t, int)>& fn) const {
     if (count == 0) {
@@ -292,6 +324,7 @@ class MpiBackend : public HcclLike {
   const size_t max_chunk_;
   int rank_ = 0, size_ = 1;
   std::atomic<uint64_t> seq_{0};
+  std::atomic<bool> debug_checks_{false};
   // Last: its destructor runs the queued ops to the end, which still use the members above.
   ProgressEngine engine_;
 };

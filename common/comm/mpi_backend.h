@@ -25,6 +25,9 @@ struct MpiBackendOptions {
   // most; a peer that destroys its backend later than that (or never) only costs the communicator,
   // which is then left allocated.
   std::chrono::milliseconds close_wait{std::chrono::seconds(10)};
+  // A wait with a timeout that lasts this long prints a warning naming the ranks that have not issued
+  // the collective (HcclLike::setStallWarning changes it later; 0: never).
+  std::chrono::milliseconds stall_warning{std::chrono::seconds(60)};
   // Elements per MPI call: larger ops are split (MPI counts are int). Lowered only to test the splitting.
   size_t max_elements_per_call = static_cast<size_t>(1) << 30;
 };

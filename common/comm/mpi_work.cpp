@@ -1,13 +1,18 @@
 #include "common/comm/mpi_work.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 namespace mpibert {
 
-MpiWork::MpiWork(std::string description, int rank, std::shared_ptr<const PeerLiveness> liveness,
+MpiWork::MpiWork(std::string description, uint64_t seq, int rank, std::shared_ptr<const PeerLiveness> liveness,
                  std::shared_ptr<std::atomic<bool>> gave_up)
-    : description_(std::move(description)), rank_(rank), liveness_(std::move(liveness)), gave_up_(std::move(gave_up)) {}
+    : description_(std::move(description)),
+      seq_(seq),
+      rank_(rank),
+      liveness_(std::move(liveness)),
+      gave_up_(std::move(gave_up)) {}
 
 bool MpiWork::isCompleted() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -23,15 +28,35 @@ void MpiWork::rethrow_error_locked() {
   if (error_) std::rethrow_exception(error_);
 }
 
+void MpiWork::warn_stalled(std::chrono::milliseconds waited) const {
+  // As Horovod's stall inspector: long before the timeout, say who is missing.
+  std::fprintf(stderr, "mpibert: rank %d: warning: %s (collective #%llu) has waited %.0f s: %s\n", rank_,
+               description_.c_str(), static_cast<unsigned long long>(seq_), waited.count() / 1000.0,
+               liveness_->missingFor(seq_).c_str());
+}
+
 void MpiWork::wait(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (timeout.count() < 0) {
     cv_.wait(lock, [&] { return done_; });
-  } else if (!cv_.wait_for(lock, timeout, [&] { return done_; })) {
-    std::ostringstream os;
-    os << description_ << " did not finish within " << timeout.count() / 1000.0 << " s on rank " << rank_
-       << " (another rank may have died or not called it); a collective cannot be cancelled: the job must abort";
+    rethrow_error_locked();
+    return;
+  }
+  const auto start = SteadyClock::now();
+  const auto stall = liveness_->stallWarning();
+  bool warn = stall.count() > 0 && stall < timeout;
+  while (!cv_.wait_until(lock, start + (warn ? stall : timeout), [&] { return done_; })) {
     lock.unlock();
+    if (warn) {
+      warn_stalled(stall);
+      warn = false;
+      lock.lock();
+      continue;
+    }
+    std::ostringstream os;
+    os << description_ << " (collective #" << seq_ << ") did not finish within " << timeout.count() / 1000.0
+       << " s on rank " << rank_ << ": " << liveness_->missingFor(seq_)
+       << "; a collective cannot be cancelled: the job must abort";
     give_up(os.str());
   }
   rethrow_error_locked();

@@ -17,7 +17,8 @@ class MpiWork : public Work {
  public:
   // gave_up is set when a wait throws CollectiveTimeout, so that the backend need not wait for the op
   // (which may never finish) when it is destroyed.
-  MpiWork(std::string description, int rank, std::shared_ptr<const PeerLiveness> liveness,
+  // seq: the op's number on this rank, in issue order (1-based), as the heartbeats count them.
+  MpiWork(std::string description, uint64_t seq, int rank, std::shared_ptr<const PeerLiveness> liveness,
           std::shared_ptr<std::atomic<bool>> gave_up);
 
   bool isCompleted() const override;
@@ -31,9 +32,11 @@ class MpiWork : public Work {
 
  private:
   [[noreturn]] void give_up(const std::string& why);
+  void warn_stalled(std::chrono::milliseconds waited) const;
   void rethrow_error_locked();
 
   std::string description_;
+  uint64_t seq_;
   int rank_;
   std::shared_ptr<const PeerLiveness> liveness_;
   std::shared_ptr<std::atomic<bool>> gave_up_;

@@ -108,4 +108,42 @@ std::string PeerLiveness::describe(const SilentPeer& peer, std::chrono::millisec
   return text;
 }
 
+void PeerLiveness::setHosts(std::vector<std::string> hosts) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  hosts_ = std::move(hosts);
+}
+
+std::string PeerLiveness::nameOf(int peer) const {
+  const auto i = static_cast<size_t>(peer);
+  return "rank " + std::to_string(peer) + (i < hosts_.size() ? " (host " + hosts_[i] + ")" : "");
+}
+
+std::string PeerLiveness::missingFor(uint64_t seq) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto report = [&](int r, double heard_s, uint64_t issued, uint64_t completed, const char* source) {
+    return nameOf(r) + " has not issued it: its last heartbeat" + source + ", " + format_seconds(heard_s) +
+           " ago, reported " + std::to_string(issued) + " collective(s) issued and " + std::to_string(completed) +
+           " completed";
+  };
+  std::string text;
+  auto add = [&](const std::string& line) { text += (text.empty() ? "" : "; ") + line; };
+  if (rank_ == 0) {
+    for (int r = 1; r < size_; ++r) {
+      const Peer& p = peers_[static_cast<size_t>(r)];
+      if (p.issued < seq) add(report(r, silenceOf(r), p.issued, p.completed, ""));
+    }
+  } else if (size_ > 1) {
+    const Peer& root = peers_[0];
+    if (root.issued < seq) add(report(0, silenceOf(0), root.issued, root.completed, ""));
+    if (relayed_.quiet_rank > 0 && relayed_.quiet_rank != rank_ && relayed_.quiet_issued < seq)
+      add(report(relayed_.quiet_rank, static_cast<double>(relayed_.quiet_us) / 1e6, relayed_.quiet_issued,
+                 relayed_.quiet_completed, " (as rank 0 relays it)"));
+    if (text.empty()) return "rank 0 has issued it; rank 0's log names the ranks that have not";
+  }
+  if (text.empty())
+    return "every rank has issued it: they may have issued different collectives (dist.debug detail compares "
+           "them) or the network is stuck";
+  return text;
+}
+
 }  // namespace mpibert

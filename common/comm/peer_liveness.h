@@ -3,6 +3,7 @@
 // writes it; threads in Work::waitAlive read it. Silence is counted only while this rank's own progress
 // thread runs (up to its last read of the heartbeats), so a rank that was itself descheduled or
 // stopped does not blame its peers for the gap.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -59,6 +60,17 @@ class PeerLiveness {
   std::optional<SilentPeer> silentFor(std::chrono::milliseconds limit, uint64_t mark) const;
   // "rank 2 has not been heard from for 1.3 s (...)": for a CollectiveTimeout message.
   std::string describe(const SilentPeer& peer, std::chrono::milliseconds limit) const;
+  // Who keeps collective number `seq` (1-based, in issue order) from finishing, as far as this rank
+  // knows: rank 0 hears every rank, the others hear rank 0 and the rank it reports quietest. E.g.
+  // "rank 1 (host h2) has not issued it: its last heartbeat, 20.3 s ago, reported 56 collective(s)
+  // issued and 56 completed".
+  std::string missingFor(uint64_t seq) const;
+
+  // Every rank's host name (index = rank), once the heartbeat channel has exchanged them.
+  void setHosts(std::vector<std::string> hosts);
+  // A wait longer than this prints a warning naming the missing ranks (0: never).
+  void setStallWarning(std::chrono::milliseconds after) { stall_warning_ms_.store(after.count()); }
+  std::chrono::milliseconds stallWarning() const { return std::chrono::milliseconds(stall_warning_ms_.load()); }
 
  private:
   struct Peer {
@@ -66,7 +78,8 @@ class PeerLiveness {
     uint64_t issued = 0, completed = 0;
     uint64_t seq = 0;  // of its last heartbeat read
   };
-  double silenceOf(int peer) const;  // seconds, under mutex_
+  double silenceOf(int peer) const;    // seconds, under mutex_
+  std::string nameOf(int peer) const;  // "rank 1 (host h2)", under mutex_
 
   mutable std::mutex mutex_;
   const int rank_, size_;
@@ -75,6 +88,8 @@ class PeerLiveness {
   uint64_t sent_ = 0;  // heartbeats sent
   std::vector<Peer> peers_;
   HeartbeatMessage relayed_;  // rank 0's last heartbeat (ranks other than 0)
+  std::vector<std::string> hosts_;
+  std::atomic<int64_t> stall_warning_ms_{60000};
 };
 
 }  // namespace mpibert

@@ -35,12 +35,13 @@ ProgressEngine::~ProgressEngine() {
 }
 
 WorkPtr ProgressEngine::enqueue(std::string description, Op op) {
-  auto work = std::make_shared<MpiWork>(std::move(description), rank_, liveness_, gave_up_);
+  std::shared_ptr<MpiWork> work;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stop_)
-      throw CollectiveError(work->description() + " on rank " + std::to_string(rank_) +
+      throw CollectiveError(description + " on rank " + std::to_string(rank_) +
                             ": the backend has been shut down (MPI is finalizing)");
+    work = std::make_shared<MpiWork>(std::move(description), issued_.load() + 1, rank_, liveness_, gave_up_);
     queue_.push_back({std::move(op), work});
     ++issued_;
   }

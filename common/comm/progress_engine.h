@@ -36,6 +36,7 @@ class ProgressEngine : public StopsBeforeFinalize {
   MPI_Comm comm() const { return comm_; }
   int rank() const { return rank_; }
   int size() const { return size_; }
+  PeerLiveness& liveness() { return *liveness_; }
 
   // Queues op; its Work completes when op returns (or throws).
   WorkPtr enqueue(std::string description, Op op);

@@ -14,23 +14,32 @@ using R = InferenceOptions;
 Schema<R> build(InferenceProgram program) {
   Schema<R> s;
   const bool classify = program == InferenceProgram::Classify;
-  s.add<std::string>("inference.model", [](R& o) -> std::string& { return o.model; }, "",
-                     "Hugging Face model directory (config.json, model.safetensors, vocab.txt)")
+  s.add<std::string>(
+       "inference.model", [](R& o) -> std::string& { return o.model; }, "",
+       "Hugging Face model directory (config.json, model.safetensors, vocab.txt)")
       .alias("model");
-  s.add<int64_t>("inference.top_k", [](R& o) -> int64_t& { return o.top_k; }, classify ? 1 : 5,
-                 classify ? "labels per text, best first (0 = every label)" : "predictions per [MASK]")
-      .range(classify ? 0 : 1, 1e9).alias("top_k");
-  s.add<bool>("inference.json", [](R& o) -> bool& { return o.json; }, false,
-              "one JSON value per query, as Hugging Face's pipeline returns it").alias("json");
-  s.add<bool>("inference.verbose", [](R& o) -> bool& { return o.verbose; }, false, "log loading details to stderr")
+  s.add<int64_t>(
+       "inference.top_k", [](R& o) -> int64_t& { return o.top_k; }, classify ? 1 : 5,
+       classify ? "labels per text, best first (0 = every label)" : "predictions per [MASK]")
+      .range(classify ? 0 : 1, 1e9)
+      .alias("top_k");
+  s.add<bool>(
+       "inference.json", [](R& o) -> bool& { return o.json; }, false,
+       "one JSON value per query, as Hugging Face's pipeline returns it")
+      .alias("json");
+  s.add<bool>(
+       "inference.verbose", [](R& o) -> bool& { return o.verbose; }, false, "log loading details to stderr")
       .alias("verbose");
   if (!classify) return s;
-  s.add<std::string>("inference.function_to_apply", [](R& o) -> std::string& { return o.function_to_apply; },
-                     "default", "scores from logits: default = sigmoid for multi-label and one-output models, "
-                     "softmax otherwise, none for regression")
-      .one_of({"default", "softmax", "sigmoid", "none"}).alias("function_to_apply");
-  s.add<std::string>("inference.text_pair_separator", [](R& o) -> std::string& { return o.text_pair_separator; },
-                     "", "split each query at this text into text and text_pair (e.g. \" ||| \"; \"\" = single texts)")
+  s.add<std::string>(
+       "inference.function_to_apply", [](R& o) -> std::string& { return o.function_to_apply; }, "default",
+       "scores from logits: default = sigmoid for multi-label and one-output models, "
+       "softmax otherwise, none for regression")
+      .one_of({"default", "softmax", "sigmoid", "none"})
+      .alias("function_to_apply");
+  s.add<std::string>(
+       "inference.text_pair_separator", [](R& o) -> std::string& { return o.text_pair_separator; }, "",
+       "split each query at this text into text and text_pair (e.g. \" ||| \"; \"\" = single texts)")
       .alias("text_pair_separator");
   return s;
 }

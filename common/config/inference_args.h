@@ -13,11 +13,11 @@
 namespace mpibert::config {
 
 struct InferenceOptions {
-  std::string model{};              // Hugging Face model directory
-  int64_t top_k{};                  // predictions per query (classify: 0 = every label)
-  bool json{};                      // one JSON value per query, as the pipeline returns it
-  bool verbose{};                   // loading details on stderr
-  std::string function_to_apply{};  // classify: default | softmax | sigmoid | none
+  std::string model{};                // Hugging Face model directory
+  int64_t top_k{};                    // predictions per query (classify: 0 = every label)
+  bool json{};                        // one JSON value per query, as the pipeline returns it
+  bool verbose{};                     // loading details on stderr
+  std::string function_to_apply{};    // classify: default | softmax | sigmoid | none
   std::string text_pair_separator{};  // classify: splits a stdin line into text and text_pair ("" = no pairs)
 };
 

@@ -23,9 +23,9 @@ inline bool is_quiet_rank() {
 // Returns the exit code when the program is done (help printed, or a usage error reported), or
 // nullopt to go on with `cfg` filled in. `extra_flags` are the program's own flags (name -> takes a value).
 template <class Root>
-std::optional<int> parse_program_args(const Schema<Root>& schema, Root& cfg, int argc, char** argv,
-                                      const char* program, const std::string& usage,
-                                      std::map<std::string, bool> extra_flags, ParsedArgs& parsed) {
+std::optional<int> parse_program_args(const Schema<Root>& schema, Root& cfg, int argc, char** argv, const char* program,
+                                      const std::string& usage, std::map<std::string, bool> extra_flags,
+                                      ParsedArgs& parsed) {
   extra_flags.emplace("markdown", false);
   try {
     cfg = schema.defaults();
@@ -37,8 +37,8 @@ std::optional<int> parse_program_args(const Schema<Root>& schema, Root& cfg, int
     return kExitUsage;
   }
   if (parsed.help) {
-    std::printf("%s", parsed.extras.count("markdown") ? markdown_reference(schema).c_str()
-                                                      : schema.help_text(usage).c_str());
+    std::printf("%s",
+                parsed.extras.count("markdown") ? markdown_reference(schema).c_str() : schema.help_text(usage).c_str());
     return kExitOk;
   }
   return std::nullopt;

@@ -94,7 +94,9 @@ bool is_cjk_ideograph(char32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-bool is_nonspacing_mark(char32_t cp) { return category(cp) == UTF8PROC_CATEGORY_MN; }
+bool is_nonspacing_mark(char32_t cp) {
+  return category(cp) == UTF8PROC_CATEGORY_MN;
+}
 
 int combining_class(char32_t cp) {
   return utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class;

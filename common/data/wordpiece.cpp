@@ -63,7 +63,9 @@ inline uint64_t head_of(const char* p, size_t n) {
   return byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
 }
 
-inline bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+inline bool is_utf8_continuation(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
 
 // Rust's str::trim_end: drop trailing White_Space characters.
 std::string_view trim_end(std::string_view s) {
@@ -97,7 +99,8 @@ void WordPieceTokenizer::Table::build(const std::string& arena, const std::vecto
   skip_ = continuations ? 2 : 0;
   for (size_t id = 0; id < count; ++id) {
     const uint32_t end = offsets[id + 1];
-    if (continuations && (end - offsets[id] < 2 || arena[offsets[id]] != '#' || arena[offsets[id] + 1] != '#')) continue;
+    if (continuations && (end - offsets[id] < 2 || arena[offsets[id]] != '#' || arena[offsets[id] + 1] != '#'))
+      continue;
     const char* key = arena.data() + offsets[id] + skip_;
     const size_t size = end - offsets[id] - skip_;
     // find() also tells whether the key is already present (a repeated token): the later id wins.

@@ -36,7 +36,7 @@ class WordPieceTokenizer {
   std::vector<std::string> tokenize(std::string_view text) const;
 
   int32_t token_to_id(std::string_view token) const;  // -1 when absent
-  const std::string& id_to_token(int32_t id) const;    // throws std::out_of_range
+  const std::string& id_to_token(int32_t id) const;   // throws std::out_of_range
   size_t vocab_size() const { return tokens_.size(); }
   SpecialIds special_ids() const { return special_; }
   bool lowercase() const { return basic_.lowercase(); }
@@ -79,8 +79,8 @@ class WordPieceTokenizer {
   std::vector<std::string> tokens_;
   std::string arena_;              // tokens back to back
   std::vector<uint32_t> offsets_;  // token i is arena_[offsets_[i], offsets_[i+1])
-  Table whole_;   // every token, for the first piece of a word and token_to_id
-  Table suffix_;  // "##x" tokens keyed by "x", for the following pieces
+  Table whole_;                    // every token, for the first piece of a word and token_to_id
+  Table suffix_;                   // "##x" tokens keyed by "x", for the following pieces
   std::vector<uint8_t> continuation_;
   SpecialIds special_;
   std::vector<std::pair<std::string, int32_t>> special_tokens_;  // matched in raw text, longest first

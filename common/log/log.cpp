@@ -32,8 +32,8 @@ std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt>& held_lines() {
 
 void init_logging(const LogOptions& o) {
   const std::string pattern = "[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(o.rank) + "] [%^%l%$] %v";
-  auto console_level = o.level.empty() ? (o.rank == 0 ? spdlog::level::info : spdlog::level::warn)
-                                       : parse_log_level(o.level);
+  auto console_level =
+      o.level.empty() ? (o.rank == 0 ? spdlog::level::info : spdlog::level::warn) : parse_log_level(o.level);
   if (!o.level.empty() && o.rank != 0 && !o.all_ranks_console)
     console_level = std::max(console_level, spdlog::level::warn);
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();

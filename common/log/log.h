@@ -10,8 +10,8 @@ namespace mpibert {
 struct LogOptions {
   int rank = 0;
   int world_size = 1;
-  std::string level;       // "" = info on rank 0, warning elsewhere; else trace|debug|info|warning|error
-  std::string file;        // "" = console only; else this rank's log file (directories are created)
+  std::string level;               // "" = info on rank 0, warning elsewhere; else trace|debug|info|warning|error
+  std::string file;                // "" = console only; else this rank's log file (directories are created)
   bool all_ranks_console = false;  // every rank prints at `level` (the default keeps others quiet)
   // Without a file yet: keep the lines for the file of a later init_logging, so a program can check
   // its input before it creates anything in its output directory and still log everything there.

@@ -58,9 +58,9 @@ TEST(ConfigReference, DocsConfigurationMdMatchesTheDeclarations) {
   for (const auto& [program, schema] : programs) {
     const std::string begin = begin_marker(program);
     const Marked m = find_markers(doc, begin);
-    ASSERT_NE(m.begin, std::string::npos) << doc_path << " must hold exactly one line '"
-                                          << begin.substr(0, begin.size() - 1) << "' followed (later) by '"
-                                          << kEnd << "'";
+    ASSERT_NE(m.begin, std::string::npos)
+        << doc_path << " must hold exactly one line '" << begin.substr(0, begin.size() - 1) << "' followed (later) by '"
+        << kEnd << "'";
     doc = doc.substr(0, m.begin) + config::markdown_reference(*schema) + doc.substr(m.end);
   }
   if (doc == original) return;

@@ -153,10 +153,11 @@ expect_code 0 "$code" "rank 0 on h1, rank 1 on h2"
 moved=$(($(mh_bytes h2) - before))
 [ "$moved" -gt 100000 ] && pass "h2's interface carried the training's traffic ($moved bytes)" ||
   fail "h2's interface carried only $moved bytes"
-expect_grep '^rank 1 ' <(echo "rank 1 "; cat "$h2tmp$work/launcher-logs/rank-1.log" 2>/dev/null) "rank 1's log exists"
-[ -f "$h2tmp$work/launcher-logs/rank-1.log" ] && [ ! -e "$work/launcher-logs/rank-1.log" ] &&
+h2work="$h2tmp/${work#/tmp/}"  # $work as h2 sees it
+expect_grep '^rank 1 ' <(echo "rank 1 "; cat "$h2work/launcher-logs/rank-1.log" 2>/dev/null) "rank 1's log exists"
+[ -f "$h2work/launcher-logs/rank-1.log" ] && [ ! -e "$work/launcher-logs/rank-1.log" ] &&
   pass "rank 1's console log is in h2's /tmp only" || fail "rank 1's log is not (only) on h2"
-[ -f "$h2tmp$work/out-two/logs/rank-1.log" ] && pass "run_mlm's rank 1 wrote its log on h2" ||
+[ -f "$h2work/out-two/logs/rank-1.log" ] && pass "run_mlm's rank 1 wrote its log on h2" ||
   fail "no run_mlm rank-1 log on h2"
 if python3 - out-one/metrics.jsonl out-two/metrics.jsonl <<'PY'; then pass "step losses equal (<= 1e-5)"; else fail "step losses differ"; fi
 import json, sys
@@ -210,7 +211,9 @@ wait "$pid"
 code=$?
 crash_s=$(seconds_since "$t0")
 [ "$code" -ne 0 ] && pass "non-zero exit ($code) after ${crash_s} s" || fail "exit 0 after h2 crashed"
-one_line "h2 crashed" crash.err '^gaudi_spawn: error: lost contact with host h2: .*\(rank 1 ran there\)'
+# Named by mpirun (its daemon on h2 is gone) or, when mpirun notices later, by rank 0's collective timeout.
+one_line "h2 crashed" crash.err \
+  '^gaudi_spawn: error: (lost contact with host h2: .*\(rank 1 ran there\)|host h2 is unreachable or rank 1 on it stopped)'
 rm -rf "$h2tmp"/ompi.* "$h2tmp"/openmpi-sessions-*  # a crashed host's /tmp; the next case checks its own
 
 echo "== the link to h2 cut"

@@ -130,6 +130,26 @@ TEST(JobReport, ASilentPeerNamedByTheCommLayerNamesItsHost) {
                                    "for 20.4 s (dist.timeout_s 20.0 s); rank 0 on host h1 aborted the job"));
 }
 
+// The collective timeout's own naming (common/comm/mpi_work.cpp): a silent peer, and one alive but absent.
+TEST(JobReport, ACollectiveTimeoutNamingAMissingRankNamesItsHost) {
+  JobOutcome o = two_hosts();
+  o.child_code = 1;
+  RankStatus r0 = rank(0, "h1", 1);
+  const std::string head =
+      "mpibert: rank 0 aborts the job: allReduce #57 (4 x f64, sum) (collective #57) did not finish within 20 s on "
+      "rank 0: rank 1 (host h2) has not issued it: its last heartbeat, ";
+  r0.tail = {head + "20.3 s ago, reported 56 collective(s) issued and 56 completed; a collective cannot be cancelled"};
+  o.statuses = {r0};
+  EXPECT_THAT(conclude_job(o).lines,
+              ElementsAre("error: host h2 is unreachable or rank 1 on it stopped: rank 1 was not heard from for 20.3 s "
+                          "(dist.timeout_s 20 s); rank 0 on host h1 aborted the job"));
+  r0.tail = {head + "0.4 s ago, reported 56 collective(s) issued and 56 completed; a collective cannot be cancelled"};
+  o.statuses = {r0};
+  EXPECT_THAT(conclude_job(o).lines,
+              ElementsAre("error: rank 1 on host h2 is alive but did not reach the collective within dist.timeout_s 20 "
+                          "s (it is slow or took another code path); rank 0 on host h1 aborted the job"));
+}
+
 TEST(JobReport, ALostHostExplainsWhatItsPeersDidNext) {
   JobOutcome o = two_hosts();
   o.child_code = 1;
@@ -140,6 +160,21 @@ TEST(JobReport, ALostHostExplainsWhatItsPeersDidNext) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.lines, ElementsAre("error: lost contact with host h2: its Open MPI daemon died or the network to it "
                                    "failed (rank 1 ran there); mpirun's messages: /tmp/gaudi_spawn.7/mpirun.log"));
+}
+
+// ORTE's "failed after launch" once ranks had run: the host whose ranks did not report was lost.
+TEST(JobReport, ADaemonThatFailedAfterRanksRanIsALostHost) {
+  JobOutcome o = two_hosts();
+  o.child_code = 1;
+  o.statuses = {rank(0, "h1", 14)};
+  o.mpirun_lines = {"-----", "An ORTE daemon has unexpectedly failed after launch and before",
+                    "communicating back to mpirun."};
+  EXPECT_THAT(
+      conclude_job(o).lines,
+      ElementsAre("error: lost contact with host h2: its Open MPI daemon died or the network to it failed (rank "
+                  "1 ran there); mpirun's messages: /tmp/gaudi_spawn.7/mpirun.log"));
+  o.statuses.clear();  // no rank ran: the daemon did not start
+  EXPECT_THAT(conclude_job(o).lines[0], ::testing::HasSubstr("could not start its daemon"));
 }
 
 TEST(JobReport, MpirunFailingBeforeAnyRankIsDiagnosedInOneLine) {

@@ -309,7 +309,9 @@ TEST(RankWrapper, Sigusr2DeliversTheRequestedStopSignal) {
   a.launch_host = hostname();
   a.program = "/bin/sh";
   ReadyPipe ready;
-  a.program_args = {"-c", "trap 'echo got INT; exit 75' INT; echo started; " + ready.say_ready() + "; sleep 60"};
+  // sleep in the background and wait: sh runs its trap at once then, not when a foreground sleep ends.
+  a.program_args = {
+      "-c", "trap 'echo got INT; kill $!; exit 75' INT; echo started; " + ready.say_ready() + "; sleep 60 & wait"};
   pid_t pid = fork_wrapper(1, a);
   ASSERT_EQ(ready.wait(), "ready\n");
   write_stop_request(dir.path, SIGINT);

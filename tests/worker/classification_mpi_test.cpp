@@ -10,10 +10,10 @@
 #include <sstream>
 
 #include "common/comm/mpi_backend.h"
-#include "tests/mpi_world.h"
 #include "common/config/classification_config.h"
 #include "common/data/batch_sampler.h"
 #include "common/error.h"
+#include "tests/mpi_world.h"
 #include "worker/train/classification_task.h"
 
 namespace fs = std::filesystem;
@@ -25,7 +25,9 @@ using testing::world_rank;
 using testing::world_size;
 
 // A directory name every rank agrees on, unique per test and world size.
-std::string shared_dir(const std::string& name) { return testing::shared_temp_dir("mpibert_cls", name); }
+std::string shared_dir(const std::string& name) {
+  return testing::shared_temp_dir("mpibert_cls", name);
+}
 
 // Texts of words w0..w29 whose label follows from the words (learnable): "low" when most words are
 // below w10, "high" when most are above w19, else "mid"; a score for regression, lists for multi-label.
@@ -97,6 +99,7 @@ ClassificationConfig tiny_config(const std::string& out) {
   c.train.precision = "fp32";
   c.train.do_eval = false;
   c.dist.threads = 1;
+  c.dist.debug = "detail";  // every collective compared across ranks
   return c;
 }
 
@@ -121,7 +124,9 @@ std::map<int64_t, double> losses(const std::string& out) {
   return m;
 }
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(std::ifstream(path)); }
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(std::ifstream(path));
+}
 
 TEST(Classification, LossCurveIsTheSameForRanksAccumulationAndBigBatch) {
   const int W = world_size();

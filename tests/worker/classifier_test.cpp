@@ -3,7 +3,6 @@
 // mismatches and ignore_mismatched_sizes, and the config.json labels round trip.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -153,14 +152,17 @@ TEST(Classifier, ExportMatchesHuggingFacesLayoutAndAnIndependentForward) {
     nlohmann::json j = nlohmann::json::array();
     for (int64_t r = 0; r < t.size(0); ++r) {
       nlohmann::json row = nlohmann::json::array();
-      for (int64_t k = 0; k < t.size(1); ++k) row.push_back(t.dtype() == torch::kLong ? nlohmann::json(t[r][k].item<int64_t>())
-                                                                                        : nlohmann::json(t[r][k].item<double>()));
+      for (int64_t k = 0; k < t.size(1); ++k)
+        row.push_back(t.dtype() == torch::kLong ? nlohmann::json(t[r][k].item<int64_t>())
+                                                : nlohmann::json(t[r][k].item<double>()));
       j.push_back(row);
     }
     return j;
   };
-  std::ofstream(dir / "inputs.json") << nlohmann::json{{"input_ids", rows(ids)}, {"token_type_ids", rows(types)},
-                                                       {"attention_mask", rows(mask)}}.dump();
+  std::ofstream(dir / "inputs.json") << nlohmann::json{
+      {"input_ids", rows(ids)},
+      {"token_type_ids", rows(types)},
+      {"attention_mask", rows(mask)}}.dump();
   std::ofstream(dir / "expect.json") << nlohmann::json{{"logits", rows(logits)}}.dump();
   const std::string log = (dir / "check.log").string();
   const std::string cmd = "/usr/bin/python3 " + std::string(MPIBERT_SOURCE_DIR) + "/tests/e2e/hf_cls_check.py " +

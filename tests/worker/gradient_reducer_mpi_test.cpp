@@ -80,9 +80,15 @@ void check_reduced_gradients(bool overlap, int accumulation) {
   EXPECT_EQ(emb_buckets, 1);
 }
 
-TEST(GradientReducer, MatchesSingleRankGradientWithOverlap) { check_reduced_gradients(true, 1); }
-TEST(GradientReducer, MatchesSingleRankGradientWithAccumulation) { check_reduced_gradients(true, 3); }
-TEST(GradientReducer, MatchesSingleRankGradientWithoutOverlap) { check_reduced_gradients(false, 2); }
+TEST(GradientReducer, MatchesSingleRankGradientWithOverlap) {
+  check_reduced_gradients(true, 1);
+}
+TEST(GradientReducer, MatchesSingleRankGradientWithAccumulation) {
+  check_reduced_gradients(true, 3);
+}
+TEST(GradientReducer, MatchesSingleRankGradientWithoutOverlap) {
+  check_reduced_gradients(false, 2);
+}
 
 TEST(GradientReducer, BucketsAreTheSameOnEveryRankInReverseParameterOrder) {
   TinyParams p = make_params();

@@ -262,19 +262,22 @@ class HfLayoutCheck : public HfExportTest {
 };
 
 TEST_F(HfLayoutCheck, Fp32ExportMatchesWhatHuggingFaceLoadsAndItsForward) {
-  if (!python_torch_available()) FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
+  if (!python_torch_available())
+    FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
   const std::string log = run_check("f32");
   EXPECT_THAT(log, HasSubstr("logits: ok"));
   EXPECT_THAT(log, HasSubstr("OK"));
 }
 
 TEST_F(HfLayoutCheck, Bf16ExportMatchesWhatHuggingFaceLoadsAndItsForward) {
-  if (!python_torch_available()) FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
+  if (!python_torch_available())
+    FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
   EXPECT_THAT(run_check("bf16"), HasSubstr("OK"));
 }
 
 TEST_F(HfLayoutCheck, CheckerRejectsATiedDecoderKeySavePretrainedWouldHaveDropped) {
-  if (!python_torch_available()) FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
+  if (!python_torch_available())
+    FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
   auto m = make_model();
   export_hf_model(out(), m->config(), m->hf_state_dict(), vocab_path(), true, "f32");
   auto tensors = load_tensors(out() + "/model.safetensors");

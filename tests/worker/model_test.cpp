@@ -582,7 +582,8 @@ bool python_torch_available() {
 }
 
 TEST(BertModel, MatchesPyTorchHuggingFaceStyleReferenceLogitsLossAndGradients) {
-  if (!python_torch_available()) FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
+  if (!python_torch_available())
+    FAIL() << "/usr/bin/python3 with torch is missing: scripts/install-deps.sh installs python3-torch";
   const int64_t V = 120, B = 2, L = 10;
   BertConfig cfg = tiny(V);
   cfg.num_attention_heads = 4;  // head_dim 32 (scale not a power of two)

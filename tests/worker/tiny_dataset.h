@@ -48,10 +48,14 @@ inline TinyDataset make_tiny_dataset(const std::string& dir, int64_t train_seque
     for (int64_t i = 0; i < n * seq_len; ++i) {
       int64_t pos = i % seq_len;
       int32_t id;
-      if (pos == 0) id = 2;
-      else if (pos == seq_len - 1) id = 3;
-      else if (rng.uniform(4) == 0) id = static_cast<int32_t>(45 + rng.uniform(20));
-      else id = prev = static_cast<int32_t>(5 + (prev - 5 + 1 + rng.uniform(2)) % 40);
+      if (pos == 0)
+        id = 2;
+      else if (pos == seq_len - 1)
+        id = 3;
+      else if (rng.uniform(4) == 0)
+        id = static_cast<int32_t>(45 + rng.uniform(20));
+      else
+        id = prev = static_cast<int32_t>(5 + (prev - 5 + 1 + rng.uniform(2)) % 40);
       ids[static_cast<size_t>(i)] = id;
     }
     return ids;

@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/comm/mpi_backend.h"
-#include "tests/mpi_world.h"
 #include "common/config/run_config.h"
 #include "common/error.h"
+#include "tests/mpi_world.h"
 #include "tests/worker/tiny_dataset.h"
-#include "worker/train/stop_signal.h"
 #include "worker/train/mlm_task.h"
+#include "worker/train/stop_signal.h"
 
 namespace fs = std::filesystem;
 
@@ -24,7 +24,9 @@ using testing::world_rank;
 using testing::world_size;
 
 // A directory name every rank agrees on, unique per test and world size.
-std::string shared_dir(const std::string& name) { return testing::shared_temp_dir("mpibert_trainer", name); }
+std::string shared_dir(const std::string& name) {
+  return testing::shared_temp_dir("mpibert_trainer", name);
+}
 
 const testing::TinyDataset& dataset() {
   static testing::TinyDataset ds = [] {
@@ -55,10 +57,13 @@ RunConfig tiny_config(const std::string& out) {
   c.train.precision = "fp32";
   c.train.do_eval = false;
   c.dist.threads = 1;
+  c.dist.debug = "detail";  // every collective compared across ranks
   return c;
 }
 
-int train(const RunConfig& c, HcclLike& comm) { return train::run_mlm(c, comm); }
+int train(const RunConfig& c, HcclLike& comm) {
+  return train::run_mlm(c, comm);
+}
 
 int train_world(const RunConfig& c) {
   auto comm = make_mpi_backend(CommGroup::World);
@@ -162,8 +167,8 @@ TEST(Trainer, ResumeWithAnotherWorldSizeKeepsGlobalBatchAndDataOrder) {
 // bf16 autocast (fp32 master weights, LayerNorm, softmax and loss) follows the fp32 loss curve: over
 // 30 steps of the tiny model the mean relative difference stays under 2% and every step under 5%.
 TEST(Trainer, Bf16AutocastLossCurveAgreesWithFp32) {
+  const std::string a = shared_dir("fp32"), b = shared_dir("bf16");  // a collective: on every rank
   if (world_rank() == 0) {
-    std::string a = shared_dir("fp32"), b = shared_dir("bf16");
     RunConfig c = tiny_config(a);
     c.train.max_steps = 30;
     ASSERT_EQ(train_alone(c), 0);
@@ -240,20 +245,22 @@ TEST(Trainer, WritesResultsMetricsConfigsLogsAndTheExportedModel) {
   ASSERT_EQ(train_world(c), 0);
   if (world_rank() == 0) {
     auto tr = nlohmann::json::parse(std::ifstream(out + "/train_results.json"));
-    for (const char* k : {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_tokens_per_second",
-                          "train_loss", "total_flos", "world_size", "mfu"})
+    for (const char* k : {"train_runtime", "train_samples_per_second", "train_steps_per_second",
+                          "train_tokens_per_second", "train_loss", "total_flos", "world_size", "mfu"})
       EXPECT_TRUE(tr.contains(k)) << k;
     EXPECT_EQ(tr["world_size"], world_size());
     EXPECT_GT(tr["train_samples_per_second"].get<double>(), 0);
     auto ev = nlohmann::json::parse(std::ifstream(out + "/eval_results.json"));
-    for (const char* k : {"eval_loss", "eval_accuracy", "perplexity", "eval_samples", "step"}) EXPECT_TRUE(ev.contains(k)) << k;
+    for (const char* k : {"eval_loss", "eval_accuracy", "perplexity", "eval_samples", "step"})
+      EXPECT_TRUE(ev.contains(k)) << k;
     EXPECT_EQ(ev["eval_samples"], 16);
     EXPECT_NEAR(ev["perplexity"].get<double>(), std::exp(ev["eval_loss"].get<double>()), 1e-9);
     std::ifstream m(out + "/metrics.jsonl");
     std::string line;
     std::getline(m, line);
     auto row = nlohmann::json::parse(line);
-    for (const char* k : {"step", "epoch", "loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second"})
+    for (const char* k :
+         {"step", "epoch", "loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second"})
       EXPECT_TRUE(row.contains(k)) << k;
     auto cfg = nlohmann::json::parse(std::ifstream(out + "/config.json"));
     EXPECT_EQ(cfg["model_type"], "bert");

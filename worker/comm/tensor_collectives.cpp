@@ -9,11 +9,16 @@ namespace {
 
 void check_buffer(const at::Tensor& t, const char* what) {
   std::ostringstream why;
-  if (!t.defined()) why << "an undefined tensor";
-  else if (!t.device().is_cpu()) why << "a tensor on " << t.device() << " (this backend moves host memory)";
-  else if (t.layout() != at::kStrided) why << "a sparse tensor";
-  else if (!t.is_contiguous()) why << "a non-contiguous tensor (call .contiguous() first)";
-  else return;
+  if (!t.defined())
+    why << "an undefined tensor";
+  else if (!t.device().is_cpu())
+    why << "a tensor on " << t.device() << " (this backend moves host memory)";
+  else if (t.layout() != at::kStrided)
+    why << "a sparse tensor";
+  else if (!t.is_contiguous())
+    why << "a non-contiguous tensor (call .contiguous() first)";
+  else
+    return;
   throw UsageError(std::string(what) + ": got " + why.str());
 }
 
@@ -27,20 +32,29 @@ void check_same_dtype(const at::Tensor& a, const at::Tensor& b, const char* what
 
 DataType to_hccl_dtype(const at::Tensor& t, const char* what) {
   switch (t.scalar_type()) {
-    case at::kFloat: return DataType::F32;
-    case at::kDouble: return DataType::F64;
-    case at::kHalf: return DataType::F16;
-    case at::kBFloat16: return DataType::BF16;
-    case at::kInt: return DataType::I32;
-    case at::kLong: return DataType::I64;
-    case at::kByte: return DataType::U8;
+    case at::kFloat:
+      return DataType::F32;
+    case at::kDouble:
+      return DataType::F64;
+    case at::kHalf:
+      return DataType::F16;
+    case at::kBFloat16:
+      return DataType::BF16;
+    case at::kInt:
+      return DataType::I32;
+    case at::kLong:
+      return DataType::I64;
+    case at::kByte:
+      return DataType::U8;
     default:
       throw UsageError(std::string(what) + ": dtype " + std::string(c10::toString(t.scalar_type())) +
                        " is not supported (f32, f64, f16, bf16, i32, i64, u8)");
   }
 }
 
-WorkPtr all_reduce(HcclLike& comm, at::Tensor& t, ReduceOp op) { return all_reduce(comm, t, t, op); }
+WorkPtr all_reduce(HcclLike& comm, at::Tensor& t, ReduceOp op) {
+  return all_reduce(comm, t, t, op);
+}
 
 WorkPtr all_reduce(HcclLike& comm, const at::Tensor& send, at::Tensor& recv, ReduceOp op) {
   check_buffer(send, "all_reduce send");

@@ -19,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
 std::string shape_text(const std::vector<int64_t>& shape) {
   return c10::str(c10::IntArrayRef(shape));
 }

@@ -26,8 +26,7 @@ namespace mpibert::io {
 // directory with a config.json is complete.
 void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
                      std::vector<std::pair<std::string, torch::Tensor>> hf_state, const std::string& vocab_path,
-                     bool lowercase, const std::string& save_dtype,
-                     model::BertHead head = model::BertHead::MaskedLM);
+                     bool lowercase, const std::string& save_dtype, model::BertHead head = model::BertHead::MaskedLM);
 
 // "f32"/"float32" -> kFloat32, "bf16"/"bfloat16" -> kBFloat16; UsageError naming the valid values.
 torch::ScalarType parse_save_dtype(const std::string& save_dtype);

@@ -15,7 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -114,10 +113,9 @@ LoadReport load_into(const model::NamedTensors& params, model::BertHead head,
     bool any_head = false;
     for (const auto& [name, t] : tensors) any_head = any_head || name.rfind("cls.predictions.", 0) == 0;
     const bool mlm_without_head = head == model::BertHead::MaskedLM && !any_head;
-    throw UsageError(source + ": missing " + std::to_string(m.missing.size()) +
-                     " model tensor(s): " + list_names(m.missing) +
-                     (mlm_without_head ? " (no cls.predictions.* at all: is this a BertModel without the masked-LM head?)"
-                                       : ""));
+    throw UsageError(
+        source + ": missing " + std::to_string(m.missing.size()) + " model tensor(s): " + list_names(m.missing) +
+        (mlm_without_head ? " (no cls.predictions.* at all: is this a BertModel without the masked-LM head?)" : ""));
   }
   LoadReport report;
   for (const auto& mm : m.mismatched) {
@@ -137,8 +135,8 @@ LoadReport load_into(const model::NamedTensors& params, model::BertHead head,
     throw UsageError(source + ": " + m.alias_conflicts.front() +
                      " (untied decoder weights are not supported: Hugging Face's BertForMaskedLM ties them)");
   if (!m.unexpected.empty())
-    throw UsageError(source + ": " + std::to_string(m.unexpected.size()) + " unexpected tensor(s) not part of " +
-                     arch + ": " + list_names(m.unexpected));
+    throw UsageError(source + ": " + std::to_string(m.unexpected.size()) + " unexpected tensor(s) not part of " + arch +
+                     ": " + list_names(m.unexpected));
   model::copy_matched(params, m, tensors, source);  // everything checked: now copy (dtypes converted)
   report.ignored = m.ignored;
   report.aliases = m.aliases;

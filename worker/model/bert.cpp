@@ -31,8 +31,7 @@ torch::Tensor BertForMaskedLMImpl::head_transform(const torch::Tensor& rows) {
 }
 
 torch::Tensor BertForMaskedLMImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-  return bert_->forward_flat(input_ids, attention_mask)
-      .view({input_ids.size(0), input_ids.size(1), cfg_.hidden_size});
+  return bert_->forward_flat(input_ids, attention_mask).view({input_ids.size(0), input_ids.size(1), cfg_.hidden_size});
 }
 
 torch::Tensor BertForMaskedLMImpl::logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {

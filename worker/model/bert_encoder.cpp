@@ -138,7 +138,9 @@ Norm make_norm(torch::nn::Module& parent, const std::string& name, int64_t size)
   return n;
 }
 
-torch::Tensor linear(const torch::Tensor& x, const Dense& d) { return at::addmm(d.bias, x, d.weight.t()); }
+torch::Tensor linear(const torch::Tensor& x, const Dense& d) {
+  return at::addmm(d.bias, x, d.weight.t());
+}
 
 torch::Tensor layer_norm(const torch::Tensor& x, const Norm& n, double eps) {
   // libtorch 1.13's CPU layer_norm rejects mixed dtypes: bf16 inputs (autocast) go up to fp32 first.
@@ -234,7 +236,9 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& cfg, const ParamInit& init, b
   if (with_pooler) w.pooler = make_dense(*child_module(*this, "pooler"), "dense", H, H, init);
 }
 
-const torch::Tensor& BertEncoderImpl::word_embeddings() const { return w_->word; }
+const torch::Tensor& BertEncoderImpl::word_embeddings() const {
+  return w_->word;
+}
 
 void BertEncoderImpl::set_dropout_seed(uint64_t seed) {
   dropout_seed_ = seed;

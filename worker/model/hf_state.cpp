@@ -1,9 +1,9 @@
 #include "worker/model/hf_state.h"
 
-#include "common/error.h"
-
 #include <set>
 #include <stdexcept>
+
+#include "common/error.h"
 
 namespace mpibert::model {
 
@@ -35,9 +35,8 @@ HfMatch match_hf_tensors(const NamedTensors& params, BertHead head,
     auto alias = aliases.find(name);
     if (alias != aliases.end()) {
       auto primary = tensors.find(alias->second);
-      if (primary != tensors.end() &&
-          (primary->second.sizes() != tensor.sizes() ||
-           !primary->second.to(torch::kFloat).equal(tensor.to(torch::kFloat))))
+      if (primary != tensors.end() && (primary->second.sizes() != tensor.sizes() ||
+                                       !primary->second.to(torch::kFloat).equal(tensor.to(torch::kFloat))))
         m.alias_conflicts.push_back("'" + name + "' differs from its tied weight '" + alias->second + "'");
       m.aliases.push_back(name);
     } else if (hf_ignorable(name, head)) {
@@ -49,8 +48,8 @@ HfMatch match_hf_tensors(const NamedTensors& params, BertHead head,
   return m;
 }
 
-void copy_matched(const NamedTensors& params, const HfMatch& match,
-                  const std::map<std::string, torch::Tensor>& tensors, const std::string& source) {
+void copy_matched(const NamedTensors& params, const HfMatch& match, const std::map<std::string, torch::Tensor>& tensors,
+                  const std::string& source) {
   torch::NoGradGuard no_grad;
   for (const auto& [index, name] : match.copies) check_finite(name, tensors.at(name), source);  // before any copy
   for (const auto& [index, source] : match.copies) {

@@ -17,10 +17,10 @@ namespace mpibert::model {
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 struct HfMismatch {
-  std::string param;           // the model's parameter
-  std::string source;          // the tensor's name in the file (the parameter's or a tied alias)
-  std::string got, expected;   // shapes, e.g. "[48, 32]" (a shape mismatch)
-  std::string bad_dtype;       // e.g. "Long" (a non-float tensor; shapes unchecked)
+  std::string param;          // the model's parameter
+  std::string source;         // the tensor's name in the file (the parameter's or a tied alias)
+  std::string got, expected;  // shapes, e.g. "[48, 32]" (a shape mismatch)
+  std::string bad_dtype;      // e.g. "Long" (a non-float tensor; shapes unchecked)
   bool shape_only() const { return bad_dtype.empty(); }
 };
 
@@ -35,7 +35,8 @@ struct HfMatch {
   std::vector<std::string> unexpected;                 // anything else
 };
 
-HfMatch match_hf_tensors(const NamedTensors& params, BertHead head, const std::map<std::string, torch::Tensor>& tensors);
+HfMatch match_hf_tensors(const NamedTensors& params, BertHead head,
+                         const std::map<std::string, torch::Tensor>& tensors);
 
 // Copies every matched tensor into its parameter (converting the dtype to the parameter's), after
 // checking that none holds a NaN or infinity (check_finite, naming `source`).

@@ -45,7 +45,9 @@ std::optional<int64_t> step_of(const std::string& name) {
 
 }  // namespace
 
-std::string checkpoint_name(int64_t step) { return "checkpoint-" + std::to_string(step); }
+std::string checkpoint_name(int64_t step) {
+  return "checkpoint-" + std::to_string(step);
+}
 
 std::string save_checkpoint(const std::string& output_dir, int64_t step, const CheckpointContents& c,
                             int64_t save_total_limit, const std::string& keep) {
@@ -110,13 +112,13 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool with_optimizer) {
   if (!fs::is_directory(p)) throw UsageError(dir + ": no such checkpoint directory");
   for (const char* f : {kStateFile, "model.safetensors", "optimizer.safetensors"})
     if (!fs::exists(p / f) && (with_optimizer || std::string(f) != "optimizer.safetensors"))
-      throw UsageError(dir + ": not a complete checkpoint (" + f + " is missing); use the directory a run wrote as checkpoint-<step>");
+      throw UsageError(dir + ": not a complete checkpoint (" + f +
+                       " is missing); use the directory a run wrote as checkpoint-<step>");
   LoadedCheckpoint c;
   c.dir = dir;
   c.trainer_state = io::read_json_file((p / kStateFile).string());
   for (const char* key : {"global_step", "consumed_sequences", "global_batch"})
-    if (!c.trainer_state.contains(key))
-      throw UsageError((p / kStateFile).string() + ": key '" + key + "' is missing");
+    if (!c.trainer_state.contains(key)) throw UsageError((p / kStateFile).string() + ": key '" + key + "' is missing");
   c.model = io::load_tensors((p / "model.safetensors").string());
   if (with_optimizer) c.optimizer = io::load_tensors((p / "optimizer.safetensors").string());
   return c;

@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <optional>
 
+#include "common/comm/agreement.h"
 #include "common/error.h"
-#include "worker/comm/tensor_collectives.h"
 #include "common/io/sha256.h"
+#include "worker/comm/tensor_collectives.h"
 #include "worker/model/hf_state.h"
 #include "worker/train/checkpoint.h"
-#include "common/comm/agreement.h"
 
 namespace mpibert::train {
 
@@ -36,7 +36,8 @@ void check_identity(const std::string& dir, const LoadedCheckpoint& ck, const Ta
   const std::string opt = ck.trainer_state.value("optimizer", std::string());
   if (with_optimizer && !opt.empty() && opt != train.optimizer)
     throw UsageError("the checkpoint's optimizer state is " + opt + "'s but this run uses train.optimizer " +
-                     train.optimizer + ": resume with --optimizer " + opt + ", or start a new run from its weights "
+                     train.optimizer + ": resume with --optim " + opt +
+                     ", or start a new run from its weights "
                      "(--model.init_from with an export)");
 }
 

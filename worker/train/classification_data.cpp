@@ -6,13 +6,13 @@
 #include <filesystem>
 #include <sstream>
 
+#include "common/comm/agreement.h"
 #include "common/data/batch_sampler.h"
 #include "common/data/classification_blob.h"
 #include "common/data/table_reader.h"
 #include "common/error.h"
 #include "common/io/json_file.h"
 #include "common/io/sha256.h"
-#include "common/comm/agreement.h"
 
 namespace fs = std::filesystem;
 
@@ -31,8 +31,9 @@ Vocabulary find_vocabulary(const ClassificationConfig& cfg) {
   const bool from_model = !cfg.model.init_from.empty();
   v.path = from_model ? (fs::path(cfg.model.init_from) / "vocab.txt").string() : cfg.data.vocab_file;
   if (v.path.empty())
-    throw UsageError("no vocabulary: give --model_name_or_path DIR (a BERT directory with vocab.txt) or, for a model "
-                     "built from model.preset, --tokenizer_name VOCAB.txt");
+    throw UsageError(
+        "no vocabulary: give --model_name_or_path DIR (a BERT directory with vocab.txt) or, for a model "
+        "built from model.preset, --tokenizer_name VOCAB.txt");
   if (!fs::is_regular_file(v.path))
     throw UsageError((from_model ? "model directory " + cfg.model.init_from + " has no vocab.txt"
                                  : "data.vocab_file " + v.path + ": no such file"));
@@ -76,7 +77,8 @@ std::vector<int32_t> model_order(const data::LabelSpace& s, const model::BertCon
   std::sort(theirs.begin(), theirs.end());
   if (theirs != s.labels) return order;
   for (const auto& label : s.labels)
-    order.push_back(static_cast<int32_t>(std::find(m->id2label.begin(), m->id2label.end(), label) - m->id2label.begin()));
+    order.push_back(
+        static_cast<int32_t>(std::find(m->id2label.begin(), m->id2label.end(), label) - m->id2label.begin()));
   return order;
 }
 
@@ -120,12 +122,12 @@ std::string read_and_encode(const ClassificationConfig& cfg, const model::BertCo
     out.labels = labels_of_model(*pretrained, d);
   }
   if (cfg.train.do_eval && !d.validation_file.empty())
-    out.validation = data::encode_classification_table(data::read_table(d.validation_file), columns, &out.labels,
-                                                       true, tokenizer, max_len);
+    out.validation = data::encode_classification_table(data::read_table(d.validation_file), columns, &out.labels, true,
+                                                       tokenizer, max_len);
   if (cfg.train.do_predict) {
     if (d.test_file.empty()) throw UsageError("do_predict needs --test_file");
-    out.test = data::encode_classification_table(data::read_table(d.test_file), columns, &out.labels, false,
-                                                 tokenizer, max_len);
+    out.test = data::encode_classification_table(data::read_table(d.test_file), columns, &out.labels, false, tokenizer,
+                                                 max_len);
     take_first(out.test, d.max_predict_samples);
   }
   std::vector<int32_t> order = model_order(out.labels, pretrained);
@@ -137,9 +139,9 @@ std::string read_and_encode(const ClassificationConfig& cfg, const model::BertCo
   }
   const data::SpecialIds sp = tokenizer.special_ids();
   const std::string fingerprint = d.train_file.empty() ? "" : io::sha256_file(d.train_file);
-  return fingerprint + '\n' + vocab.path + '\n' + (vocab.lowercase ? "1" : "0") + '\n' + std::to_string(tokenizer.vocab_size()) + '\n' +
-         std::to_string(sp.pad) + ' ' + std::to_string(sp.unk) + ' ' + std::to_string(sp.cls) + ' ' +
-         std::to_string(sp.sep) + ' ' + std::to_string(sp.mask) + '\n' +
+  return fingerprint + '\n' + vocab.path + '\n' + (vocab.lowercase ? "1" : "0") + '\n' +
+         std::to_string(tokenizer.vocab_size()) + '\n' + std::to_string(sp.pad) + ' ' + std::to_string(sp.unk) + ' ' +
+         std::to_string(sp.cls) + ' ' + std::to_string(sp.sep) + ' ' + std::to_string(sp.mask) + '\n' +
          data::to_blob(out.labels, {&out.train, &out.validation, &out.test});
 }
 

@@ -18,7 +18,7 @@ namespace mpibert::train {
 struct ClassificationData {
   data::LabelSpace labels;  // label ids as the model numbers them
   data::ClassificationDataset train, validation, test;
-  std::string vocab_path;   // rank 0's
+  std::string vocab_path;  // rank 0's
   bool lowercase = true;
   int64_t vocab_size = 0;
   data::SpecialIds special;

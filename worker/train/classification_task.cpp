@@ -8,6 +8,7 @@
 #include <fstream>
 #include <optional>
 
+#include "common/comm/agreement.h"
 #include "common/data/classification_metrics.h"
 #include "common/error.h"
 #include "common/io/atomic_file.h"
@@ -16,7 +17,6 @@
 #include "worker/io/hf_import.h"
 #include "worker/model/hf_state.h"
 #include "worker/model/precision.h"
-#include "common/comm/agreement.h"
 #include "worker/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -24,8 +24,12 @@ namespace fs = std::filesystem;
 namespace mpibert::train {
 namespace {
 
-bool is_single(const std::string& p) { return p == "single_label_classification"; }
-bool is_multi(const std::string& p) { return p == "multi_label_classification"; }
+bool is_single(const std::string& p) {
+  return p == "single_label_classification";
+}
+bool is_multi(const std::string& p) {
+  return p == "multi_label_classification";
+}
 
 void check_model_fits(const model::BertConfig& m, const ClassificationConfig& cfg, const ClassificationData& d,
                       const std::string& source) {
@@ -73,7 +77,8 @@ void ClassificationTask::build_model(const Pretrained* pretrained) {
     auto newly = report.initialised;
     newly.insert(newly.end(), report.resized.begin(), report.resized.end());
     spdlog::info("initialised from {}; newly initialised (not in it{}): {}", source,
-                 report.resized.empty() ? "" : ", or of another shape", newly.empty() ? "none" : model::list_names(newly, 20));
+                 report.resized.empty() ? "" : ", or of another shape",
+                 newly.empty() ? "none" : model::list_names(newly, 20));
   }
   int64_t n_params = 0;
   for (auto& p : model_->parameters()) n_params += p.numel();
@@ -168,8 +173,8 @@ void ClassificationTask::add_to_sums(const at::Tensor& logits, const Batch& b, s
 
 Metrics ClassificationTask::eval_metrics(const std::vector<double>& sums) const {
   const double n = sums[1];
-  const double units = static_cast<double>(model::classification_loss_units(static_cast<int64_t>(n), num_labels(),
-                                                                             problem_type_));
+  const double units =
+      static_cast<double>(model::classification_loss_units(static_cast<int64_t>(n), num_labels(), problem_type_));
   Metrics m;
   m["eval_loss"] = units > 0 ? sums[0] / units : 0.0;
   if (is_single(problem_type_)) {
@@ -250,12 +255,12 @@ CardFacts ClassificationTask::card_facts() const {
   f.base_model = cfg_.model.init_from;
   std::string labels;
   for (int64_t i = 0; i < num_labels(); ++i) labels += (i ? ", " : "") + model::label_name(mcfg_, i);
-  f.data = fmt::format("`{}` ({} examples) for training, `{}` ({} examples) for evaluation; text column(s) `{}`{}, "
-                       "label column `{}`; {} with the labels {}; at most {} tokens per example.",
-                       cfg_.data.train_file, data_.train.examples.size(), cfg_.data.validation_file,
-                       data_.validation.examples.size(), cfg_.data.text_column_names,
-                       data_.pairs ? " (sentence pairs)" : "", cfg_.data.label_column_name, problem_type_, labels,
-                       cfg_.data.max_seq_length);
+  f.data = fmt::format(
+      "`{}` ({} examples) for training, `{}` ({} examples) for evaluation; text column(s) `{}`{}, "
+      "label column `{}`; {} with the labels {}; at most {} tokens per example.",
+      cfg_.data.train_file, data_.train.examples.size(), cfg_.data.validation_file, data_.validation.examples.size(),
+      cfg_.data.text_column_names, data_.pairs ? " (sentence pairs)" : "", cfg_.data.label_column_name, problem_type_,
+      labels, cfg_.data.max_seq_length);
   f.metric_note = is_single(problem_type_)
                       ? "eval_f1 is the macro-F1 over the labels (each label counts alike), eval_accuracy the share "
                         "of examples whose top label is right."
@@ -265,8 +270,7 @@ CardFacts ClassificationTask::card_facts() const {
 }
 
 std::string ClassificationTask::prediction_text(const float* p) const {
-  if (is_single(problem_type_))
-    return model::label_name(mcfg_, std::max_element(p, p + num_labels()) - p);
+  if (is_single(problem_type_)) return model::label_name(mcfg_, std::max_element(p, p + num_labels()) - p);
   if (!is_multi(problem_type_)) return fmt::format("{:.6g}", p[0]);
   std::string out;
   for (int64_t i = 0; i < num_labels(); ++i)
@@ -311,7 +315,8 @@ void ClassificationTask::predict(Evaluator& evaluator) {
   spdlog::info("test: {}", eval_summary(scores));
   if (ctx_.rank != 0) return;
   Metrics renamed;
-  for (const auto& [key, value] : scores.items()) renamed["test_" + key.substr(key.rfind("eval_", 0) == 0 ? 5 : 0)] = value;
+  for (const auto& [key, value] : scores.items())
+    renamed["test_" + key.substr(key.rfind("eval_", 0) == 0 ? 5 : 0)] = value;
   io::write_json_file(ctx_.dir.file("test_results.json"), nlohmann::json(renamed));
   nlohmann::json all_results = fs::exists(ctx_.dir.file("all_results.json"))
                                    ? io::read_json_file(ctx_.dir.file("all_results.json"))

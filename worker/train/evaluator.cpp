@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "common/comm/agreement.h"
 #include "common/log/progress.h"
 #include "worker/model/precision.h"
-#include "common/comm/agreement.h"
 
 namespace mpibert::train {
 namespace {

@@ -11,11 +11,12 @@ Fault parse_fault(const std::string& text) {
   static const std::regex form("(kill|hang|nan|mismatch)@([0-9]+)(?::([0-9]+))?");
   std::smatch m;
   if (!std::regex_match(text, m, form) || std::stoll(m[2]) < 1)
-    throw UsageError("MPIBERT_FAULT='" + text + "' is not valid (expected KIND@STEP[:RANK] with KIND kill, hang, nan "
+    throw UsageError("MPIBERT_FAULT='" + text +
+                     "' is not valid (expected KIND@STEP[:RANK] with KIND kill, hang, nan "
                      "or mismatch, STEP >= 1)");
   Fault f;
   const std::string kind = m[1];
-  f.kind = kind == "kill" ? Fault::Kind::Kill
+  f.kind = kind == "kill"   ? Fault::Kind::Kill
            : kind == "hang" ? Fault::Kind::Hang
            : kind == "nan"  ? Fault::Kind::Nan
                             : Fault::Kind::Mismatch;

@@ -57,7 +57,10 @@ GradientReducer::GradientReducer(HcclLike& comm, std::vector<at::Tensor> params,
 GradientReducer::~GradientReducer() {
   for (size_t k = 0; k < accumulators_.size(); ++k) accumulators_[k]->del_post_hook(hook_keys_[k]);
   for (auto& b : buckets_)
-    if (b.work) try { b.work->wait(); } catch (...) {}
+    if (b.work) try {
+        b.work->wait();
+      } catch (...) {
+      }
 }
 
 void GradientReducer::zero_grad() {

@@ -18,16 +18,16 @@ namespace mpibert {
 struct ReducerOptions {
   double first_bucket_mb = 1.0;
   double bucket_cap_mb = 25.0;
-  bool overlap = true;       // launch during backward; false: all buckets after backward
-  double timeout_s = 1800;   // a bucket not reduced by then aborts the job
+  bool overlap = true;     // launch during backward; false: all buckets after backward
+  double timeout_s = 600;  // a bucket not reduced by then aborts the job
 };
 
 class GradientReducer {
  public:
   struct Bucket {
-    at::Tensor buffer;               // flat fp32 gradients of the bucket's parameters
-    std::vector<size_t> params;      // indices into the parameter list
-    size_t pending = 0;              // parameters whose gradient is not final yet in this backward
+    at::Tensor buffer;           // flat fp32 gradients of the bucket's parameters
+    std::vector<size_t> params;  // indices into the parameter list
+    size_t pending = 0;          // parameters whose gradient is not final yet in this backward
     WorkPtr work;
   };
 
@@ -58,10 +58,10 @@ class GradientReducer {
   std::vector<at::Tensor> params_;
   ReducerOptions options_;
   std::vector<Bucket> buckets_;
-  std::vector<size_t> bucket_of_;                 // param index -> bucket
+  std::vector<size_t> bucket_of_;                                     // param index -> bucket
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // kept alive: they own our hooks
   std::vector<uintptr_t> hook_keys_;
-  std::vector<char> ready_;                       // param got its gradient in this backward
+  std::vector<char> ready_;  // param got its gradient in this backward
   size_t next_launch_ = 0;
   bool sync_ = false;
   size_t launched_in_backward_ = 0;

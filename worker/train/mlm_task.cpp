@@ -6,10 +6,11 @@
 #include <cmath>
 #include <filesystem>
 
-#include "common/data/wordpiece.h"
-#include "common/error.h"
 #include "common/comm/agreement.h"
 #include "common/data/shard_format.h"
+#include "common/data/wordpiece.h"
+#include "common/error.h"
+#include "common/io/dir_lock.h"
 #include "common/io/json_file.h"
 #include "common/io/sha256.h"
 #include "common/log/log.h"
@@ -24,6 +25,13 @@ namespace fs = std::filesystem;
 namespace mpibert::train {
 
 MlmTask::MlmTask(RunContext& ctx, const RunConfig& cfg) : cfg_(cfg) {
+  // Shared: other runs may read the shards too, but prepare_data may not rewrite them under this run.
+  agree(
+      ctx.comm, RunOn::Root,
+      [&] {
+        shards_lock_ = io::DirLock::acquire(cfg_.data.shards_dir, io::LockMode::Shared, ctx.program + " (shards)");
+      },
+      silence_limit(ctx.timeout_s));
   open_data();
   build_model(ctx);
 }
@@ -43,8 +51,10 @@ void MlmTask::open_data() {
   seq_len_ = ds.seq_len();
   if (cfg_.data.seq_len != seq_len_)
     throw UsageError("data.seq_len " + std::to_string(cfg_.data.seq_len) + " differs from the shards' " +
-                     std::to_string(seq_len_) + " (" + dir + "/manifest.json): sequences are cut by prepare_data; "
-                     "set data.seq_len " + std::to_string(seq_len_) + " or prepare shards of the length you want");
+                     std::to_string(seq_len_) + " (" + dir +
+                     "/manifest.json): sequences are cut by prepare_data; "
+                     "set data.seq_len " +
+                     std::to_string(seq_len_) + " or prepare shards of the length you want");
   data_fingerprint_ = io::sha256_hex(data::manifest_to_json(ds.manifest()).dump());
   vocab_path_ = ds.vocab_path();
   lowercase_ = ds.lowercase();
@@ -74,8 +84,10 @@ void MlmTask::build_model(RunContext& ctx) {
   if (!from.empty()) {
     init = read_pretrained(ctx, from);
     mcfg_ = init->config;
-    agree(ctx.comm, RunOn::Root, [&] { check_same_vocabulary(from + "/vocab.txt", dataset(train_ds_ ? Split::Train : Split::Validation)); },
-          silence_limit(ctx.timeout_s));
+    agree(
+        ctx.comm, RunOn::Root,
+        [&] { check_same_vocabulary(from + "/vocab.txt", dataset(train_ds_ ? Split::Train : Split::Validation)); },
+        silence_limit(ctx.timeout_s));
     if (mcfg_.vocab_size != vocab)
       throw UsageError("model.init_from " + from + ": the model's vocab_size is " + std::to_string(mcfg_.vocab_size) +
                        " but the shards in " + cfg_.data.shards_dir + " use " + std::to_string(vocab) +
@@ -93,14 +105,14 @@ void MlmTask::build_model(RunContext& ctx) {
   if (init && init->files) {
     auto report = io::load_into(model_, init->files->tensors, from);
     spdlog::info("initialised from {}{}", from,
-                 report.ignored.empty() ? ""
-                                        : " (ignored " + std::to_string(report.ignored.size()) +
-                                              " tensors it has no use for)");
+                 report.ignored.empty()
+                     ? ""
+                     : " (ignored " + std::to_string(report.ignored.size()) + " tensors it has no use for)");
   }
   int64_t n_params = 0;
   for (auto& p : model_->parameters()) n_params += p.numel();
-  spdlog::info("model: {} layers x {} hidden, {} heads, vocab {}, {:.1f}M parameters, {} head",
-               mcfg_.num_hidden_layers, mcfg_.hidden_size, mcfg_.num_attention_heads, mcfg_.vocab_size, n_params / 1e6,
+  spdlog::info("model: {} layers x {} hidden, {} heads, vocab {}, {:.1f}M parameters, {} head", mcfg_.num_hidden_layers,
+               mcfg_.hidden_size, mcfg_.num_attention_heads, mcfg_.vocab_size, n_params / 1e6,
                cfg_.model.sparse_head ? "sparse (masked positions only)" : "dense");
   flops_per_token_ = model::flops_per_token(mcfg_, seq_len_, cfg_.train.mlm_probability, cfg_.model.sparse_head);
 }
@@ -112,9 +124,11 @@ void MlmTask::check_same_vocabulary(const std::string& model_vocab, const data::
     return;
   }
   if (io::sha256_file(model_vocab) != ds.vocab_sha256())
-    throw UsageError("model.init_from: " + model_vocab + " differs from the vocabulary the shards were prepared with (" +
-                     ds.vocab_path() + "): the same ids would mean other words; prepare the data with "
-                     "data.vocab_file " + model_vocab);
+    throw UsageError("model.init_from: " + model_vocab +
+                     " differs from the vocabulary the shards were prepared with (" + ds.vocab_path() +
+                     "): the same ids would mean other words; prepare the data with "
+                     "data.vocab_file " +
+                     model_vocab);
 }
 
 const data::ShardDataset& MlmTask::dataset(Split split) const {
@@ -180,13 +194,17 @@ std::string MlmTask::eval_summary(const Metrics& m) const {
                      m["eval_samples"].get<int64_t>(), m["eval_masked_tokens"].get<int64_t>());
 }
 
-nlohmann::json MlmTask::model_config_json() const { return model::to_hf_config_json(mcfg_); }
+nlohmann::json MlmTask::model_config_json() const {
+  return model::to_hf_config_json(mcfg_);
+}
 
 void MlmTask::load_checkpoint_tensors(const std::map<std::string, at::Tensor>& tensors, const std::string& source) {
   model_->load_hf_state_dict(tensors, source, /*strict=*/true);
 }
 
-std::vector<std::string> MlmTask::checkpoint_files() const { return {vocab_path_, tokenizer_config_path_}; }
+std::vector<std::string> MlmTask::checkpoint_files() const {
+  return {vocab_path_, tokenizer_config_path_};
+}
 
 void MlmTask::export_model(const std::string& dir, const std::string& save_dtype) {
   io::export_hf_model(dir, mcfg_, model_->hf_state_dict(), vocab_path_, lowercase_, save_dtype);
@@ -197,14 +215,15 @@ CardFacts MlmTask::card_facts() const {
   f.architecture = "BertForMaskedLM";
   f.pipeline_tag = "fill-mask";
   f.base_model = cfg_.model.init_from;
-  f.data = fmt::format("HDF5 shards in `{}` (prepare_data): {} training and {} validation sequences of {} tokens, "
-                       "WordPiece vocabulary of {} tokens ({}cased); masked-LM masking of {:.0f}% of the tokens{}, "
-                       "drawn anew every epoch.",
-                       cfg_.data.shards_dir, num_examples(Split::Train), num_examples(Split::Validation), seq_len_,
-                       mcfg_.vocab_size, lowercase_ ? "un" : "", 100 * cfg_.train.mlm_probability,
-                       cfg_.train.whole_word_masking ? " (whole words)" : "");
-  f.metric_note = "eval_loss is the cross-entropy over masked tokens, eval_accuracy the share of masked tokens "
-                  "predicted exactly, perplexity exp(eval_loss); the evaluation masks are fixed by the seed.";
+  f.data = fmt::format(
+      "HDF5 shards in `{}` (prepare_data): {} training and {} validation sequences of {} tokens, "
+      "WordPiece vocabulary of {} tokens ({}cased); masked-LM masking of {:.0f}% of the tokens{}, "
+      "drawn anew every epoch.",
+      cfg_.data.shards_dir, num_examples(Split::Train), num_examples(Split::Validation), seq_len_, mcfg_.vocab_size,
+      lowercase_ ? "un" : "", 100 * cfg_.train.mlm_probability, cfg_.train.whole_word_masking ? " (whole words)" : "");
+  f.metric_note =
+      "eval_loss is the cross-entropy over masked tokens, eval_accuracy the share of masked tokens "
+      "predicted exactly, perplexity exp(eval_loss); the evaluation masks are fixed by the seed.";
   return f;
 }
 

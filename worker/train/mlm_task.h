@@ -9,6 +9,7 @@
 
 #include "common/config/run_config.h"
 #include "common/data/shard_reader.h"
+#include "common/io/dir_lock.h"
 #include "worker/model/bert.h"
 #include "worker/train/masking.h"
 #include "worker/train/run_context.h"
@@ -54,6 +55,7 @@ class MlmTask : public Task {
   model::BertConfig mcfg_;
   model::BertForMaskedLM model_{nullptr};
   double flops_per_token_ = 0;
+  io::DirLock shards_lock_;       // rank 0 only
   std::string data_fingerprint_;  // SHA-256 of the shard set's manifest
 };
 

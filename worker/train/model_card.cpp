@@ -43,7 +43,8 @@ std::string hyperparameters(const CardInputs& in) {
 
 // Training loss, and each evaluation's loss and main metric, per logged step (the Trainer's table).
 std::string curve_table(const nlohmann::json& history) {
-  std::string s = "### Training results\n\n| Step | Epoch | Training Loss | Validation Loss | Metric |\n|---|---|---|---|---|\n";
+  std::string s =
+      "### Training results\n\n| Step | Epoch | Training Loss | Validation Loss | Metric |\n|---|---|---|---|---|\n";
   double last_loss = NAN;
   for (const auto& row : history) {
     if (row.contains("loss")) last_loss = row["loss"].get<double>();
@@ -69,8 +70,8 @@ std::string speed_and_cost(const CardInputs& in) {
       number(r.value("threads_per_rank", nlohmann::json(1))), in.tokens_seen, r.value("train_samples_per_second", 0.0),
       r.value("train_tokens_per_second", 0.0), 100 * r.value("mfu", 0.0));
   if (in.cost_per_hour > 0)
-    s += fmt::format("- estimated cost: ${:.2f} at ${:.2f} per hour for the whole job\n", seconds / 3600 * in.cost_per_hour,
-                     in.cost_per_hour);
+    s += fmt::format("- estimated cost: ${:.2f} at ${:.2f} per hour for the whole job\n",
+                     seconds / 3600 * in.cost_per_hour, in.cost_per_hour);
   return s + "\n";
 }
 
@@ -80,7 +81,8 @@ std::string model_card_markdown(const CardInputs& in) {
   std::string s = front_matter(in);
   s += "# " + in.model_name + "\n\n";
   s += "This " + in.task.architecture + " was " +
-       (in.task.base_model.empty() ? std::string("trained from scratch") : "fine-tuned from `" + in.task.base_model + "`") +
+       (in.task.base_model.empty() ? std::string("trained from scratch")
+                                   : "fine-tuned from `" + in.task.base_model + "`") +
        " with mpibert (C++ on libtorch, data-parallel over MPI) on the data below.\n\n";
   s += results(in);
   if (!in.plot_file.empty()) s += "![training curves](" + in.plot_file + ")\n\n";

@@ -11,8 +11,8 @@
 namespace mpibert::train {
 
 struct Pretrained {
-  model::BertConfig config;                 // on every rank
-  std::optional<io::LoadedHfModel> files;   // rank 0 only
+  model::BertConfig config;                // on every rank
+  std::optional<io::LoadedHfModel> files;  // rank 0 only
 };
 
 // UsageError on every rank when the directory is not a BERT model directory.

@@ -59,7 +59,9 @@ void drop_rows_after(const std::string& path, int64_t step) {
 Reporter::Reporter(const RunContext& ctx, const TrainConfig& train, int64_t total_steps, double steps_per_epoch)
     : ctx_(ctx), train_(train), total_steps_(total_steps), steps_per_epoch_(steps_per_epoch) {}
 
-void Reporter::measure_peak() { peak_flops_ = measure_peak_flops(ctx_.bf16); }
+void Reporter::measure_peak() {
+  peak_flops_ = measure_peak_flops(ctx_.bf16);
+}
 
 void Reporter::start_training(int64_t first_step, const nlohmann::json& log_history) {
   first_step_ = first_step;
@@ -142,18 +144,24 @@ void Reporter::log_interval(const StepRecord& last) {
   const double interval_mfu = seconds > 0 ? mfu(interval_flops_ / seconds) : 0;
   const double avg_step = timed_steps_ > 0 ? timed_seconds_ / timed_steps_ : seconds / interval_steps_;
   const double eta = avg_step * (total_steps_ - last.step);
-  std::string line = fmt::format("step {}/{} | loss {:.4f} | lr {:.3e} | grad_norm {:.3f} | {:.1f} samples/s | "
-                                 "{:.0f} tokens/s | MFU {:.1f}% | ETA {}",
-                                 last.step, total_steps_, loss, last.learning_rate, last.grad_norm, sps, tps,
-                                 100 * interval_mfu, format_duration(eta));
+  std::string line = fmt::format(
+      "step {}/{} | loss {:.4f} | lr {:.3e} | grad_norm {:.3f} | {:.1f} samples/s | "
+      "{:.0f} tokens/s | MFU {:.1f}% | ETA {}",
+      last.step, total_steps_, loss, last.learning_rate, last.grad_norm, sps, tps, 100 * interval_mfu,
+      format_duration(eta));
   if (train_.cost_per_hour > 0) {
     const double so_far = seconds_between(start_, Clock::now()) / 3600 * train_.cost_per_hour;
     line += fmt::format(" | cost ${:.2f} (est. total ${:.2f})", so_far, so_far + eta / 3600 * train_.cost_per_hour);
   }
   spdlog::info("{}", line);
-  append_row({{"step", last.step}, {"epoch", epoch_at(last.step)}, {"loss", loss},
-              {"learning_rate", last.learning_rate}, {"grad_norm", last.grad_norm}, {"samples_per_second", sps},
-              {"tokens_per_second", tps}, {"mfu", interval_mfu}});
+  append_row({{"step", last.step},
+              {"epoch", epoch_at(last.step)},
+              {"loss", loss},
+              {"learning_rate", last.learning_rate},
+              {"grad_norm", last.grad_norm},
+              {"samples_per_second", sps},
+              {"tokens_per_second", tps},
+              {"mfu", interval_mfu}});
 }
 
 void Reporter::on_eval(int64_t step, const Metrics& metrics, const std::string& summary) {

@@ -9,17 +9,17 @@
 #include <string>
 
 #include "common/config/run_config.h"
+#include "common/report/tfevents_writer.h"
 #include "worker/train/run_context.h"
 #include "worker/train/run_files.h"
-#include "common/report/tfevents_writer.h"
 #include "worker/train/task.h"
 
 namespace mpibert::train {
 
 // One optimizer step, summed over all ranks.
 struct StepRecord {
-  int64_t step = 0;         // after the step (1-based)
-  double loss = 0;          // the step's loss (global sum / global units)
+  int64_t step = 0;  // after the step (1-based)
+  double loss = 0;   // the step's loss (global sum / global units)
   double learning_rate = 0;
   double grad_norm = 0;
   double samples = 0, tokens = 0, flops = 0;
@@ -78,7 +78,8 @@ class Reporter {
   double interval_loss_ = 0, interval_samples_ = 0, interval_tokens_ = 0, interval_flops_ = 0;
   int64_t interval_steps_ = 0;
   // Since training (re)started here; "timed" leaves out the throughput warm-up steps.
-  double run_loss_ = 0, run_samples_ = 0, run_tokens_ = 0, run_flops_ = 0, timed_samples_ = 0, timed_tokens_ = 0, timed_flops_ = 0, timed_seconds_ = 0;
+  double run_loss_ = 0, run_samples_ = 0, run_tokens_ = 0, run_flops_ = 0, timed_samples_ = 0, timed_tokens_ = 0,
+         timed_flops_ = 0, timed_seconds_ = 0;
   int64_t run_steps_ = 0, timed_steps_ = 0;
 };
 

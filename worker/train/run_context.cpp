@@ -5,9 +5,9 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/comm/mpi_environment.h"
 #include "common/log/log.h"
 #include "worker/model/precision.h"
-#include "common/comm/mpi_environment.h"
 #include "worker/train/runtime_env.h"
 #include "worker/train/stop_signal.h"
 
@@ -24,8 +24,10 @@ std::string own_command_line() {
       word += c;
       continue;
     }
-    const bool plain = !word.empty() && word.find_first_not_of(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == std::string::npos;
+    const bool plain =
+        !word.empty() &&
+        word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") ==
+            std::string::npos;
     std::string quoted = "'";
     for (char q : word) quoted += q == '\'' ? std::string("'\\''") : std::string(1, q);
     out += (out.empty() ? "" : " ") + (plain ? word : quoted + "'");
@@ -60,13 +62,15 @@ RunContext open_run(const TrainConfig& train, const DistConfig& dist, HcclLike& 
                  comm.rank(),
                  comm.size(),
                  dist.timeout_s,
-                 RunDirectory(train, comm, dist.timeout_s),
+                 RunDirectory(train, comm, dist.timeout_s, program),
                  model::resolve_precision(train.precision) == "bf16",
                  choose_threads(dist.threads),
                  program,
                  train.precision,
                  own_command_line()};
   apply_threads(ctx.threads);
+  comm.setStallWarning(silence_limit(dist.stall_warning_s));
+  comm.setDebugChecks(dist.debug == "detail");
   install_stop_signal_handlers();
   if (log_file) {
     open_log_file(ctx, train);

@@ -16,8 +16,8 @@ struct RunContext {
   int world = 1;
   double timeout_s = 0;  // collective timeout (dist.timeout_s)
   RunDirectory dir;
-  bool bf16 = false;     // autocast to bf16 (train.precision resolved for this CPU)
-  int threads = 1;       // intra-op threads per rank
+  bool bf16 = false;  // autocast to bf16 (train.precision resolved for this CPU)
+  int threads = 1;    // intra-op threads per rank
   std::string program;
   std::string requested_precision;
   std::string command_line;  // this process's, as a shell would read it (for the model card)

@@ -1,6 +1,6 @@
 #pragma once
-// The files a run leaves in OUTPUT_DIR besides checkpoints (docs/training.md "Output directory"): metrics.jsonl (one JSON object
-// per logged step, Hugging Face log keys), train_results.json, eval_results.json, config.json and
+// The files a run leaves in OUTPUT_DIR besides checkpoints (docs/training.md "Output directory"): metrics.jsonl (one
+// JSON object per logged step, Hugging Face log keys), train_results.json, eval_results.json, config.json and
 // run_config.yaml. Rank 0 writes them.
 #include <nlohmann/json.hpp>
 #include <string>

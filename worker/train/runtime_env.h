@@ -4,7 +4,6 @@
 // how many intra-op threads this rank uses (torch, OpenMP and OpenBLAS, which ignores torch's setting).
 #include <string>
 
-
 namespace mpibert {
 
 struct BlasInfo {

@@ -1,5 +1,6 @@
 #include "worker/train/step_loop.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -7,8 +8,6 @@
 #include <csignal>
 #include <limits>
 #include <stdexcept>
-
-#include <spdlog/spdlog.h>
 
 #include "common/comm/agreement.h"
 #include "worker/model/precision.h"
@@ -84,8 +83,8 @@ void StepLoop::abort_non_finite(int64_t step_1based, double loss, double grad_no
   std::string ranks;
   for (int r = 0; r < ctx_.world; ++r)
     if (flags[static_cast<size_t>(r)]) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-  const std::string what = !std::isfinite(loss) ? fmt::format("the loss is {}", loss)
-                                                : fmt::format("the gradient norm is {}", grad_norm);
+  const std::string what =
+      !std::isfinite(loss) ? fmt::format("the loss is {}", loss) : fmt::format("the gradient norm is {}", grad_norm);
   throw AgreedFailure(
       fmt::format("step {}: {} ({}); the weights were not updated and the last checkpoint is still `latest`. "
                   "Lower the learning rate, train in fp32, check the data, or set train.nan_policy skip_step",

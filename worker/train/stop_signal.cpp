@@ -5,7 +5,9 @@
 namespace mpibert {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_signal = sig; }
+extern "C" void on_stop_signal(int sig) {
+  g_signal = sig;
+}
 }  // namespace
 
 void install_stop_signal_handlers() {
@@ -16,8 +18,14 @@ void install_stop_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
 }
 
-bool stop_requested() { return g_signal != 0; }
-int stop_signal_number() { return g_signal; }
-void request_stop_for_test(bool stop) { g_signal = stop ? SIGTERM : 0; }
+bool stop_requested() {
+  return g_signal != 0;
+}
+int stop_signal_number() {
+  return g_signal;
+}
+void request_stop_for_test(bool stop) {
+  g_signal = stop ? SIGTERM : 0;
+}
 
 }  // namespace mpibert

@@ -8,7 +8,7 @@ constexpr int kExitPreempted = 75;  // EX_TEMPFAIL: stopped early on request, ch
 
 void install_stop_signal_handlers();
 bool stop_requested();
-int stop_signal_number();  // the signal that asked to stop, 0 if none
+int stop_signal_number();               // the signal that asked to stop, 0 if none
 void request_stop_for_test(bool stop);  // tests: as if a signal had (or had not) arrived
 
 }  // namespace mpibert

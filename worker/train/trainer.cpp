@@ -6,6 +6,8 @@
 #include <cmath>
 #include <optional>
 
+#include "common/comm/agreement.h"
+#include "common/comm/mpi_environment.h"
 #include "common/data/batch_sampler.h"
 #include "common/error.h"
 #include "common/io/atomic_file.h"
@@ -19,11 +21,9 @@
 #include "worker/train/checkpoint.h"
 #include "worker/train/checkpointer.h"
 #include "worker/train/gradient_reducer.h"
-#include "common/comm/agreement.h"
 #include "worker/train/model_card.h"
 #include "worker/train/reporter.h"
 #include "worker/train/run_plot.h"
-#include "common/comm/mpi_environment.h"
 #include "worker/train/runtime_env.h"
 #include "worker/train/step_loop.h"
 #include "worker/train/stop_signal.h"
@@ -92,10 +92,11 @@ struct Trainer::Impl {
     total_steps = train.max_steps > 0
                       ? train.max_steps
                       : static_cast<int64_t>(std::ceil(train.num_train_epochs * sampler->steps_per_epoch()));
-    spdlog::info("data: {} training examples ({} steps per epoch at global batch {} = {} rank(s) x {} x {} "
-                 "accumulation); {} steps",
-                 examples, sampler->steps_per_epoch(), global_batch, ctx.world, train.per_device_train_batch_size,
-                 train.gradient_accumulation_steps, total_steps);
+    spdlog::info(
+        "data: {} training examples ({} steps per epoch at global batch {} = {} rank(s) x {} x {} "
+        "accumulation); {} steps",
+        examples, sampler->steps_per_epoch(), global_batch, ctx.world, train.per_device_train_batch_size,
+        train.gradient_accumulation_steps, total_steps);
   }
 
   void build_optimizer() {
@@ -134,7 +135,8 @@ struct Trainer::Impl {
                        std::to_string(ctx.world) + " rank(s) x " + std::to_string(train.per_device_train_batch_size) +
                        " x " + std::to_string(train.gradient_accumulation_steps) +
                        " accumulation): set per_device_train_batch_size and gradient_accumulation_steps so that "
-                       "world_size x batch x accumulation = " + std::to_string(ck_batch));
+                       "world_size x batch x accumulation = " +
+                       std::to_string(ck_batch));
     const int64_t consumed = state.at("consumed_sequences").get<int64_t>();
     step = consumed / ck_batch;
     resumed_log_history = state.value("log_history", nlohmann::json::array());
@@ -174,8 +176,9 @@ struct Trainer::Impl {
         {"data_fingerprint", task.data_fingerprint()},
         {"rng",
          {{"scheme", "derived"},
-          {"detail", "no generator state is carried: data order from (seed, epoch), masks from (seed, epoch, "
-                     "example index), dropout from (seed, step, rank, micro-step)"}}},
+          {"detail",
+           "no generator state is carried: data order from (seed, epoch), masks from (seed, epoch, "
+           "example index), dropout from (seed, step, rank, micro-step)"}}},
         {"versions", {{"mpibert", version()}, {"torch", torch_version()}, {"mpi", mpi_library_version()}}},
         {"stopped_early", stopped_early},
         {"logging_dir", reporter->tensorboard_dir()},
@@ -295,8 +298,12 @@ Trainer::Trainer(RunContext& ctx, Task& task, const TrainConfig& train, const Di
     : impl_(std::make_unique<Impl>(ctx, task, train, dist, std::move(run_config_yaml))) {}
 Trainer::~Trainer() = default;
 
-Evaluator& Trainer::evaluator() { return impl_->evaluator; }
-int64_t Trainer::global_step() const { return impl_->step; }
+Evaluator& Trainer::evaluator() {
+  return impl_->evaluator;
+}
+int64_t Trainer::global_step() const {
+  return impl_->step;
+}
 
 int Trainer::run() {
   Impl& im = *impl_;
