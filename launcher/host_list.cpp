@@ -1,5 +1,6 @@
 #include "launcher/host_list.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -125,6 +126,14 @@ std::vector<HostSlots> parse_hosts_option(const std::string& text) {
 
 namespace {
 
+// Bounds on what a Slurm allocation may expand to (the largest machines have tens of thousands of nodes).
+constexpr size_t kMaxSlurmNodes = 100000;
+constexpr size_t kMaxHostNameBytes = 255;
+
+UsageError too_many_nodes(const std::string& what) {
+  return UsageError(what + ": expands to more than " + std::to_string(kMaxSlurmNodes) + " nodes");
+}
+
 // Splits at commas outside brackets.
 std::vector<std::string> split_top_level(const std::string& text, const std::string& what) {
   std::vector<std::string> parts;
@@ -145,16 +154,16 @@ std::vector<std::string> split_top_level(const std::string& text, const std::str
   return parts;
 }
 
-void expand_name(const std::string& name, std::vector<std::string>& out, const std::string& what) {
-  auto open = name.find('[');
-  if (open == std::string::npos) {
-    if (name.empty()) throw UsageError(what + ": empty host name");
-    out.push_back(name);
-    return;
-  }
-  auto close = name.find(']', open);
-  const std::string prefix = name.substr(0, open), suffix = name.substr(close + 1);
-  std::istringstream ranges(name.substr(open + 1, close - open - 1));
+UsageError too_long_names(const std::string& name, const std::string& what) {
+  return UsageError(what + ": '" + name + "' makes host names longer than " + std::to_string(kMaxHostNameBytes) +
+                    " characters");
+}
+
+// One bracket group's numbers ("01-03,7" -> 01 02 03 7), each range zero-padded to the width of its start.
+std::vector<std::string> expand_ranges(const std::string& ranges_text, const std::string& name,
+                                       const std::string& what) {
+  std::vector<std::string> values;
+  std::istringstream ranges(ranges_text);
   std::string range;
   while (std::getline(ranges, range, ',')) {
     auto dash = range.find('-');
@@ -163,10 +172,49 @@ void expand_name(const std::string& name, std::vector<std::string>& out, const s
     long lo = parse_count(lo_text, what + " range '" + range + "'", 0);
     long hi = parse_count(hi_text, what + " range '" + range + "'", 0);
     if (hi < lo || hi - lo > 100000) throw UsageError(what + ": bad range '" + range + "' in '" + name + "'");
+    if (values.size() + static_cast<size_t>(hi - lo + 1) > kMaxSlurmNodes) throw too_many_nodes(what);
+    if (lo_text.size() > kMaxHostNameBytes) throw too_long_names(name, what);
     for (long v = lo; v <= hi; ++v) {
       std::string digits = std::to_string(v);
       if (digits.size() < lo_text.size()) digits.insert(0, lo_text.size() - digits.size(), '0');  // node[01-10]
-      expand_name(prefix + digits + suffix, out, what);
+      values.push_back(std::move(digits));
+    }
+  }
+  if (values.empty()) throw UsageError(what + ": empty brackets in '" + name + "'");
+  return values;
+}
+
+// "r[1-2]n[1-2]" -> r1n1 r1n2 r2n1 r2n2. The number of names and their length are checked before any
+// name is made: a few bytes of brackets must not turn into gigabytes of names.
+void expand_name(const std::string& name, std::vector<std::string>& out, const std::string& what) {
+  std::vector<std::string> literals;  // the text around the bracket groups: literals[0] groups[0] literals[1] ...
+  std::vector<std::vector<std::string>> groups;
+  size_t count = 1, longest = 0;  // names to make, and the longest of them
+  for (size_t pos = 0;;) {
+    const auto open = name.find('[', pos);
+    literals.push_back(name.substr(pos, open == std::string::npos ? open : open - pos));
+    longest += literals.back().size();
+    if (open == std::string::npos) break;
+    const auto close = name.find(']', open);
+    if (close == std::string::npos) throw UsageError(what + ": unbalanced '[' in '" + name + "'");
+    groups.push_back(expand_ranges(name.substr(open + 1, close - open - 1), name, what));
+    if ((count *= groups.back().size()) > kMaxSlurmNodes) throw too_many_nodes(what);
+    size_t widest = 0;
+    for (const auto& value : groups.back()) widest = std::max(widest, value.size());
+    longest += widest;
+    pos = close + 1;
+  }
+  if (groups.empty() && name.empty()) throw UsageError(what + ": empty host name");
+  if (out.size() + count > kMaxSlurmNodes) throw too_many_nodes(what);
+  if (longest > kMaxHostNameBytes) throw too_long_names(name, what);
+  std::vector<size_t> index(groups.size(), 0);  // an odometer: the last group turns fastest
+  for (size_t n = 0; n < count; ++n) {
+    std::string host = literals[0];
+    for (size_t g = 0; g < groups.size(); ++g) host += groups[g][index[g]] + literals[g + 1];
+    out.push_back(std::move(host));
+    for (size_t g = groups.size(); g-- > 0;) {
+      if (++index[g] < groups[g].size()) break;
+      index[g] = 0;
     }
   }
 }
@@ -194,6 +242,8 @@ std::vector<int> expand_slurm_counts(const std::string& text, const std::string&
       item = item.substr(0, paren);
     }
     int count = parse_count(item, where, 0);
+    if (out.size() + static_cast<size_t>(repeat) > kMaxSlurmNodes)
+      throw UsageError(where + ": lists more than " + std::to_string(kMaxSlurmNodes) + " nodes");
     out.insert(out.end(), repeat, count);
   }
   if (out.empty()) throw UsageError(where + ": no counts");

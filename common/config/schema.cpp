@@ -64,12 +64,22 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-// Quoted so that YAML reads it back as the same string (empty, "true", "1e5", ": ").
+// Quoted so that YAML reads it back as the same string (empty, "true", "1e5", ": "). Control characters
+// are escaped: YAML folds a raw line break in a quoted scalar into a space.
 std::string yaml_quoted(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }
@@ -278,6 +288,15 @@ void load_yaml_value(const SchemaBase& schema, void* root, const Field& f, const
   f.assign(root, schema.validate(f, node.IsNull() ? std::string() : node.Scalar(), where));
 }
 
+// A mapping key as text; a list or mapping used as a key is a UsageError (yaml-cpp would throw its own
+// "bad conversion").
+std::string key_text(const YAML::Node& key, const std::string& source) {
+  if (key.IsSequence() || key.IsMap())
+    throw UsageError(source + ": line " + std::to_string(key.Mark().line + 1) +
+                     ": a list or mapping cannot be a key (expected section: key: value)");
+  return key.as<std::string>();
+}
+
 }  // namespace
 
 void SchemaBase::load_yaml_text(void* root, const std::string& text, const std::string& source) const {
@@ -300,7 +319,7 @@ void SchemaBase::load_yaml_text(void* root, const std::string& text, const std::
   for (const auto& name : top_level) valid += (valid.empty() ? "" : ", ") + name;
   if (!doc.IsMap()) throw UsageError(source + ": expected a mapping of sections (" + valid + ")");
   for (const auto& entry : doc) {
-    std::string name = entry.first.as<std::string>();
+    std::string name = key_text(entry.first, source);
     if (const Field* flat = find(name); flat && flat->key == name && section_of(name).empty()) {
       load_yaml_value(*this, root, *flat, entry.second, source + ": " + name);
       continue;
@@ -313,7 +332,7 @@ void SchemaBase::load_yaml_text(void* root, const std::string& text, const std::
     if (entry.second.IsNull()) continue;
     if (!entry.second.IsMap()) throw UsageError(source + ": section '" + name + "' must be a mapping of key: value");
     for (const auto& kv : entry.second) {
-      std::string key = name + "." + kv.first.as<std::string>();
+      std::string key = name + "." + key_text(kv.first, source);
       const Field* f = find(key);
       if (!f || f->key != key) {
         std::vector<std::string> keys;

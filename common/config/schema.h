@@ -6,6 +6,7 @@
 // flag-only command line (gaudi_spawn: flat keys, switches, repeatable flags, options then PROGRAM;
 // see ArgsSyntax and options_help()).
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <optional>
@@ -267,7 +268,7 @@ class Schema : public SchemaBase {
     else if constexpr (std::is_integral_v<T>)
       return static_cast<T>(std::stoll(text));
     else if constexpr (std::is_floating_point_v<T>)
-      return static_cast<T>(std::stod(text));
+      return static_cast<T>(std::strtod(text.c_str(), nullptr));  // validated; stod would throw on subnormals
     else
       return text;
   }

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <limits>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -117,6 +119,8 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& path) {
   auto it = j.find("shards");
   if (it == j.end() || !it->is_array()) bad(path, "\"shards\" must be an array");
   std::set<std::string> files;
+  const int64_t max_sequences = std::numeric_limits<int64_t>::max() / m.seq_len;  // a split's tokens fit int64
+  std::map<std::string, int64_t> split_sequences;
   for (size_t i = 0; i < it->size(); ++i) {
     const auto& e = (*it)[i];
     const std::string where = "shards[" + std::to_string(i) + "]: ";
@@ -132,6 +136,10 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& path) {
       bad(path, where + "split \"" + s.split + "\" is not train or validation");
     s.num_sequences = get_int(e, "num_sequences", path, where);
     if (s.num_sequences < 1) bad(path, where + "num_sequences must be >= 1, got " + std::to_string(s.num_sequences));
+    if (s.num_sequences > max_sequences - split_sequences[s.split])
+      bad(path, where + "num_sequences " + std::to_string(s.num_sequences) + " takes the " + s.split +
+                    " split past 2^63-1 tokens");
+    split_sequences[s.split] += s.num_sequences;
     s.sha256 = get_string(e, "sha256", path, where);
     if (!is_hex_sha256(s.sha256)) bad(path, where + "sha256 \"" + s.sha256 + "\" is not 64 lower-case hex digits");
     m.shards.push_back(std::move(s));

@@ -36,6 +36,11 @@ nlohmann::json read_json_file(const std::string& path) {
     if (auto colon = message.find(": "); colon != std::string::npos) message = message.substr(colon + 2);
     throw UsageError(path + ": invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
                      ": " + message);
+  } catch (const nlohmann::json::exception& e) {
+    // Well-formed text the parser still refuses: a number too large for a double (out_of_range.406).
+    std::string message = e.what();
+    if (auto bracket = message.find("] "); bracket != std::string::npos) message = message.substr(bracket + 2);
+    throw UsageError(path + ": invalid JSON: " + message);
   }
 }
 

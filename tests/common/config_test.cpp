@@ -137,6 +137,39 @@ TEST(Config, ResolvedYamlRoundTripsExactly) {
   EXPECT_EQ(back.train.output_dir, "a: b \"c\"");
 }
 
+// Found by fuzzing (tests/fuzz/fuzz_config.cpp): a raw line break inside the dump's quoted string was
+// folded into a space when the dump was read back.
+TEST(Config, ResolvedYamlRoundTripsControlCharacters) {
+  RunConfig c = parse({"--output_dir", "runs/a\nb\tc\rd\x01e\x7f"});
+  const std::string yaml = run_schema().to_yaml(&c);
+  RunConfig back = run_schema().defaults();
+  run_schema().load_yaml_text(&back, yaml, "dump");
+  EXPECT_EQ(back.train.output_dir, "runs/a\nb\tc\rd\x01e\x7f");
+  EXPECT_EQ(run_schema().to_yaml(&back), yaml);
+}
+
+// Found by fuzzing: a list or mapping used as a YAML key escaped as yaml-cpp's "bad conversion" (exit 1).
+TEST(Config, ListOrMappingAsKeyIsAUsageError) {
+  RunConfig c = run_schema().defaults();
+  for (const char* text : {"[a]: 1\n", "train:\n  ? [a]\n  : 1\n", "{x: 1}: 2\n"}) {
+    try {
+      run_schema().load_yaml_text(&c, text, "run.yaml");
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("run.yaml: line "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("a list or mapping cannot be a key"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Found by fuzzing: a subnormal number passed validation, then std::stod threw std::out_of_range ("stod").
+TEST(Config, SubnormalNumbersAreAccepted) {
+  EXPECT_EQ(parse({"--learning_rate", "1e-310"}).train.learning_rate, 1e-310);
+  RunConfig c = run_schema().defaults();
+  run_schema().load_yaml_text(&c, "train:\n  weight_decay: 4.9e-324\n", "run.yaml");
+  EXPECT_EQ(c.train.weight_decay, 4.9e-324);
+}
+
 TEST(Config, HelpIsGeneratedFromTheDeclarations) {
   std::string help = run_schema().help_text("usage: run_mlm [--config FILE] [flags]");
   EXPECT_NE(help.find("--train.learning_rate <float>, --learning_rate"), std::string::npos);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <thread>
 
 #include "common/data/hdf5_check.h"
@@ -359,6 +360,30 @@ TEST(ShardReader, MalformedManifestsAreRejectedWithTheKey) {
         j["shards"].push_back(good["shards"][2]);
       },
       "lists no train shards");
+}
+
+// Found by fuzzing (tests/fuzz/fuzz_manifest.cpp): a number beyond the range of a double is well-formed
+// JSON that the parser refuses with out_of_range; that escaped as an internal error, not a UsageError.
+TEST(ShardReader, NumberTooLargeForADoubleIsInvalidJson) {
+  Fixture fx("huge_number");
+  const std::string mp = fx.path("manifest.json");
+  write_text(mp, "{\"format\": \"mpibert-mlm\", \"version\": 1, \"seq_len\": 1e400}");
+  expect_open_error(fx.dir, "train", {mp + ": invalid JSON: number overflow parsing '1e400'"});
+}
+
+// Found by fuzzing (tests/fuzz/fuzz_manifest.cpp): per-shard counts that are each valid summed past
+// INT64_MAX in Manifest::num_sequences (signed overflow, undefined behaviour).
+TEST(ShardReader, SequenceCountsThatOverflowASplitAreRejected) {
+  Fixture fx("count_overflow");
+  const std::string mp = fx.path("manifest.json");
+  auto j = manifest_to_json(fx.manifest);
+  j["shards"][0]["num_sequences"] = std::numeric_limits<int64_t>::max() / 8;
+  j["shards"][1]["num_sequences"] = 1;
+  write_text(mp, j.dump());
+  expect_open_error(fx.dir, "train", {mp + ": shards[1]: num_sequences 1 takes the train split past 2^63-1 tokens"});
+  j["shards"][0]["num_sequences"] = std::numeric_limits<int64_t>::max() / 8 - 1;  // seq_len 8: just fits
+  write_text(mp, j.dump());
+  EXPECT_EQ(read_manifest(fx.dir).num_sequences("train"), std::numeric_limits<int64_t>::max() / 8);
 }
 
 TEST(ShardReader, NoValidationShardsHintsAtValidationFraction) {

@@ -74,6 +74,25 @@ TEST(SlurmNodelist, ExpandsRangesListsAndPadding) {
   EXPECT_THROW(expand_slurm_nodelist("node[3-1]"), UsageError);
 }
 
+// Found by fuzzing (tests/fuzz/fuzz_hostfile.cpp): bracket groups multiply, so a short node list expanded
+// to billions of names (a hang, then out of memory). The size and the name length are checked first.
+TEST(SlurmNodelist, HugeExpansionsAreRefusedBeforeAnyNameIsMade) {
+  EXPECT_THAT(usage_error_of([] { expand_slurm_nodelist("n[0-999][0-999][0-999]"); }),
+              HasSubstr("expands to more than 100000 nodes"));
+  EXPECT_THAT(usage_error_of([] { expand_slurm_nodelist("a[1-60000],b[1-60000]"); }),
+              HasSubstr("expands to more than 100000 nodes"));
+  const std::string padded = "n[" + std::string(300, '0') + "1-2]";
+  EXPECT_THAT(usage_error_of([&] { expand_slurm_nodelist(padded); }), HasSubstr("longer than 255 characters"));
+  EXPECT_THAT(usage_error_of([] { expand_slurm_nodelist("n[]"); }), HasSubstr("empty brackets in 'n[]'"));
+  EXPECT_EQ(expand_slurm_nodelist("n[1-100000]").size(), 100000u);
+  EXPECT_THAT(expand_slurm_nodelist("a[1-2]b[7]c[08-09]"), ElementsAre("a1b7c08", "a1b7c09", "a2b7c08", "a2b7c09"));
+}
+
+TEST(SlurmCounts, HugeRepeatsAreRefused) {
+  EXPECT_THAT(usage_error_of([] { expand_slurm_counts("1(x100000),1(x100000)", "SLURM_TASKS_PER_NODE"); }),
+              HasSubstr("SLURM_TASKS_PER_NODE '1(x100000),1(x100000)': lists more than 100000 nodes"));
+}
+
 TEST(SlurmCounts, ExpandsRepeats) {
   EXPECT_THAT(expand_slurm_counts("2(x3),1", "V"), ElementsAre(2, 2, 2, 1));
   EXPECT_THAT(expand_slurm_counts("16", "V"), ElementsAre(16));
