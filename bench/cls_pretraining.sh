@@ -29,10 +29,12 @@ trap 'rm -rf "$work"' EXIT
 
 run() {  # run INIT SEED: one fine-tuning run, prints its JSON line
   local init=$1 seed=$2 out="$work/$1-$2" from
+  shift 2  # the rest: extra run_classification arguments
   if [ "$init" = pretrained ]; then
     from=(--model_name_or_path "$model")
   else
-    from=(--model.preset "$model/config.json" --tokenizer_name "$model/vocab.txt")
+    # The same architecture and vocabulary, random weights: the config's init_from is unset.
+    from=(--model.init_from "" --model.preset "$model/config.json" --tokenizer_name "$model/vocab.txt")
   fi
   "$bin/gaudi_spawn" --world_size 2 run_classification --config configs/demo-classification.yaml \
     "${from[@]}" --train_file "$data/train$suffix.csv" --validation_file "$data/validation$suffix.csv" \

@@ -67,7 +67,7 @@ for n in $sizes; do
     "$([ -n "$note" ] && echo true || echo false)" "$config" | tee -a "$out_root/scaling.jsonl"
 done
 draw_efficiency() {  # scaling.jsonl -> scaling.png
-  python3 - "$out_root/scaling.jsonl" "$out_root/scaling.png" <<'PY'
+  /usr/bin/python3 - "$out_root/scaling.jsonl" "$out_root/scaling.png" <<'PY'  # Debian's, with python3-matplotlib
 import json, sys
 import matplotlib
 matplotlib.use("Agg")
@@ -83,6 +83,8 @@ a.legend()
 b.plot(n, [r["efficiency"] for r in rows], "o-")
 b.axhline(1.0, linestyle="--", color="grey")
 b.set(xlabel="ranks", ylabel="efficiency", title="weak-scaling efficiency", ylim=(0, 1.1))
+for ax in (a, b):
+    ax.set_xticks(n)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=100)
 PY

@@ -32,3 +32,4 @@ echo "== classify --model $cls_out/final"
 build/bin/classify --model "$cls_out/final" --top_k 2 \
   "The senator said the committee would vote on the tax bill next week ." \
   "She opened the door slowly and saw him standing in the rain , smiling ."
+echo "== demo finished in $((SECONDS / 60)) min $((SECONDS % 60)) s (install, build, corpus, pre-training, fine-tuning)"

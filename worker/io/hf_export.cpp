@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/io/hf_tokenizer_files.h"
 #include "common/io/json_file.h"
+#include "common/log/progress.h"
 #include "worker/io/tensor_io.h"
 #include "worker/model/hf_state.h"
 
@@ -29,6 +30,41 @@ torch::ScalarType parse_save_dtype(const std::string& save_dtype) {
   if (save_dtype == "f32" || save_dtype == "float32") return torch::kFloat32;
   if (save_dtype == "bf16" || save_dtype == "bfloat16") return torch::kBFloat16;
   throw UsageError("save dtype '" + save_dtype + "' is not supported; valid: f32, bf16");
+}
+
+// The tensors Hugging Face's architecture has, in its order, each checked (shape, dtype, finite). A
+// progress line counts them: checking every weight of a large model takes a moment.
+static std::vector<std::pair<std::string, torch::Tensor>> checked_tensors(
+    const model::BertConfig& cfg, model::BertHead head, const std::map<std::string, torch::Tensor>& by_name,
+    const std::string& out_dir) {
+  const auto wanted = model::hf_tensors(cfg, head);
+  Progress progress("export", static_cast<int64_t>(wanted.size()), "tensors checked", true);
+  std::vector<std::pair<std::string, torch::Tensor>> to_save;
+  std::set<std::string> expected;
+  for (const auto& [name, shape] : wanted) {
+    expected.insert(name);
+    auto it = by_name.find(name);
+    if (it == by_name.end()) throw std::runtime_error("export: the model state has no tensor '" + name + "'");
+    if (it->second.sizes().vec() != shape) {
+      throw std::runtime_error("export: tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
+                               " but the config implies " + shape_text(shape));
+    }
+    if (!c10::isFloatingType(it->second.scalar_type())) {
+      throw std::runtime_error("export: tensor '" + name + "' has non-floating dtype " +
+                               c10::toString(it->second.scalar_type()));
+    }
+    model::check_finite(name, it->second, "export to " + out_dir);  // never write NaN weights
+    to_save.emplace_back(name, it->second);
+    progress.update(static_cast<int64_t>(to_save.size()));
+  }
+  for (const auto& [name, tensor] : by_name) {
+    if (!expected.count(name)) {
+      throw std::runtime_error("export: unexpected tensor '" + name + "' (not part of Hugging Face's " +
+                               model::hf_architecture(head) + ")");
+    }
+  }
+  progress.finish();
+  return to_save;
 }
 
 void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
@@ -69,29 +105,7 @@ void export_hf_model(const std::string& out_dir, const model::BertConfig& cfg,
   by_name.erase("bert.embeddings.position_ids");  // buffers transformers re-creates
   by_name.erase("bert.embeddings.token_type_ids");
 
-  std::vector<std::pair<std::string, torch::Tensor>> to_save;
-  std::set<std::string> expected;
-  for (const auto& [name, shape] : model::hf_tensors(cfg, head)) {
-    expected.insert(name);
-    auto it = by_name.find(name);
-    if (it == by_name.end()) throw std::runtime_error("export: the model state has no tensor '" + name + "'");
-    if (it->second.sizes().vec() != shape) {
-      throw std::runtime_error("export: tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
-                               " but the config implies " + shape_text(shape));
-    }
-    if (!c10::isFloatingType(it->second.scalar_type())) {
-      throw std::runtime_error("export: tensor '" + name + "' has non-floating dtype " +
-                               c10::toString(it->second.scalar_type()));
-    }
-    model::check_finite(name, it->second, "export to " + out_dir);  // never write NaN weights
-    to_save.emplace_back(name, it->second);
-  }
-  for (const auto& [name, tensor] : by_name) {
-    if (!expected.count(name)) {
-      throw std::runtime_error("export: unexpected tensor '" + name + "' (not part of Hugging Face's " +
-                               model::hf_architecture(head) + ")");
-    }
-  }
+  std::vector<std::pair<std::string, torch::Tensor>> to_save = checked_tensors(cfg, head, by_name, out_dir);
   hf_state.clear();
 
   std::error_code ec;
