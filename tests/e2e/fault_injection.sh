@@ -16,19 +16,7 @@ done
 make_work_dir
 cd "$work"
 
-awk 'BEGIN {
-  srand(11)
-  n = split("the a man woman dog cat went to store park house saw big small red blue ran quickly slowly " \
-            "and then said that was happy sad old young tree river city walked looked", w, " ")
-  for (d = 0; d < 60; d++) {
-    for (l = 0; l < 8; l++) {
-      s = ""; len = 6 + int(rand() * 10)
-      for (i = 0; i < len; i++) s = s (i ? " " : "") w[1 + int(rand() * n)]
-      print s " ."
-    }
-    print ""
-  }
-}' >corpus.txt
+tiny_corpus 11 60 >corpus.txt
 cat >tiny.yaml <<YAML
 data:
   input: $work/corpus.txt

@@ -80,3 +80,21 @@ finish() {
   fi
   echo "all checks passed"
 }
+
+# tiny_corpus SEED DOCS: DOCS documents of 8 short sentences over a small vocabulary, separated by blank
+# lines, on stdout (deterministic for a seed).
+tiny_corpus() {
+  awk -v seed="$1" -v docs="$2" 'BEGIN {
+    srand(seed)
+    n = split("the a man woman dog cat went to store park house saw big small red blue ran quickly slowly " \
+              "and then said that was happy sad old young tree river city walked looked", w, " ")
+    for (d = 0; d < docs; d++) {
+      for (l = 0; l < 8; l++) {
+        s = ""; len = 6 + int(rand() * 10)
+        for (i = 0; i < len; i++) s = s (i ? " " : "") w[1 + int(rand() * n)]
+        print s " ."
+      }
+      print ""
+    }
+  }'
+}
