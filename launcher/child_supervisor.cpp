@@ -12,14 +12,10 @@
 #include <limits>
 #include <utility>
 
+#include "launcher/process.h"
+
 namespace mpibert::launcher {
 namespace {
-
-std::string seconds_text(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", s);
-  return buf;
-}
 
 // Reads what is there now; returns false at EOF or error (the fd is then closed).
 bool pump(int& fd, int stream, OutputSink* sink) {

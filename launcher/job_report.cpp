@@ -13,12 +13,6 @@
 namespace mpibert::launcher {
 namespace {
 
-std::string seconds_text(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", s);
-  return buf;
-}
-
 std::string host_of_rank(const std::vector<HostPlacement>& placement, int rank) {
   for (const auto& p : placement)
     if (rank >= p.first_rank && rank < p.first_rank + p.ranks) return p.name;

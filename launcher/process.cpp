@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -211,6 +212,12 @@ std::vector<int> SignalPipe::drain() {
     for (ssize_t i = 0; i < n; ++i) got.push_back(buf[i]);
   }
   return got;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
 }
 
 std::string signal_name(int sig) {

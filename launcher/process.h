@@ -56,6 +56,8 @@ bool write_all(int fd, const char* data, size_t size);
 
 // "SIGKILL"-style name, or "signal N".
 std::string signal_name(int sig);
+// Seconds as the user wrote them ("%g": 30, 0.5), for messages.
+std::string seconds_text(double s);
 // The current process environment as "KEY=VALUE" strings.
 std::vector<std::string> current_environment();
 // Seconds on a monotonic clock.
