@@ -2,14 +2,16 @@
 # Builds the libFuzzer targets (tests/fuzz) with clang-14 + ASan + UBSan into build-fuzz/ and runs each
 # for a fixed time from a fixed seed, starting from the seed corpora. One result line per target; the exit
 # status is 1 when any target found something (crash, sanitizer report, uncaught exception, broken
-# property, hang, leak or out-of-memory), with the reproducer's path.
+# property, hang, leak or out-of-memory), with the reproducer's path; the end of the report and the
+# reproducer itself (base64) are printed too, so that a CI log alone is enough to reproduce it.
 #
 #   scripts/fuzz.sh [--seconds N] [--target NAME]... [--keep-corpus]
 #     --seconds N     fuzzing time per target (default 30: the CI smoke run; 300+ for a local run)
 #     --target NAME   only this target (config, safetensors, hostfile, wordpiece, manifest); repeatable
 #     --keep-corpus   go on from build-fuzz/corpus/ (what earlier runs found) instead of the seeds alone
 #
-# Reproduce a finding: build-fuzz/bin/fuzz_NAME FILE (prints the report again).
+# Reproduce a finding: build-fuzz/bin/fuzz_NAME FILE (prints the report again); from a CI log:
+#   base64 -d > crash <<'B64' ... B64  (the printed block), then build-fuzz/bin/fuzz_NAME crash.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,7 +19,7 @@ seconds=30
 keep_corpus=0
 targets=()
 all_targets=(config safetensors hostfile wordpiece manifest)
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds)
@@ -66,6 +68,19 @@ seeds_of() {
   esac
 }
 
+# The end of the log and the reproducer (base64), for CI logs that outlive the machine.
+report_finding() {  # LOG REPRODUCER
+  echo "---- last 60 lines of $1 ----"
+  tail -n 60 "$1"
+  if [ -n "$2" ] && [ "$(stat -c %s "$2")" -le 65536 ]; then
+    echo "---- reproducer $(basename "$2") (base64) ----"
+    echo "base64 -d > $(basename "$2") <<'B64'"
+    base64 "$2"
+    echo "B64"
+  fi
+  echo "----"
+}
+
 failed=0
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t" findings="$build/findings/$t" log="$build/logs/$t.log"
@@ -75,7 +90,7 @@ for t in "${targets[@]}"; do
   set +e
   # shellcheck disable=SC2046  # the seed directories are words
   TMPDIR=$scratch timeout $((seconds + 300)) "$build/bin/fuzz_$t" -seed=1 -max_total_time="$seconds" \
-    -max_len=4096 -timeout=10 -rss_limit_mb=2048 -dict="tests/fuzz/dict/$t.dict" \
+    -max_len=4096 -timeout=30 -rss_limit_mb=2048 -dict="tests/fuzz/dict/$t.dict" \
     -artifact_prefix="$findings/" -print_final_stats=1 "$corpus" $(seeds_of "$t") >"$log" 2>&1
   rc=$?
   set -e
@@ -88,6 +103,7 @@ for t in "${targets[@]}"; do
     failed=1
     kind=$(grep -o 'SUMMARY: [A-Za-z]*: [a-z-]*\|fuzz property failed' "$log" | head -1)
     echo "fuzz_$t: FAILED (exit $rc${kind:+, $kind}) reproducer: ${reproducer:-none written} log: $log"
+    report_finding "$log" "$reproducer"
   fi
 done
 echo "fuzz.sh: build $((built - start)) s, fuzzing $(($(date +%s) - built)) s, ${#targets[@]} target(s)"
