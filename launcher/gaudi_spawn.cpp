@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "launcher/elastic.h"
 #include "launcher/environment.h"
 #include "launcher/host_check.h"
 #include "launcher/job_runner.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::fflush(stdout);
+    if (options.max_restarts > 0 || !options.error_file.empty()) return run_elastic(options, env);
     return run_launch_plan(plan);
   });
 }

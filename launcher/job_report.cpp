@@ -5,6 +5,7 @@
 #include <optional>
 #include <regex>
 
+#include "common/error.h"
 #include "launcher/job_runner.h"
 #include "launcher/mpirun_messages.h"
 #include "launcher/process.h"
@@ -69,30 +70,57 @@ std::optional<std::string> missing_peer_report(const std::string& line, const Ra
          m[1].str() + " s (it is slow or took another code path)" + aborted;
 }
 
-std::optional<std::string> silent_peer_report(const RankStatus& s, const std::vector<HostPlacement>& placement) {
+// A rank that aborted the job because a peer went silent: the peer and its host are what failed.
+struct SilentPeer {
+  std::string text;
+  int rank = -1;
+  std::string host;
+};
+
+std::optional<SilentPeer> silent_peer_report(const RankStatus& s, const std::vector<HostPlacement>& placement) {
   static const std::regex silent(
       R"(rank (\d{1,9}) has not been heard from for ([0-9.]+ s).*\(silence limit ([0-9.]+ s)\))");
+  static const std::regex missing_rank(R"(: rank (\d{1,9}) \(host [^)]*\) has not issued it)");
   for (const auto& line : s.tail) {
     if (line.find("aborts the job") == std::string::npos) continue;
-    if (auto missing = missing_peer_report(line, s)) return missing;
     std::smatch m;
+    if (auto missing = missing_peer_report(line, s)) {
+      const int peer = std::regex_search(line, m, missing_rank) ? std::stoi(m[1].str()) : -1;
+      return SilentPeer{*missing, peer, peer < 0 ? "" : host_of_rank(placement, peer)};
+    }
     if (!std::regex_search(line, m, silent)) continue;
     const int peer = std::stoi(m[1].str());
     const std::string host = host_of_rank(placement, peer);
-    return "host " + host + " is unreachable or rank " + std::to_string(peer) + " on it stopped: rank " +
-           std::to_string(peer) + " was not heard from for " + m[2].str() + " (dist.timeout_s " + m[3].str() +
-           "); rank " + std::to_string(s.rank) + " on host " + s.host + " aborted the job";
+    return SilentPeer{"host " + host + " is unreachable or rank " + std::to_string(peer) + " on it stopped: rank " +
+                          std::to_string(peer) + " was not heard from for " + m[2].str() + " (dist.timeout_s " +
+                          m[3].str() + "); rank " + std::to_string(s.rank) + " on host " + s.host + " aborted the job",
+                      peer, host};
   }
   return std::nullopt;
 }
 
-std::string rank_failure_line(const RankStatus& s, const JobOutcome& o) {
-  if (auto silent = silent_peer_report(s, o.placement)) return "error: " + *silent;
+JobReport rank_failure(const RankStatus& s, const JobOutcome& o, int code) {
+  const int rank_code = s.shell_code();
+  JobReport r{{}, rank_code != 0 ? rank_code : code};
+  // Bad input (exit 2) fails the same way on any hosts.
+  r.restartable = rank_code != kExitUsage;
+  if (auto silent = silent_peer_report(s, o.placement)) {
+    r.lines = {"error: " + silent->text};
+    r.failed_rank = silent->rank;
+    r.failed_host = silent->host;
+    return r;
+  }
+  r.failed_rank = s.rank;
+  r.failed_host = s.host;
   // Rank 0's output is on the console already, just above.
-  if (s.rank == 0 && !s.tail.empty()) return "error: " + describe_rank_end(s) + " (its output is above)";
+  if (s.rank == 0 && !s.tail.empty()) {
+    r.lines = {"error: " + describe_rank_end(s) + " (its output is above)"};
+    return r;
+  }
   std::string log;
   if (!o.log_dir.empty()) log = o.log_dir + "/" + log_file_name(s.rank);
-  return "error: " + format_failure_report(s, log);
+  r.lines = {"error: " + format_failure_report(s, log)};
+  return r;
 }
 
 std::string mpirun_log_hint(const JobOutcome& o) {
@@ -119,16 +147,17 @@ std::vector<RankStatus> merge_statuses(std::vector<RankStatus> files, const std:
 }
 
 // ORTE also reports a daemon that "failed after launch" when a host dies mid-job. Ranks are launched only
-// once every daemon has started, so if any rank reported, the daemon was lost: the host is the one
-// whose ranks did not report, when exactly one is.
+// once every daemon has started, so if any rank reported or rank 0's output arrived, the daemon was lost:
+// the host is the one whose ranks did not report, when exactly one is. The launch host is never it: its
+// daemon is mpirun itself.
 std::optional<MpirunDiagnosis> lost_running_host(const JobOutcome& o, const std::optional<MpirunDiagnosis>& d) {
-  if (!d || !d->daemon_failed || o.statuses.empty()) return d;
+  if (!d || !d->daemon_failed || (o.statuses.empty() && !o.rank_output_seen)) return d;
   std::vector<std::string> silent;
   for (const auto& p : o.placement) {
     const bool reported = std::any_of(o.statuses.begin(), o.statuses.end(), [&](const RankStatus& s) {
       return s.rank >= p.first_rank && s.rank < p.first_rank + p.ranks;
     });
-    if (!reported) silent.push_back(p.name);
+    if (!reported && !is_launch_host(p.name, o.launch_host)) silent.push_back(p.name);
   }
   if (silent.size() != 1) return d;
   return MpirunDiagnosis{
@@ -149,19 +178,23 @@ JobReport conclude_job(const JobOutcome& o) {
   if (diagnosis && diagnosis->host_lost) {
     const std::string ranks = ranks_of_host(o.placement, diagnosis->host);
     return {{"error: " + diagnosis->text + (ranks.empty() ? "" : " (" + ranks + " ran there)") + mpirun_log_hint(o)},
-            code};
+            code,
+            true,
+            -1,
+            diagnosis->host};
   }
-  if (failure && !failure->stopped) {
-    const int rank_code = failure->shell_code();
-    return {{rank_failure_line(*failure, o)}, rank_code != 0 ? rank_code : code};
-  }
+  if (failure && !failure->stopped) return rank_failure(*failure, o, code);
   if (o.child_code == 0) return {{}, 0};
-  if (o.direct) return {{"error: " + o.program + " exited with code " + std::to_string(o.child_code)}, o.child_code};
-  if (diagnosis) return {{"error: " + diagnosis->text + mpirun_log_hint(o)}, o.child_code};
+  if (o.direct)
+    return {{"error: " + o.program + " exited with code " + std::to_string(o.child_code)},
+            o.child_code,
+            o.child_code != kExitUsage};
+  if (diagnosis) return {{"error: " + diagnosis->text + mpirun_log_hint(o)}, o.child_code, true, -1, diagnosis->host};
   std::string where = o.mpirun_log.empty() ? "" : "; its messages: " + o.mpirun_log;
   return {{"error: mpirun exited with code " + std::to_string(o.child_code) + " before any rank reported a failure" +
            where},
-          o.child_code};
+          o.child_code,
+          true};
 }
 
 }  // namespace mpibert::launcher

@@ -21,6 +21,11 @@
 #include "launcher/stop_note.h"
 
 namespace mpibert::launcher {
+
+void report(const std::string& text) {
+  std::fprintf(stderr, "gaudi_spawn: %s\n", text.c_str());
+}
+
 namespace {
 
 // mpirun forwards stdin to rank 0; a job in its own process group must not read the terminal (it would
@@ -59,13 +64,9 @@ std::vector<std::string> environment_with(const std::vector<std::pair<std::strin
   return env;
 }
 
-void report(const std::string& text) {
-  std::fprintf(stderr, "gaudi_spawn: %s\n", text.c_str());
-}
-
-int finish(const JobReport& r) {
+JobReport finish(JobReport r) {
   for (const auto& line : r.lines) report(line);
-  return r.exit_code;
+  return r;
 }
 
 JobOutcome outcome_of(const LaunchPlan& plan, const SuperviseResult& r) {
@@ -79,10 +80,11 @@ JobOutcome outcome_of(const LaunchPlan& plan, const SuperviseResult& r) {
   o.hard_stopped = r.hard_stopped || r.killed;
   o.log_dir = plan.log_dir;
   o.placement = plan.placement;
+  o.launch_host = plan.launch_host;
   return o;
 }
 
-int run_direct(const LaunchPlan& plan) {
+JobReport run_direct(const LaunchPlan& plan) {
   int log_fd = -1;
   std::string log_path;
   if (!plan.log_dir.empty()) {
@@ -186,7 +188,7 @@ SuperviseOptions mpirun_supervision(const LaunchPlan& plan, MpirunOutput& output
   return so;
 }
 
-int run_mpirun(const LaunchPlan& plan) {
+JobReport run_mpirun(const LaunchPlan& plan) {
   const bool temporary = plan.log_dir.empty();
   if (temporary)
     make_private_dir(plan.capture_dir);
@@ -229,6 +231,7 @@ int run_mpirun(const LaunchPlan& plan) {
   JobOutcome o = outcome_of(plan, r);
   o.statuses = merge_statuses(read_rank_statuses(plan.capture_dir), output.messages().statuses());
   o.mpirun_lines = output.messages().lines();
+  o.rank_output_seen = output.rank_output_seen();
   o.mpirun_log = mpirun_log;
   const JobReport report = conclude_job(o);
   remove_rank_files(plan.capture_dir, temporary ? RankLogs::Remove : RankLogs::Keep);
@@ -242,8 +245,12 @@ int run_mpirun(const LaunchPlan& plan) {
 
 }  // namespace
 
-int run_launch_plan(const LaunchPlan& plan) {
+JobReport run_job(const LaunchPlan& plan) {
   return plan.direct ? run_direct(plan) : run_mpirun(plan);
+}
+
+int run_launch_plan(const LaunchPlan& plan) {
+  return run_job(plan).exit_code;
 }
 
 }  // namespace mpibert::launcher

@@ -52,6 +52,34 @@ void add_multi_host_options(config::Schema<O>& s) {
       .value_named("NAME|CIDR");
 }
 
+// Elastic restarts (elastic.h), with torchrun's names where it has them.
+void add_elastic_options(config::Schema<O>& s) {
+  s.add<int>(
+       "max_restarts", [](O& o) -> int& { return o.max_restarts; }, 0,
+       "after a failure (a rank died, a host was lost), restart the job up to N times from the program's "
+       "latest checkpoint, without the host that failed")
+      .range(0, 1000)
+      .value_named("N");
+  s.add<std::optional<int>>(
+       "min_world_size", [](O& o) -> std::optional<int>& { return o.min_world_size; }, std::nullopt,
+       "fewest ranks a restart may run with; fewer left ends the job")
+      .range(1, 1 << 20)
+      .when_unset("1")
+      .value_named("K");
+  s.add<std::string>(
+       "error_file", [](O& o) -> std::string& { return o.error_file; }, "",
+       "write every failed attempt (the rank and host that failed first, exit code, message) as JSON to F")
+      .satisfies(not_empty, "a file name")
+      .when_unset("LOG_DIR/error.json with --max_restarts and --log_dir, else none")
+      .value_named("F");
+  s.add<std::string>(
+       "run_id", [](O& o) -> std::string& { return o.run_id; }, "",
+       "the elastic job's id, given to every rank as MPIBERT_RUN_ID")
+      .satisfies(not_empty, "an id")
+      .when_unset("HOST-PID-TIME of this gaudi_spawn")
+      .value_named("ID");
+}
+
 // One line per option: the only place its name, type, default, range and help are written.
 config::Schema<O> build_schema() {
   config::Schema<O> s;
@@ -101,6 +129,7 @@ config::Schema<O> build_schema() {
       .at_least(0)
       .expects("seconds >= 0; 0 = no limit")
       .value_named("SECONDS");
+  add_elastic_options(s);
   s.add<std::string>(
        "mpirun", [](O& o) -> std::string& { return o.mpirun; }, "", "Open MPI's mpirun to use (else the one on PATH)")
       .satisfies(not_empty, "the path of Open MPI's mpirun")

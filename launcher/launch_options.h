@@ -42,6 +42,10 @@ struct LaunchOptions {
   std::vector<EnvItem> env;              // in command-line order; the last one for a key wins
   std::string log_dir;                   // each rank's console output -> DIR/rank-N.log
   double timeout_s;                      // whole job; 0 = none (--timeout)
+  int max_restarts;                      // elastic restarts after a failure (elastic.h); 0 = none
+  std::optional<int> min_world_size;     // fewest ranks a restart may run with; unset = 1
+  std::string error_file;                // JSON of each failed attempt ("" = LOG_DIR/error.json or none)
+  std::string run_id;                    // the elastic job's id ("" = made up at start)
   std::string mpirun;                    // path of mpirun ("" = search PATH)
   std::vector<std::string> mpirun_args;  // appended to mpirun's options (split like a shell, no expansion)
   bool dry_run;

@@ -16,6 +16,7 @@ void MpirunOutput::write(int stream, const char* data, size_t size) {
 }
 
 void MpirunOutput::to_console(int stream, const char* data, size_t size) {
+  rank_output_seen_ = true;
   const int fd = stream == 2 ? 2 : 1;
   if (console_[fd] && !write_all(fd, data, size)) console_[fd] = false;  // e.g. `| head` closed
 }

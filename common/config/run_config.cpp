@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/config/shared_keys.h"
+#include "common/error.h"
 
 namespace mpibert {
 namespace {
@@ -99,6 +100,17 @@ RunConfig parse_run_config(int argc, const char* const* argv, config::ParsedArgs
   config::ParsedArgs p = run_schema().parse_args(&cfg, argc, argv, extra_flags);
   if (parsed) *parsed = std::move(p);
   return cfg;
+}
+
+void resolve_global_batch(TrainConfig& train, int world) {
+  if (train.global_batch_size <= 0) return;
+  const int64_t per_step = static_cast<int64_t>(world) * train.per_device_train_batch_size;
+  if (train.global_batch_size % per_step != 0)
+    throw UsageError("train.global_batch_size " + std::to_string(train.global_batch_size) +
+                     " is not a multiple of world_size x per_device_train_batch_size = " + std::to_string(world) +
+                     " x " + std::to_string(train.per_device_train_batch_size) + " = " + std::to_string(per_step) +
+                     ": choose a multiple of it, or change per_device_train_batch_size");
+  train.gradient_accumulation_steps = train.global_batch_size / per_step;
 }
 
 }  // namespace mpibert

@@ -54,6 +54,7 @@ struct TrainConfig {
   int64_t per_device_train_batch_size{};
   int64_t per_device_eval_batch_size{};
   int64_t gradient_accumulation_steps{};
+  int64_t global_batch_size{};  // 0 = world x batch x accumulation; else accumulation follows from it
   double learning_rate{};
   double weight_decay{};
   double adam_beta1{};
@@ -73,6 +74,7 @@ struct TrainConfig {
   int64_t logging_steps{};
   int64_t save_steps{};         // 0 = only at the end
   int64_t save_total_limit{};   // 0 = keep all
+  bool save_on_each_node{};     // every host's first rank writes the checkpoints too (HF's name)
   int64_t eval_steps{};         // 0 = only at the end
   std::string eval_strategy{};  // no | steps | epoch
   bool load_best_model_at_end{};
@@ -101,9 +103,8 @@ struct DistConfig {
   double first_bucket_mb{};  // first (smallest) bucket, so communication starts early
   bool overlap{};            // all-reduce buckets during backward (false: after backward)
   double timeout_s{};        // a collective not done by then aborts the job
-  double stall_warning_s{};
-  std::string debug;  // "detail": compare every collective's fingerprint across ranks  // a collective waiting this
-                      // long warns, naming the missing ranks (0: never)
+  double stall_warning_s{};  // a collective waiting this long warns, naming the missing ranks (0: never)
+  std::string debug;         // "detail": compare every collective's fingerprint across ranks
 };
 
 struct RunConfig {
@@ -114,6 +115,11 @@ struct RunConfig {
 };
 
 const config::Schema<RunConfig>& run_schema();
+
+// With train.global_batch_size set, derives gradient_accumulation_steps for `world` ranks (an elastic
+// restart on fewer ranks keeps the global batch). Throws UsageError, naming the key and the values, when
+// the global batch is not a multiple of world x per_device_train_batch_size.
+void resolve_global_batch(TrainConfig& train, int world);
 
 // Parses argv (see SchemaBase::parse_args) into a RunConfig; `--help` prints the generated help.
 RunConfig parse_run_config(int argc, const char* const* argv, config::ParsedArgs* parsed = nullptr,

@@ -106,6 +106,14 @@ void declare_train_keys(Schema<R>& s) {
        "micro-steps per optimizer step")
       .range(1, 1 << 20)
       .alias("gradient_accumulation_steps");
+  s.template add<int64_t>(
+       "train.global_batch_size", [](R& c) -> int64_t& { return c.train.global_batch_size; }, 0,
+       "sequences per optimizer step over all ranks; when set, gradient_accumulation_steps is derived as "
+       "global_batch_size / (world_size x per_device_train_batch_size), so the same run (and its resume "
+       "after gaudi_spawn --max_restarts drops a host) keeps its global batch on any rank count; 0 = "
+       "world_size x per_device_train_batch_size x gradient_accumulation_steps")
+      .range(0, int64_t{1} << 40)
+      .alias("global_batch_size");
   s.template add<double>(
        "train.learning_rate", [](R& c) -> double& { return c.train.learning_rate; }, 5e-5, "peak learning rate")
       .range(0, 10)
@@ -189,6 +197,11 @@ void declare_train_keys(Schema<R>& s) {
        "keep the newest N checkpoints (0 = all)")
       .range(0, 1e9)
       .alias("save_total_limit");
+  s.template add<bool>(
+       "train.save_on_each_node", [](R& c) -> bool& { return c.train.save_on_each_node; }, false,
+       "write every checkpoint on each host (by its first rank), not only on rank 0's: without a shared "
+       "file system a restart then finds them on any host left")
+      .alias("save_on_each_node");
   s.template add<int64_t>(
        "train.eval_steps", [](R& c) -> int64_t& { return c.train.eval_steps; }, 0,
        "evaluate every N steps (0 = only at the end)")

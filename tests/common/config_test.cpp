@@ -186,5 +186,27 @@ TEST(Config, ProgramSpecificFlagsArePassedThrough) {
   EXPECT_EQ(p.extras.at("top_k"), "3");
 }
 
+// An elastic restart on fewer ranks keeps the global batch: accumulation follows from the world size.
+TEST(Config, GlobalBatchSizeDerivesAccumulationForTheWorldSize) {
+  RunConfig c = parse({"--per_device_train_batch_size", "4", "--global_batch_size", "16"});
+  resolve_global_batch(c.train, 2);
+  EXPECT_EQ(c.train.gradient_accumulation_steps, 2);
+  resolve_global_batch(c.train, 1);
+  EXPECT_EQ(c.train.gradient_accumulation_steps, 4);
+  resolve_global_batch(c.train, 4);
+  EXPECT_EQ(c.train.gradient_accumulation_steps, 1);
+  try {
+    resolve_global_batch(c.train, 3);
+    FAIL() << "12 does not divide 16";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(),
+                 "train.global_batch_size 16 is not a multiple of world_size x per_device_train_batch_size = 3 x 4 "
+                 "= 12: choose a multiple of it, or change per_device_train_batch_size");
+  }
+  RunConfig unset = parse({"--gradient_accumulation_steps", "3"});  // 0: the configured accumulation stays
+  resolve_global_batch(unset.train, 2);
+  EXPECT_EQ(unset.train.gradient_accumulation_steps, 3);
+}
+
 }  // namespace
 }  // namespace mpibert

@@ -3,7 +3,8 @@
 # gaudi_spawn: a rank produces NaN, SIGKILLs itself, stops (SIGSTOP, as a stuck host) or issues a
 # collective the other rank does not. Each job must end non-zero within its bound with a message naming
 # the rank and the cause, keep the last good checkpoint as `latest`, export nothing, and the rerun must
-# resume from it with the losses of a run that never failed.
+# resume from it with the losses of a run that never failed; with gaudi_spawn --max_restarts 1 a killed rank
+# is restarted by itself and the run finishes with those losses.
 # Usage: fault_injection.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
 bin=$(cd "$1" && pwd)
@@ -108,6 +109,26 @@ echo "== kill@3:1: rank 1 is killed by SIGKILL at step 3"
 run kill "kill@3:1"
 after_fault kill 60
 expect_grep 'rank 1.*(signal 9|SIGKILL|killed)' kill.err "kill: gaudi_spawn names rank 1 and the signal"
+
+echo "== kill@3:1 with gaudi_spawn --max_restarts 1: restarted on the same host, finishes with the clean losses"
+# The launch host is never dropped; the fault fires in the first attempt only.
+MPIBERT_FAULT=kill@3:1 timeout -k 5 150 "$G" --world_size 2 --max_restarts 1 --log_dir "$work/elastic-logs" \
+  run_mlm --config tiny.yaml --output_dir out-elastic >elastic.out 2>elastic.err
+expect_code 0 $? "elastic: the job finished"
+expect_grep '^gaudi_spawn: error: rank 1 on host .* was killed by signal 9' elastic.err "elastic: the failure is named"
+expect_grep '^gaudi_spawn: restarting in 1 s on the same hosts, from the latest checkpoint \(restart 1 of 1\)$' \
+  elastic.err "elastic: the restart is announced"
+expect_grep '^gaudi_spawn: restart 1 of 1 \(job [^)]*\): 2 ranks on 1 host' elastic.err "elastic: with its plan"
+expect_grep 'elastic job .*: attempt 2 \(restart 1 of at most 1\), 2 rank' out-elastic/logs/rank-0.log \
+  "elastic: run_mlm logged its attempt"
+expect_grep 'resuming from .*checkpoint-2' out-elastic/logs/rank-0.log "elastic: resumed from checkpoint-2"
+losses out-elastic/metrics.jsonl 3 6 >elastic.losses
+if [ -s clean.losses ] && cmp -s clean.losses elastic.losses; then pass "elastic: losses of steps 3-6 equal the clean run's"; else
+  fail "elastic: losses differ:"; paste clean.losses elastic.losses >&2
+fi
+[ -f out-elastic/final/model.safetensors ] && pass "elastic: final/ exported" || fail "elastic: no final/"
+expect_grep '"rank": 1' elastic-logs/error.json "elastic: the error file names rank 1"
+expect_grep '"then": "restart 1 on the same hosts"' elastic-logs/error.json "elastic: and what followed"
 
 echo "== hang@3:1: rank 1 stops (SIGSTOP) at step 3; dist.timeout_s 20"
 run hang "hang@3:1"

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include "launcher/stop_note.h"
+
 using namespace mpibert::launcher;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -128,6 +130,8 @@ TEST(JobReport, ASilentPeerNamedByTheCommLayerNamesItsHost) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.lines, ElementsAre("error: host h2 is unreachable or rank 1 on it stopped: rank 1 was not heard from "
                                    "for 20.4 s (dist.timeout_s 20.0 s); rank 0 on host h1 aborted the job"));
+  EXPECT_EQ(r.failed_rank, 1);  // the silent peer failed, not the rank that noticed
+  EXPECT_EQ(r.failed_host, "h2");
 }
 
 // The collective timeout's own naming (common/comm/mpi_work.cpp): a silent peer, and one alive but absent.
@@ -143,6 +147,8 @@ TEST(JobReport, ACollectiveTimeoutNamingAMissingRankNamesItsHost) {
   EXPECT_THAT(conclude_job(o).lines,
               ElementsAre("error: host h2 is unreachable or rank 1 on it stopped: rank 1 was not heard from for 20.3 s "
                           "(dist.timeout_s 20 s); rank 0 on host h1 aborted the job"));
+  EXPECT_EQ(conclude_job(o).failed_rank, 1);
+  EXPECT_EQ(conclude_job(o).failed_host, "h2");
   r0.tail = {head + "0.4 s ago, reported 56 collective(s) issued and 56 completed; a collective cannot be cancelled"};
   o.statuses = {r0};
   EXPECT_THAT(conclude_job(o).lines,
@@ -174,6 +180,22 @@ TEST(JobReport, ADaemonThatFailedAfterRanksRanIsALostHost) {
       ElementsAre("error: lost contact with host h2: its Open MPI daemon died or the network to it failed (rank "
                   "1 ran there); mpirun's messages: /tmp/gaudi_spawn.7/mpirun.log"));
   o.statuses.clear();  // no rank ran: the daemon did not start
+  EXPECT_THAT(conclude_job(o).lines[0], ::testing::HasSubstr("could not start its daemon"));
+}
+
+// A host crash torn down before any rank could report: rank 0's output had arrived, so the ranks ran and
+// a daemon was lost; not the launch host's (mpirun is its daemon), so the other one.
+TEST(JobReport, ADaemonThatFailedAfterRankOutputIsALostHostEvenWithoutStatuses) {
+  JobOutcome o = two_hosts();
+  o.child_code = 1;
+  o.launch_host = "h1";
+  o.rank_output_seen = true;
+  o.mpirun_lines = {"-----", "An ORTE daemon has unexpectedly failed after launch and before",
+                    "communicating back to mpirun."};
+  EXPECT_THAT(conclude_job(o).lines[0],
+              ::testing::StartsWith("error: lost contact with host h2: its Open MPI daemon died or the network to "
+                                    "it failed (rank 1 ran there)"));
+  o.rank_output_seen = false;  // nothing ran anywhere: a failed start
   EXPECT_THAT(conclude_job(o).lines[0], ::testing::HasSubstr("could not start its daemon"));
 }
 
@@ -211,4 +233,27 @@ TEST(JobReport, StatusesFromFilesAndRecordsAreMergedByRank) {
   ASSERT_EQ(merged.size(), 2u);
   EXPECT_EQ(merged[0].rank, 1);
   EXPECT_EQ(merged[1].exit_code, 0);  // the file's
+}
+
+// What --max_restarts decides on: a failure a restart may help, pinned on a rank and host.
+TEST(JobReport, SaysWhetherARestartCouldHelpAndWhereTheFailureIs) {
+  JobOutcome o = two_hosts();
+  o.child_code = 137;
+  o.statuses = {rank(0, "h1", 0, 0, 2), rank(1, "h2", 0, SIGKILL, 1)};
+  JobReport r = conclude_job(o);
+  EXPECT_TRUE(r.restartable);
+  EXPECT_EQ(r.failed_rank, 1);
+  EXPECT_EQ(r.failed_host, "h2");
+  o.statuses = {rank(1, "h2", 2)};  // bad input fails the same way after a restart
+  EXPECT_FALSE(conclude_job(o).restartable);
+  o.statuses = {rank(0, "h1", 14)};
+  o.mpirun_lines = {"ORTE has lost communication with a remote daemon.", "  Remote daemon: [[5,0],1] on node h2"};
+  r = conclude_job(o);
+  EXPECT_TRUE(r.restartable);
+  EXPECT_EQ(r.failed_host, "h2");
+  o.mpirun_lines.clear();
+  o.statuses = {rank(0, "h1", kExitStoppedCleanly)};  // a clean stop, a timeout: nothing to restart
+  EXPECT_FALSE(conclude_job(o).restartable);
+  o.timed_out = true;
+  EXPECT_FALSE(conclude_job(o).restartable);
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
@@ -41,12 +42,19 @@ void check_identity(const std::string& dir, const LoadedCheckpoint& ck, const Ta
                      "(--model.init_from with an export)");
 }
 
+// The first rank of each host (Open MPI's local rank 0). The weights and optimizer state are the same on
+// every rank, so any rank can write them.
+bool first_rank_on_its_host() {
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  return local == nullptr || std::atoi(local) == 0;
+}
+
 }  // namespace
 
 std::string Checkpointer::save(int64_t step, const nlohmann::json& trainer_state, const optim::Optimizer* optimizer,
                                const std::string& keep) {
   std::string path;
-  if (ctx_.rank == 0) {
+  if (ctx_.rank == 0 || (train_.save_on_each_node && first_rank_on_its_host())) {
     CheckpointContents c;
     for (auto& item : task_.model().named_parameters(/*recurse=*/true)) c.model.emplace_back(item.key(), item.value());
     if (optimizer) c.optimizer = optimizer->state_tensors();

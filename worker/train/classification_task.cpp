@@ -344,7 +344,9 @@ void ClassificationTask::write_predictions(const std::vector<double>& rows, int6
   spdlog::info("wrote {} predictions to {}", n, ctx_.dir.file("predict_results.txt"));
 }
 
-int run_classification(const ClassificationConfig& cfg, HcclLike& comm) {
+int run_classification(const ClassificationConfig& given, HcclLike& comm) {
+  ClassificationConfig cfg = given;
+  resolve_global_batch(cfg.train, comm.size());
   RunContext ctx = open_run(cfg.train, cfg.dist, comm, "run_classification", /*log_file=*/false);
   ClassificationTask task(ctx, cfg);  // every input checked before anything is written
   open_log_file(ctx, cfg.train);

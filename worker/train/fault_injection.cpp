@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "common/error.h"
+#include "worker/train/runtime_env.h"
 
 namespace mpibert::train {
 
@@ -27,7 +28,10 @@ Fault parse_fault(const std::string& text) {
 
 Fault fault_from_environment() {
   const char* v = std::getenv("MPIBERT_FAULT");
-  return v && *v ? parse_fault(v) : Fault{};
+  if (!v || !*v) return Fault{};
+  const Fault fault = parse_fault(v);  // checked on every attempt
+  // An elastic restart (gaudi_spawn --max_restarts) runs without it, so that it can finish.
+  return elastic_attempt().restart_count > 0 ? Fault{} : fault;
 }
 
 }  // namespace mpibert::train

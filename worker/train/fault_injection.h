@@ -3,6 +3,7 @@
 // (default 0) misbehave at optimizer step STEP (1-based): kill (SIGKILL itself), hang (SIGSTOP itself: no
 // progress, no heartbeats, as a stuck host), nan (its loss, and so its gradients, become NaN) or
 // mismatch (it issues a collective the other ranks do not). Unset: no fault. Never set it in production.
+// Only the first attempt of an elastic job (gaudi_spawn --max_restarts) gets the fault.
 #include <cstdint>
 #include <string>
 

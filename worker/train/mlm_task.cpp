@@ -227,7 +227,9 @@ CardFacts MlmTask::card_facts() const {
   return f;
 }
 
-int run_mlm(const RunConfig& cfg, HcclLike& comm) {
+int run_mlm(const RunConfig& given, HcclLike& comm) {
+  RunConfig cfg = given;
+  resolve_global_batch(cfg.train, comm.size());
   RunContext ctx = open_run(cfg.train, cfg.dist, comm, "run_mlm");
   MlmTask task(ctx, cfg);
   Trainer trainer(ctx, task, cfg.train, cfg.dist, run_schema().to_yaml(&cfg));

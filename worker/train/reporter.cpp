@@ -166,11 +166,11 @@ void Reporter::log_interval(const StepRecord& last) {
 
 void Reporter::on_eval(int64_t step, const Metrics& metrics, const std::string& summary) {
   spdlog::info("eval at step {}: {}", step, summary);
-  if (ctx_.rank != 0) return;
   Metrics file = metrics;
   file["epoch"] = epoch_at(step);
   file["step"] = step;
-  io::write_json_file(ctx_.dir.file("eval_results.json"), nlohmann::json(file));
+  if (ctx_.rank == 0) io::write_json_file(ctx_.dir.file("eval_results.json"), nlohmann::json(file));
+  // Every rank keeps the history (a checkpoint written on another host holds it too); files are rank 0's.
   append_row(nlohmann::json(file));
 }
 

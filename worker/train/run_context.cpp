@@ -1,12 +1,14 @@
 #include "worker/train/run_context.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
 
 #include "common/comm/mpi_environment.h"
 #include "common/log/log.h"
+#include "common/report/logging_dir.h"
 #include "worker/model/precision.h"
 #include "worker/train/runtime_env.h"
 #include "worker/train/stop_signal.h"
@@ -37,6 +39,8 @@ std::string own_command_line() {
 }
 
 void log_runtime(const RunContext& ctx) {
+  spdlog::info("{}: rank {} of {} on host {} (pid {})", ctx.program, ctx.rank, ctx.world, report::host_name(),
+               ::getpid());
   const BlasInfo blas = detect_blas();
   if (blas.slow_reference())
     spdlog::warn("BLAS: {} — install libopenblas0-pthread (scripts/install-deps.sh does) for ~7x faster steps",
@@ -47,6 +51,10 @@ void log_runtime(const RunContext& ctx) {
                ctx.program, ctx.bf16 ? "bf16" : "fp32", ctx.requested_precision,
                model::cpu_supports_bf16_fast() ? "yes" : "no", ctx.threads, ctx.world);
   spdlog::info("libtorch {}, {}", torch_version(), mpi_library_version());
+  const ElasticAttempt attempt = elastic_attempt();
+  if (!attempt.run_id.empty())
+    spdlog::info("elastic job {}: attempt {} (restart {} of at most {}), {} rank(s)", attempt.run_id,
+                 attempt.restart_count + 1, attempt.restart_count, attempt.max_restarts, ctx.world);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "common/comm/agreement.h"
 #include "common/error.h"
 #include "worker/train/checkpoint.h"
+#include "worker/train/runtime_env.h"
 
 namespace fs = std::filesystem;
 
@@ -40,6 +41,14 @@ void check_can_be_directory(const fs::path& dir) {
 
 std::string decide_resume(const TrainConfig& t, const fs::path& dir) {
   check_can_be_directory(dir);
+  // An elastic restart continues the attempt before it: from output_dir's latest checkpoint (whatever the
+  // first attempt was told to resume from or overwrite), or afresh when that attempt saved none.
+  const bool restart = elastic_attempt().restart_count > 0;
+  if (restart && t.do_train) {
+    remove_stale_checkpoint_temps(dir.string());
+    if (auto latest = find_latest_checkpoint(dir.string())) return *latest;
+    return "";
+  }
   if (!t.resume_from_checkpoint.empty() && t.resume_from_checkpoint != "latest") return t.resume_from_checkpoint;
   if (!t.do_train) return "";
   remove_stale_checkpoint_temps(dir.string());

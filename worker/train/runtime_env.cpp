@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -52,6 +53,15 @@ void apply_threads(int threads) {
 std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
          std::to_string(TORCH_VERSION_PATCH);
+}
+
+ElasticAttempt elastic_attempt() {
+  auto number = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v ? std::max(0, std::atoi(v)) : 0;
+  };
+  const char* id = std::getenv("MPIBERT_RUN_ID");
+  return {number("MPIBERT_RESTART_COUNT"), number("MPIBERT_MAX_RESTARTS"), id ? id : ""};
 }
 
 }  // namespace mpibert

@@ -23,6 +23,16 @@ int choose_threads(long configured);
 // present, because OpenBLAS read OPENBLAS_NUM_THREADS when it was loaded, before main()).
 void apply_threads(int threads);
 
+// gaudi_spawn --max_restarts: which attempt of the job this is (MPIBERT_RESTART_COUNT, 0 = the first), of
+// how many restarts allowed (MPIBERT_MAX_RESTARTS), and the job's id (MPIBERT_RUN_ID); all 0/"" when the
+// job is not elastic. Like torchrun's TORCHELASTIC_RESTART_COUNT and TORCHELASTIC_RUN_ID.
+struct ElasticAttempt {
+  int restart_count = 0;
+  int max_restarts = 0;
+  std::string run_id;
+};
+ElasticAttempt elastic_attempt();
+
 // Version string for checkpoints and logs (MPI's: mpi_library_version() in common/comm).
 std::string torch_version();
 

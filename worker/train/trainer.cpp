@@ -134,8 +134,9 @@ struct Trainer::Impl {
                        std::to_string(ck_batch) + " but this run has " + std::to_string(global_batch) + " (" +
                        std::to_string(ctx.world) + " rank(s) x " + std::to_string(train.per_device_train_batch_size) +
                        " x " + std::to_string(train.gradient_accumulation_steps) +
-                       " accumulation): set per_device_train_batch_size and gradient_accumulation_steps so that "
-                       "world_size x batch x accumulation = " +
+                       " accumulation): set train.global_batch_size " + std::to_string(ck_batch) +
+                       " (accumulation then follows from the world size), or per_device_train_batch_size and "
+                       "gradient_accumulation_steps so that world_size x batch x accumulation = " +
                        std::to_string(ck_batch));
     const int64_t consumed = state.at("consumed_sequences").get<int64_t>();
     step = consumed / ck_batch;

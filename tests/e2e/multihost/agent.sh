@@ -1,5 +1,5 @@
 #!/bin/sh
-# Open MPI's remote agent for tests/e2e/multihost/harness.sh, in ssh's place (gaudi_spawn --launch_agent
+# Open MPI's remote agent for tests/e2e/multihost.sh, in ssh's place (gaudi_spawn --launch_agent
 # "agent.sh MAP"): agent.sh MAP [ssh options] HOST COMMAND...
 # HOST is resolved like ssh would, in the calling host's namespace (its /etc/hosts), and its address looked
 # up in MAP ("ADDRESS NAMESPACE TMP" per line). COMMAND runs in that host's network namespace with its

@@ -1,4 +1,4 @@
-# Namespace "hosts" for tests/e2e/multihost/harness.sh (sourced). Each host is a network namespace with one
+# Namespace "hosts" for tests/e2e/multihost.sh (sourced). Each host is a network namespace with one
 # interface on a bridge that lives in a namespace of its own; addresses come from 198.18.0.0/24 (the
 # benchmarking test range) and exist only inside these namespaces: the root namespace gets none and no
 # route leads out. Names carry a per-run prefix, so runs never collide.

@@ -5,12 +5,10 @@
 # Checks: rank 1 ran on h2 (h2's interface counted the traffic; its logs are in h2's /tmp only); the step
 # losses equal those of the same 2 ranks on one host (<= 1e-5); SIGINT to gaudi_spawn ends in a clean stop
 # with a checkpoint on h1 and the rerun resumes; a rank killed on h2, every process of h2 killed, an
-# unresolvable host and a cut link each end the job with one line naming the host; no status file, Open
-# MPI daemon or session directory is left on h2. Needs root, iproute2 and unshare (exit 77 otherwise).
-# Usage: tests/e2e/multihost/harness.sh BIN_DIR SOURCE_DIR   (as root)
-# Not in CTest yet (the multi-host issue is in progress): a host crash is sometimes reported by mpirun as
-# "could not start its daemon" without naming h2, because no rank reported before the teardown; the
-# launcher must learn that ranks had started (their output arrived) before this joins CI.
+# unresolvable host and a cut link each end the job with one line naming the host; with --max_restarts a
+# crash of h2 restarts the run on h1 alone, which finishes with the losses of a plain 1-rank resume; no
+# status file, Open MPI daemon or session directory is left on h2. Needs root, iproute2 and unshare (exit 77 otherwise).
+# Usage: tests/e2e/multihost.sh BIN_DIR SOURCE_DIR   (as root; CTest runs it alone: RUN_SERIAL)
 set -uo pipefail
 bin=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
@@ -40,7 +38,7 @@ source "$src/tests/e2e/multihost/hosts.sh"
 cleanup() {
   [ "$BASHPID" = "$$" ] || return
   mh_teardown
-  rm -rf "$work"
+  [ -n "${MH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -206,6 +204,54 @@ crash_s=$(seconds_since "$t0")
 one_line "h2 crashed" crash.err \
   '^gaudi_spawn: error: (lost contact with host h2: .*\(rank 1 ran there\)|host h2 is unreachable or rank 1 on it stopped)'
 rm -rf "$h2tmp"/ompi.* "$h2tmp"/openmpi-sessions-*  # a crashed host's /tmp; the next case checks its own
+
+echo "== elastic: every process of h2 killed mid-run with --max_restarts 1: the run finishes on h1"
+# The same global batch (8) on 2 ranks x 4 and, after h2 is dropped, 1 rank x 4 x 2 accumulation.
+# Every checkpoint kept (save_total_limit 0): the one the restart resumed from is resumed again below.
+elastic_args=(--config tiny.yaml --max_steps 10 --save_steps 2 --save_total_limit 0 --global_batch_size 8
+  --save_on_each_node)
+spawn_bg elastic --hosts h1:1,h2:1 --max_restarts 1 --log_dir "$work/elastic-logs" "$bin/run_mlm" \
+  "${elastic_args[@]}" --output_dir "$work/out-elastic"
+wait_for_step 5 elastic.err || fail "training did not reach step 5"
+ls -d "$h2work"/out-elastic/checkpoint-* >/dev/null 2>&1 && pass "h2 wrote its own checkpoints (--save_on_each_node)" ||
+  fail "no checkpoint on h2 with --save_on_each_node"
+mh_kill_all h2
+wait "$pid"
+expect_code 0 $? "the elastic job finished"
+expect_grep '^gaudi_spawn: restarting in 1 s without host h2, from the latest checkpoint \(restart 1 of 1\)$' \
+  elastic.err "gaudi_spawn said it restarts without h2"
+expect_grep '^gaudi_spawn: restart 1 of 1 \(job .*\): 1 rank on 1 host \(h1: rank 0\)' elastic.err "the restart ran on h1 alone"
+expect_grep 'elastic job .*: attempt 2 \(restart 1 of at most 1\), 1 rank' elastic.err "run_mlm logged its attempt"
+[ -f out-elastic/final/model.safetensors ] && pass "the restarted run exported final/" || fail "no final/ export"
+expect_grep '"host": "h2"' elastic-logs/error.json "the error file names h2"
+resumed=$(sed -n 's/.*resuming from .*checkpoint-\([0-9]*\) at step.*/\1/p' elastic.err | tail -1)
+if [ -n "$resumed" ]; then
+  pass "the restart resumed from checkpoint-$resumed"
+  # A plain resume of the same checkpoint on 1 rank must give the same losses after it.
+  mkdir -p out-plain && cp -a "out-elastic/checkpoint-$resumed" out-plain/
+  spawn plain --hosts h1:1 "$bin/run_mlm" "${elastic_args[@]}" --output_dir "$work/out-plain"
+  expect_code 0 $? "a plain resume on 1 rank"
+  expect_grep "resuming from .*checkpoint-$resumed at step $resumed" plain.err "the plain run resumed from it too"
+  if python3 - out-elastic/metrics.jsonl out-plain/metrics.jsonl "$resumed" <<'PY'; then
+import json, sys
+after = int(sys.argv[3])
+rows = [{r["step"]: r["loss"] for r in map(json.loads, open(p)) if "loss" in r and r["step"] > after} for p in sys.argv[1:3]]
+assert rows[0].keys() == rows[1].keys() and rows[0], rows
+worst = max(abs(rows[0][s] - rows[1][s]) for s in rows[0])
+print(f"    steps {min(rows[0])}-{max(rows[0])}: largest loss difference to a plain 1-rank resume {worst:.3g}")
+if worst > 1e-5:
+    for s in sorted(rows[0]):
+        print(f"    step {s}: after the restart {rows[0][s]!r}, plain resume {rows[1][s]!r}")
+assert worst <= 1e-5
+PY
+    pass "losses after the restart equal a plain resume on 1 rank"
+  else
+    fail "losses after the restart differ from a plain resume"
+  fi
+else
+  fail "the restart did not resume from a checkpoint"
+fi
+rm -rf "$h2tmp"/ompi.* "$h2tmp"/openmpi-sessions-*
 
 echo "== the link to h2 cut"
 spawn_bg cut --hosts h1:1,h2:1 "$bin/run_mlm" --config tiny.yaml --output_dir "$work/out-cut" --max_steps 100000
