@@ -63,7 +63,8 @@ grep -v '^{' "$work/allreduce.out" >&2
 # train LABEL HOSTS [RATE]: run_mlm for STEPS steps; one JSON line with its throughput.
 base_sps=""
 train() {
-  local label=$1 hosts=$2 rate=${3:-} run="$out/run-$1"
+  local label=$1 hosts=$2 rate=${3:-} run
+  run="$out/run-$(echo "$label" | tr -cs 'a-zA-Z0-9\n' '-')"
   limit "$rate" || die "tc could not limit the link to $rate"
   echo "== run_mlm, $label" >&2
   if ! spawn --hosts "$hosts" --log_dir "$run/launcher-logs" "$bin/run_mlm" --config "$config" --output_dir "$run" \
