@@ -24,6 +24,7 @@ say() { echo "check-dockerfile: $*"; }
 
 dockerfile=docker/Dockerfile
 root=$(mktemp -d /tmp/mpibert-dockerfile.XXXXXX)
+chmod 755 "$root"  # it is the image's /: mktemp's 0700 would lock every other user out
 cleanup() {
   for m in proc sys dev; do umount -l "$root/$m" 2>/dev/null || true; done
   [ "$keep" = 1 ] && say "root kept in $root" || rm -rf "$root"
@@ -132,7 +133,8 @@ cmd=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])))' "$c
 check "CMD ($cmd) runs as $user with the image's PATH" run_in_root "$user" "$workdir" "$cmd"
 # The workers: the operator mounts a key pair and authorized_keys at /home/mpiuser/.ssh; this makes one.
 home=/home/$user
-run_in_root "$user" "$home" "mkdir -p .ssh && ssh-keygen -q -t rsa -N '' -f .ssh/id_rsa && cp .ssh/id_rsa.pub .ssh/authorized_keys"
+check "a key pair for $user (what the operator mounts)" run_in_root "$user" "$home" \
+  "mkdir -p .ssh && ssh-keygen -q -t rsa -N '' -f .ssh/id_rsa && cp .ssh/id_rsa.pub .ssh/authorized_keys"
 check "sshd accepts the workers' config (sshd -t)" run_in_root "$user" "$home" "/usr/sbin/sshd -t -f $home/.sshd_config"
 # An ssh session gets sshd's default PATH, not the image's ENV: mpirun finds orted there and starts the
 # rank wrapper (gaudi_spawn) by its absolute path, which is what the login checks.
@@ -143,5 +145,5 @@ ssh_test="ip link set lo up && runuser -u $user -- /usr/sbin/sshd -f $home/.sshd
 check "a key login on port ${port:-22} as $user finds orted and runs $exe (sshd in its own network namespace)" \
   unshare --net chroot "$root" /usr/bin/env -i HOME="$home" PATH="${vars[PATH]}" /bin/sh -c "$ssh_test"
 rm -f "$root.check.log"
-[ "$failed" = 0 ] && say "every RUN step and check passed" || say "some checks failed"
+[ "$failed" = 0 ] && say "every RUN step and check passed" || { say "some checks failed"; keep=1; }
 exit "$failed"
