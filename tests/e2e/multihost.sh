@@ -35,9 +35,13 @@ work=$(mktemp -d /tmp/mpibert-multihost.XXXXXX)
 id="mh$$"
 id=${id:0:8}
 source "$src/tests/e2e/multihost/hosts.sh"
+# `ip netns add` makes /run/netns a mount point; where it was not one before (e.g. a chroot, where the
+# setup then fails), the mount is ours to remove once the namespaces are gone.
+netns_mounted_before=$(mountpoint -q /run/netns 2>/dev/null && echo 1 || echo 0)
 cleanup() {
   [ "$BASHPID" = "$$" ] || return
   mh_teardown
+  [ "$netns_mounted_before" = 1 ] || ! mountpoint -q /run/netns 2>/dev/null || umount /run/netns 2>/dev/null
   [ -n "${MH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
