@@ -137,10 +137,11 @@ check "a key pair for $user (what the operator mounts)" run_in_root "$user" "$ho
   "mkdir -p .ssh && ssh-keygen -q -t rsa -N '' -f .ssh/id_rsa && cp .ssh/id_rsa.pub .ssh/authorized_keys"
 check "sshd accepts the workers' config (sshd -t)" run_in_root "$user" "$home" "/usr/sbin/sshd -t -f $home/.sshd_config"
 # An ssh session gets sshd's default PATH, not the image's ENV: mpirun finds orted there and starts the
-# rank wrapper (gaudi_spawn) by its absolute path, which is what the login checks.
+# rank wrapper (gaudi_spawn) by its absolute path, which is what the login checks. 127.0.0.1, not
+# localhost: an image has no /etc/hosts of its own (docker and Kubernetes supply one at run time).
 exe=$(chroot "$root" /usr/bin/env PATH="${vars[PATH]}" sh -c 'command -v gaudi_spawn')
 ssh_test="ip link set lo up && runuser -u $user -- /usr/sbin/sshd -f $home/.sshd_config && sleep 1 &&
-  runuser -u $user -- ssh -p ${port:-22} -o BatchMode=yes localhost 'command -v orted && $exe --help | head -1';
+  runuser -u $user -- ssh -p ${port:-22} -o BatchMode=yes 127.0.0.1 'command -v orted && $exe --help | head -1';
   rc=\$?; kill \$(cat $home/sshd.pid) 2>/dev/null; exit \$rc"
 check "a key login on port ${port:-22} as $user finds orted and runs $exe (sshd in its own network namespace)" \
   unshare --net chroot "$root" /usr/bin/env -i HOME="$home" PATH="${vars[PATH]}" /bin/sh -c "$ssh_test"
