@@ -16,15 +16,10 @@
 namespace mpibert::launcher {
 namespace {
 
-bool same_host(const std::string& a, const std::string& b) {
-  return a == b || a.substr(0, a.find('.')) == b.substr(0, b.find('.'));
-}
-
 // The placement entry the failure is pinned on: by its rank when known (a rank reports its own host name,
 // which need not be the name it was placed by), else by the host's name.
 const HostPlacement* failed_placement(const LaunchPlan& plan, const JobReport& failure) {
-  for (const auto& p : plan.placement)
-    if (failure.failed_rank >= p.first_rank && failure.failed_rank < p.first_rank + p.ranks) return &p;
+  if (const HostPlacement* p = placement_of_rank(plan.placement, failure.failed_rank)) return p;
   if (failure.failed_host.empty()) return nullptr;
   for (const auto& p : plan.placement)
     if (same_host(p.name, failure.failed_host)) return &p;
@@ -79,9 +74,9 @@ class ErrorFile {
   nlohmann::json doc_;
 };
 
-std::string error_file_path(const LaunchOptions& o, const LaunchPlan& plan) {
+std::string error_file_path(const LaunchOptions& o) {
   if (!o.error_file.empty()) return std::filesystem::absolute(o.error_file).string();
-  return plan.log_dir.empty() ? "" : plan.log_dir + "/error.json";
+  return o.log_dir.empty() ? "" : (std::filesystem::absolute(o.log_dir) / "error.json").string();
 }
 
 }  // namespace
@@ -123,7 +118,7 @@ int restart_backoff_s(int restart) {
 int run_elastic(const LaunchOptions& first, const Environment& env) {
   const std::string run_id = first.run_id.empty() ? make_run_id(env.hostname) : first.run_id;
   LaunchOptions options = first;
-  ErrorFile errors(error_file_path(first, build_launch_plan(first, env)), run_id);
+  ErrorFile errors(error_file_path(first), run_id);
   for (int restart = 0;; ++restart) {
     const LaunchPlan plan = build_launch_plan(with_attempt(options, run_id, restart, first.max_restarts), env);
     if (restart > 0)

@@ -15,15 +15,14 @@ namespace mpibert::launcher {
 namespace {
 
 std::string host_of_rank(const std::vector<HostPlacement>& placement, int rank) {
-  for (const auto& p : placement)
-    if (rank >= p.first_rank && rank < p.first_rank + p.ranks) return p.name;
-  return "?";
+  const HostPlacement* p = placement_of_rank(placement, rank);
+  return p ? p->name : "?";
 }
 
 // Rank numbers of a host, "1" or "2-3".
 std::string ranks_of_host(const std::vector<HostPlacement>& placement, const std::string& host) {
   for (const auto& p : placement)
-    if (p.name == host || p.name.substr(0, p.name.find('.')) == host.substr(0, host.find('.')))
+    if (same_host(p.name, host))
       return (p.ranks == 1 ? "rank " : "ranks ") + std::to_string(p.first_rank) +
              (p.ranks == 1 ? "" : "-" + std::to_string(p.first_rank + p.ranks - 1));
   return "";
@@ -54,7 +53,15 @@ std::optional<JobReport> clean_stop(const JobOutcome& o) {
 // "mpibert: rank R aborts the job: ... rank K has not been heard from for X s ... (silence limit Y s)".
 // The collective timeout of a rank that waited (common/comm/mpi_work.cpp): "... did not finish within
 // 20 s on rank 0: rank 1 (host h2) has not issued it: its last heartbeat, 20.3 s ago, ...".
-std::optional<std::string> missing_peer_report(const std::string& line, const RankStatus& s) {
+// A rank that aborted the job because a peer went silent: the peer and its host are what failed.
+struct SilentPeer {
+  std::string text;
+  int rank = -1;
+  std::string host;
+};
+
+std::optional<SilentPeer> missing_peer_report(const std::string& line, const RankStatus& s,
+                                              const std::vector<HostPlacement>& placement) {
   static const std::regex missing(
       R"(did not finish within ([0-9.]+) s on rank \d+: rank (\d{1,9}) \(host ([^)]*)\) has not issued it: its )"
       R"(last heartbeat(?: \(as rank 0 relays it\))?, ([0-9.]+) s ago)");
@@ -63,31 +70,24 @@ std::optional<std::string> missing_peer_report(const std::string& line, const Ra
   const double limit = std::stod(m[1].str()), quiet = std::stod(m[4].str());
   const std::string peer = m[2].str(), host = m[3].str();
   const std::string aborted = "; rank " + std::to_string(s.rank) + " on host " + s.host + " aborted the job";
+  SilentPeer found{"", std::stoi(peer), host_of_rank(placement, std::stoi(peer))};
   if (quiet >= limit / 2)  // silent for most of the wait: gone, stopped or cut off
-    return "host " + host + " is unreachable or rank " + peer + " on it stopped: rank " + peer +
-           " was not heard from for " + m[4].str() + " s (dist.timeout_s " + m[1].str() + " s)" + aborted;
-  return "rank " + peer + " on host " + host + " is alive but did not reach the collective within dist.timeout_s " +
-         m[1].str() + " s (it is slow or took another code path)" + aborted;
+    found.text = "host " + host + " is unreachable or rank " + peer + " on it stopped: rank " + peer +
+                 " was not heard from for " + m[4].str() + " s (dist.timeout_s " + m[1].str() + " s)" + aborted;
+  else
+    found.text = "rank " + peer + " on host " + host +
+                 " is alive but did not reach the collective within dist.timeout_s " + m[1].str() +
+                 " s (it is slow or took another code path)" + aborted;
+  return found;
 }
-
-// A rank that aborted the job because a peer went silent: the peer and its host are what failed.
-struct SilentPeer {
-  std::string text;
-  int rank = -1;
-  std::string host;
-};
 
 std::optional<SilentPeer> silent_peer_report(const RankStatus& s, const std::vector<HostPlacement>& placement) {
   static const std::regex silent(
       R"(rank (\d{1,9}) has not been heard from for ([0-9.]+ s).*\(silence limit ([0-9.]+ s)\))");
-  static const std::regex missing_rank(R"(: rank (\d{1,9}) \(host [^)]*\) has not issued it)");
   for (const auto& line : s.tail) {
     if (line.find("aborts the job") == std::string::npos) continue;
+    if (auto missing = missing_peer_report(line, s, placement)) return missing;
     std::smatch m;
-    if (auto missing = missing_peer_report(line, s)) {
-      const int peer = std::regex_search(line, m, missing_rank) ? std::stoi(m[1].str()) : -1;
-      return SilentPeer{*missing, peer, peer < 0 ? "" : host_of_rank(placement, peer)};
-    }
     if (!std::regex_search(line, m, silent)) continue;
     const int peer = std::stoi(m[1].str());
     const std::string host = host_of_rank(placement, peer);

@@ -338,9 +338,18 @@ std::string binding_text(const LaunchPlan& plan) {
 
 }  // namespace
 
+bool same_host(const std::string& a, const std::string& b) {
+  return a == b || a.substr(0, a.find('.')) == b.substr(0, b.find('.'));
+}
+
 bool is_launch_host(const std::string& name, const std::string& hostname) {
-  auto short_name = [](const std::string& n) { return n.substr(0, n.find('.')); };
-  return name == "localhost" || name == "127.0.0.1" || name == hostname || short_name(name) == short_name(hostname);
+  return name == "localhost" || name == "127.0.0.1" || same_host(name, hostname);
+}
+
+const HostPlacement* placement_of_rank(const std::vector<HostPlacement>& placement, int rank) {
+  for (const auto& p : placement)
+    if (rank >= p.first_rank && rank < p.first_rank + p.ranks) return &p;
+  return nullptr;
 }
 
 LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {

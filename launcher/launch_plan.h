@@ -50,6 +50,10 @@ LaunchPlan build_launch_plan(const LaunchOptions& options, const Environment& en
 
 // Whether a host name (a hostfile's, --hosts', Slurm's) is this machine, `hostname`.
 bool is_launch_host(const std::string& name, const std::string& hostname);
+// Whether two names are one host: equal, or equal up to the first '.' ("node1" and "node1.cluster").
+bool same_host(const std::string& a, const std::string& b);
+// The host that rank `rank` was placed on; nullptr when no host has it.
+const HostPlacement* placement_of_rank(const std::vector<HostPlacement>& placement, int rank);
 
 // One line: "2 ranks on 1 host (vm: ranks 0-1), 1 thread per rank, bound to cores".
 std::string describe_plan(const LaunchPlan& plan);

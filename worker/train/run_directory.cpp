@@ -43,16 +43,13 @@ std::string decide_resume(const TrainConfig& t, const fs::path& dir) {
   check_can_be_directory(dir);
   // An elastic restart continues the attempt before it: from output_dir's latest checkpoint (whatever the
   // first attempt was told to resume from or overwrite), or afresh when that attempt saved none.
-  const bool restart = elastic_attempt().restart_count > 0;
-  if (restart && t.do_train) {
-    remove_stale_checkpoint_temps(dir.string());
-    if (auto latest = find_latest_checkpoint(dir.string())) return *latest;
-    return "";
-  }
-  if (!t.resume_from_checkpoint.empty() && t.resume_from_checkpoint != "latest") return t.resume_from_checkpoint;
+  const bool restart = t.do_train && elastic_attempt().restart_count > 0;
+  if (!restart && !t.resume_from_checkpoint.empty() && t.resume_from_checkpoint != "latest")
+    return t.resume_from_checkpoint;
   if (!t.do_train) return "";
   remove_stale_checkpoint_temps(dir.string());
   auto latest = find_latest_checkpoint(dir.string());
+  if (restart) return latest.value_or("");
   if (t.resume_from_checkpoint == "latest") {
     if (!latest)
       throw UsageError("--resume_from_checkpoint: no checkpoint in " + dir.string() +
