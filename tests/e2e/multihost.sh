@@ -225,15 +225,20 @@ expect_code 0 $? "the elastic job finished"
 expect_grep '^gaudi_spawn: restarting in 1 s without host h2, from the latest checkpoint \(restart 1 of 1\)$' \
   elastic.err "gaudi_spawn said it restarts without h2"
 expect_grep '^gaudi_spawn: restart 1 of 1 \(job .*\): 1 rank on 1 host \(h1: rank 0\)' elastic.err "the restart ran on h1 alone"
+threads=$(sed -n 's/^gaudi_spawn: restart 1 of 1 .*), \([0-9]*\) threads\{0,1\} per rank.*/\1/p' elastic.err)
+[ -n "$threads" ] && pass "the restart kept $threads thread(s) per rank" || fail "the restart line names no threads per rank"
 expect_grep 'elastic job .*: attempt 2 \(restart 1 of at most 1\), 1 rank' elastic.err "run_mlm logged its attempt"
 [ -f out-elastic/final/model.safetensors ] && pass "the restarted run exported final/" || fail "no final/ export"
 expect_grep '"host": "h2"' elastic-logs/error.json "the error file names h2"
 resumed=$(sed -n 's/.*resuming from .*checkpoint-\([0-9]*\) at step.*/\1/p' elastic.err | tail -1)
 if [ -n "$resumed" ]; then
   pass "the restart resumed from checkpoint-$resumed"
-  # A plain resume of the same checkpoint on 1 rank must give the same losses after it.
+  # A plain resume of the same checkpoint on 1 rank must give the same losses after it, at the threads
+  # per rank the restart kept from the first attempt (h1:1 alone would get more, and BLAS kernels may
+  # sum in another order with another thread count).
   mkdir -p out-plain && cp -a "out-elastic/checkpoint-$resumed" out-plain/
-  spawn plain --hosts h1:1 "$bin/run_mlm" "${elastic_args[@]}" --output_dir "$work/out-plain"
+  spawn plain --hosts h1:1 --threads_per_rank "${threads:-1}" "$bin/run_mlm" "${elastic_args[@]}" \
+    --output_dir "$work/out-plain"
   expect_code 0 $? "a plain resume on 1 rank"
   expect_grep "resuming from .*checkpoint-$resumed at step $resumed" plain.err "the plain run resumed from it too"
   if python3 - out-elastic/metrics.jsonl out-plain/metrics.jsonl "$resumed" <<'PY'; then
