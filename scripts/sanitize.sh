@@ -8,16 +8,30 @@
 #   scripts/sanitize.sh --all    the whole CTest suite (worker, multi-rank and end-to-end tests included);
 #                                slow, run by hand. libtorch itself is not instrumented (see
 #                                docs/fuzzing-and-sanitizers.md).
+#   scripts/sanitize.sh --all --tests REGEX
+#                                only the CTest entries matching REGEX (ctest -R), e.g. 'mpi_np|e2e_'
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 all=0
-case "${1:-}" in
-  --all) all=1 ;;
-  "") ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-  *) echo "sanitize.sh: error: unknown argument '$1' (valid: --all)" >&2; exit 2 ;;
-esac
+tests=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --all) all=1 ;;
+    --tests)
+      [ $# -ge 2 ] && [ -n "$2" ] || { echo "sanitize.sh: error: --tests needs a CTest regex (e.g. 'mpi_np|e2e_')" >&2; exit 2; }
+      tests=$2
+      shift
+      ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) echo "sanitize.sh: error: unknown argument '$1' (valid: --all, --tests REGEX)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -n "$tests" ] && [ "$all" = 0 ]; then
+  echo "sanitize.sh: error: --tests selects among the whole suite's entries: give --all with it" >&2
+  exit 2
+fi
 
 start=$(date +%s)
 build=build-asan
@@ -97,7 +111,7 @@ if [ "$all" = 1 ]; then
   # CTest gives every case its own process, so each leak check is per case; mpirun passes the
   # environment on to the ranks.
   ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 run_step ctest \
-    bash -c "cd $build && ctest --output-on-failure -j ${MPIBERT_JOBS:-$(nproc)} --timeout 3600"
+    bash -c "cd $build && ctest --output-on-failure -j ${MPIBERT_JOBS:-$(nproc)} --timeout 3600 ${tests:+-R '$tests'}"
 else
   run_step common_tests "$build/bin/common_tests" --gtest_brief=1
   run_step launcher_tests "$build/bin/launcher_tests" --gtest_brief=1
