@@ -34,6 +34,7 @@
 #include "bench/bench_env.h"
 #include "common/comm/hccl_like.h"
 #include "common/error.h"
+#include "common/platform/blas_fit.h"
 #include "worker/model/bert_classifier.h"
 #include "worker/model/bert_config.h"
 #include "worker/model/precision.h"
@@ -491,5 +492,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mpibert::platform::fit_blas_to_cpu(argv);  // may re-execute this program with a better OpenBLAS core
   return mpibert::run_main("bench_classification", [&] { return run(argc, argv); });
 }

@@ -26,6 +26,7 @@
 #include "bench/bench_args.h"
 #include "bench/bench_env.h"
 #include "common/error.h"
+#include "common/platform/blas_fit.h"
 #include "worker/model/bert.h"
 #include "worker/model/bert_config.h"
 #include "worker/model/precision.h"
@@ -311,5 +312,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mpibert::platform::fit_blas_to_cpu(argv);  // may re-execute this program with a better OpenBLAS core
   return mpibert::run_main("bench_step", [&] { return run(argc, argv); });
 }

@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/io/hf_tokenizer_files.h"
 #include "common/log/log.h"
+#include "common/platform/blas_fit.h"
 #include "worker/io/hf_import.h"
 #include "worker/model/bert_classifier.h"
 
@@ -114,6 +115,7 @@ void print(const std::string& query, const std::vector<Scored>& result, bool as_
 }  // namespace
 
 int main(int argc, char** argv) {
+  mpibert::platform::fit_blas_to_cpu(argv);  // may re-execute this program with a better OpenBLAS core
   mpibert::config::InferenceOptions opt;
   std::vector<std::string> texts;
   if (auto done = mpibert::config::parse_inference_args(

@@ -10,6 +10,7 @@
 #include "common/config/classification_config.h"
 #include "common/config/program_args.h"
 #include "common/error.h"
+#include "common/platform/blas_fit.h"
 #include "worker/train/classification_task.h"
 
 namespace {
@@ -39,6 +40,7 @@ std::vector<std::string> with_bf16_as_precision(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mpibert::platform::fit_blas_to_cpu(argv);  // may re-execute this program with a better OpenBLAS core
   std::vector<std::string> args = with_bf16_as_precision(argc, argv);
   std::vector<char*> arg_ptrs;
   for (auto& a : args) arg_ptrs.push_back(a.data());

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/io/json_file.h"
 #include "common/log/log.h"
+#include "common/platform/blas_fit.h"
 #include "worker/train/mlm_task.h"
 
 namespace {
@@ -35,6 +36,7 @@ void apply_gaudi_config(const std::string& path, mpibert::RunConfig& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mpibert::platform::fit_blas_to_cpu(argv);  // may re-execute this program with a better OpenBLAS core
   mpibert::config::ParsedArgs parsed;
   mpibert::RunConfig cfg;
   if (auto done = mpibert::config::parse_program_args(

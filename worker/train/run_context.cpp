@@ -8,6 +8,7 @@
 
 #include "common/comm/mpi_environment.h"
 #include "common/log/log.h"
+#include "common/platform/blas_fit.h"
 #include "common/report/logging_dir.h"
 #include "worker/model/precision.h"
 #include "worker/train/runtime_env.h"
@@ -47,6 +48,10 @@ void log_runtime(const RunContext& ctx) {
                  blas.details);
   else
     spdlog::info("BLAS: {} ({})", blas.name, blas.details);
+  if (const auto& fit = platform::blas_fit_note(); fit.warning)
+    spdlog::warn("BLAS core: {}", fit.text);
+  else if (!fit.text.empty())
+    spdlog::info("BLAS core: {}", fit.text);
   spdlog::info("{}: precision {} (requested {}; CPU bf16 support: {}), {} thread(s) per rank, world size {}",
                ctx.program, ctx.bf16 ? "bf16" : "fp32", ctx.requested_precision,
                model::cpu_supports_bf16_fast() ? "yes" : "no", ctx.threads, ctx.world);
