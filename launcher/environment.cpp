@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "launcher/launch_plan.h"
 #include "launcher/process.h"
 
 namespace mpibert::launcher {
@@ -189,6 +190,8 @@ Environment probe_environment(const LaunchOptions& options) {
         env.mpirun_path + " is Open MPI " + std::to_string(env.open_mpi_major) + "; gaudi_spawn needs Open MPI 4 or 5";
     env.open_mpi_major = 0;
   }
+  // Last, as it needs the plan: whether ranks on this host may use cross-memory attach (a few ms).
+  if (cma_probe_wanted(options, env)) env.cross_memory_attach = probe_cross_memory_attach();
   return env;
 }
 

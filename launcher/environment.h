@@ -3,9 +3,11 @@
 // build_launch_plan() is a pure function of (options, environment) and tests need no real system.
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "launcher/cma_probe.h"
 #include "launcher/launch_options.h"
 
 namespace mpibert::launcher {
@@ -25,6 +27,9 @@ struct Environment {
   std::string hostfile_text;                    // contents of --hostfile
   bool console_is_tty = false;                  // gaudi_spawn's stderr is a terminal (ranks' output is a pipe)
   std::vector<std::string> network_interfaces;  // this host's interface names (getifaddrs)
+  // Whether ranks on this host may use cross-memory attach (cma_probe.h). Probed only when the plan puts
+  // every rank on this host and nobody set Open MPI's single-copy mechanism (cma_probe_wanted); else nullopt.
+  std::optional<CmaProbeResult> cross_memory_attach;
 };
 
 enum class FileKind { Missing, Directory, NotExecutable, Executable };
@@ -46,8 +51,9 @@ int count_usable_cores();
 // The names of this host's network interfaces, each once.
 std::vector<std::string> list_network_interfaces();
 
-// Reads the real system. Program resolution and hostfile reading fail here with UsageError; mpirun
-// problems are recorded in mpirun_problem and raised by the planner only when mpirun is needed.
+// Reads the real system, and probes cross-memory attach when the plan would use the answer. Program
+// resolution and hostfile reading fail here with UsageError; mpirun problems are recorded in mpirun_problem
+// and raised by the planner only when mpirun is needed.
 Environment probe_environment(const LaunchOptions& options);
 
 }  // namespace mpibert::launcher

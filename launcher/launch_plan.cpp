@@ -270,14 +270,47 @@ Argv host_args(const LaunchOptions& o, const Environment& env, const HostSource&
   return {"--host", slots_text(used)};
 }
 
-// Containers often forbid cross-memory attach (ptrace scope), which makes the shared-memory transport
-// fail at run time; its copy-in/copy-out path always works. Only for one host; the user may override.
-Argv shared_memory_args(const LaunchOptions& o, const Environment& env, const LaunchPlan& plan) {
-  if (plan.placement.size() != 1 || mentions(o.mpirun_args, "single_copy_mechanism")) return {};
+// Who decides how ranks on one host copy large messages. Open MPI's shared-memory transport copies them
+// with cross-memory attach (CMA, process_vm_readv), which containers often forbid (Yama ptrace scope,
+// CAP_SYS_PTRACE, seccomp). Open MPI 4.1 does not find out at start: every large message then fails its
+// single copy ("Read -1, expected N, errno = 1") and the job slows down or fails. The copy-in/copy-out path
+// (`none`) always works, at lower bandwidth. So for ranks on this host alone the probe decides (cma_probe.h);
+// any setting of the user's wins, and ranks on several hosts are left to Open MPI.
+void choose_single_copy(const LaunchOptions& o, const Environment& env, LaunchPlan& plan) {
+  auto decide = [&](SingleCopy kind, const std::string& note) {
+    plan.single_copy = kind;
+    plan.single_copy_note = note;
+  };
+  decide(SingleCopy::OpenMpiDefault, "");
+  if (plan.placement.size() != 1) return;
+  const std::string user = "single-copy mechanism as set ";
+  if (mentions(o.mpirun_args, "single_copy_mechanism")) return decide(SingleCopy::SetByUser, user + "in --mpirun_args");
   for (const auto& kv : plan.env)
-    if (kv.first.find("single_copy_mechanism") != std::string::npos) return {};
+    if (kv.first.find("single_copy_mechanism") != std::string::npos)
+      return decide(SingleCopy::SetByUser, user + "with --env " + kv.first);
   for (const auto& kv : env.vars)
-    if (kv.first.rfind("OMPI_MCA_", 0) == 0 && kv.first.find("single_copy_mechanism") != std::string::npos) return {};
+    if (kv.first.rfind("OMPI_MCA_", 0) == 0 && kv.first.find("single_copy_mechanism") != std::string::npos)
+      return decide(SingleCopy::SetByUser, user + "by " + kv.first + " in the environment");
+  const std::string host = plan.placement.front().name;
+  if (!is_launch_host(host, env.hostname))
+    decide(SingleCopy::OtherHost,
+           "copy-in/copy-out: the ranks run on " + host + ", where cross-memory attach cannot be probed from here");
+  else if (!env.cross_memory_attach)
+    decide(SingleCopy::NotProbed, "copy-in/copy-out: cross-memory attach was not probed");
+  else if (env.cross_memory_attach->ok)
+    decide(SingleCopy::ProbedOk, "single-copy (CMA) probed ok");
+  else
+    decide(SingleCopy::ProbeFailed, "copy-in/copy-out: " + env.cross_memory_attach->reason);
+}
+
+// `none` unless CMA was probed ok here (or it is not ours to decide). When it was, nothing is passed rather
+// than `cma`: Open MPI's default is the best mechanism it was built with (XPMEM before CMA: an explicit
+// `cma` would downgrade an XPMEM build, whose own failure falls back to CMA by itself), the command is the
+// one the user would write without gaudi_spawn, and a site's openmpi-mca-params.conf stays in force.
+Argv shared_memory_args(const LaunchPlan& plan) {
+  const bool copy_in_out = plan.single_copy == SingleCopy::ProbeFailed || plan.single_copy == SingleCopy::NotProbed ||
+                           plan.single_copy == SingleCopy::OtherHost;
+  if (!copy_in_out) return {};
   return {"--mca", plan.open_mpi_major >= 5 ? "btl_sm_single_copy_mechanism" : "btl_vader_single_copy_mechanism",
           "none"};
 }
@@ -311,7 +344,7 @@ Argv mpirun_argv(const LaunchOptions& o, const Environment& env, const HostSourc
   append(a, mapping_args(plan));
   if (plan.oversubscribed && plan.open_mpi_major < 5 && !mentions(o.mpirun_args, "--oversubscribe"))
     a.push_back("--oversubscribe");
-  append(a, shared_memory_args(o, env, plan));
+  append(a, shared_memory_args(plan));
   append(a, remote_launch_args(o, env, plan.open_mpi_major));
   append(a, network_args(o, env, plan.open_mpi_major, plan.placement.size() > 1));
   append(a, export_args(plan, forwarded));
@@ -337,6 +370,15 @@ std::string binding_text(const LaunchPlan& plan) {
 }
 
 }  // namespace
+
+bool cma_probe_wanted(const LaunchOptions& options, const Environment& env) {
+  if (env.cross_memory_attach) return false;
+  try {
+    return build_launch_plan(options, env).single_copy == SingleCopy::NotProbed;
+  } catch (const std::exception&) {
+    return false;  // the real plan says what is wrong
+  }
+}
 
 bool same_host(const std::string& a, const std::string& b) {
   return a == b || a.substr(0, a.find('.')) == b.substr(0, b.find('.'));
@@ -384,6 +426,7 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
     throw std::runtime_error(env.mpirun_problem.empty() ? "mpirun is not usable" : env.mpirun_problem);
   plan.open_mpi_major = env.open_mpi_major;
   plan.binding = choose_binding(o, plan, plan.warnings);
+  choose_single_copy(o, env, plan);
   plan.argv = mpirun_argv(o, env, src, plan, rank_env.forwarded);
   return plan;
 }
@@ -413,6 +456,7 @@ std::string format_dry_run(const LaunchPlan& plan) {
       s << "# " << p.name << ": " << p.cores << " cores assumed for binding (the launch host's count, at least "
         << "its slots); --cores_per_host overrides\n";
   s << "# threads per rank: " << plan.threads_per_rank << " (" << plan.threads_reason << ")\n";
+  if (!plan.single_copy_note.empty()) s << "# shared memory: " << plan.single_copy_note << "\n";
   s << "# environment added for every rank:\n";
   for (const auto& [k, v] : plan.env) s << k << "=" << shell_quote(v) << "\n";
   if (plan.direct) {

@@ -21,6 +21,16 @@ struct HostPlacement {
                             // the host's slots (the same wherever gaudi_spawn runs), else its cores
 };
 
+// How ranks on one host copy large messages (Open MPI's btl_vader/btl_sm_single_copy_mechanism).
+enum class SingleCopy {
+  OpenMpiDefault,  // not gaudi_spawn's to decide: ranks on several hosts (or one rank, no mpirun); no argument
+  SetByUser,       // --mpirun_args, --env or an OMPI_MCA_ variable sets it; no argument
+  ProbedOk,        // ranks on this host, where cross-memory attach works: Open MPI's default; no argument
+  ProbeFailed,     // ranks on this host, where it does not: `none` (copy-in/copy-out)
+  NotProbed,       // ranks on this host, no probe answer in the Environment: `none`
+  OtherHost,       // every rank on one other host, which cannot be probed from here: `none`
+};
+
 struct LaunchPlan {
   bool direct = false;  // one rank: PROGRAM runs as gaudi_spawn's child, no mpirun
   int world_size = 1;
@@ -41,12 +51,18 @@ struct LaunchPlan {
   std::string launch_host;
   double timeout_s = 0;
   int open_mpi_major = 0;
+  SingleCopy single_copy = SingleCopy::OpenMpiDefault;
+  std::string single_copy_note;       // --dry_run's "# shared memory: ..." line, without the prefix; "" = none
   std::vector<std::string> warnings;  // said on stderr before starting
 };
 
 // Throws UsageError for bad input (hostfile lines, too few slots, conflicting --mpirun_args, --env KEY
 // not set) and std::runtime_error when mpirun is needed but unusable.
 LaunchPlan build_launch_plan(const LaunchOptions& options, const Environment& env);
+
+// Whether build_launch_plan would ask env.cross_memory_attach: more than one rank, all on this host, and no
+// single-copy setting of the user's, and the Environment has no answer yet. False when the plan fails.
+bool cma_probe_wanted(const LaunchOptions& options, const Environment& env);
 
 // Whether a host name (a hostfile's, --hosts', Slurm's) is this machine, `hostname`.
 bool is_launch_host(const std::string& name, const std::string& hostname);

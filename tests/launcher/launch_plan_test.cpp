@@ -131,6 +131,108 @@ TEST(LaunchPlan, SingleHostTurnsOffCrossMemoryAttachUnlessOverridden) {
   EXPECT_EQ(count(plan_for({"--world_size", "2", "p"}, env).argv, "btl_vader_single_copy_mechanism"), 0);
 }
 
+namespace {
+
+// What probe_cross_memory_attach() found on the launch host.
+Environment probed(bool ok, int open_mpi_major = 4) {
+  Environment env = fake_env();
+  env.open_mpi_major = open_mpi_major;
+  env.cross_memory_attach =
+      CmaProbeResult{ok, ok ? "process_vm_readv and process_vm_writev worked between two sibling processes"
+                            : "cross-memory attach is not permitted here (process_vm_readv: Operation not permitted)"};
+  return env;
+}
+
+}  // namespace
+
+TEST(LaunchPlan, SingleHostUsesCrossMemoryAttachWhenTheProbeFoundItWorks) {
+  for (int major : {4, 5}) {
+    auto plan = plan_for({"--world_size", "2", "p"}, probed(true, major));
+    EXPECT_EQ(plan.single_copy, SingleCopy::ProbedOk);
+    EXPECT_EQ(count(plan.argv, "btl_vader_single_copy_mechanism"), 0) << major;  // Open MPI's own default
+    EXPECT_EQ(count(plan.argv, "btl_sm_single_copy_mechanism"), 0) << major;
+    EXPECT_THAT(format_dry_run(plan), HasSubstr("\n# shared memory: single-copy (CMA) probed ok\n"));
+  }
+}
+
+TEST(LaunchPlan, SingleHostCopiesInAndOutWhenTheProbeFailedAndSaysWhy) {
+  auto plan = plan_for({"--world_size", "2", "p"}, probed(false));
+  EXPECT_EQ(plan.single_copy, SingleCopy::ProbeFailed);
+  EXPECT_EQ(after(plan.argv, "btl_vader_single_copy_mechanism"), "none");
+  EXPECT_THAT(format_dry_run(plan), HasSubstr("\n# shared memory: copy-in/copy-out: cross-memory attach is not "
+                                              "permitted here (process_vm_readv: Operation not permitted)\n"));
+  auto v5 = plan_for({"--world_size", "2", "p"}, probed(false, 5)).argv;
+  EXPECT_EQ(after(v5, "btl_sm_single_copy_mechanism"), "none");
+  // No answer at all (the probe was not run): copy-in/copy-out, as before the probe existed.
+  auto unprobed = plan_for({"--world_size", "2", "p"});
+  EXPECT_EQ(unprobed.single_copy, SingleCopy::NotProbed);
+  EXPECT_EQ(after(unprobed.argv, "btl_vader_single_copy_mechanism"), "none");
+  EXPECT_THAT(format_dry_run(unprobed), HasSubstr("# shared memory: copy-in/copy-out: cross-memory attach was not "
+                                                  "probed\n"));
+}
+
+TEST(LaunchPlan, TheUsersSingleCopySettingWinsOverTheProbe) {
+  for (bool ok : {true, false}) {
+    auto args =
+        plan_for({"--world_size", "2", "--mpirun_args", "--mca btl_vader_single_copy_mechanism cma", "p"}, probed(ok));
+    EXPECT_EQ(args.single_copy, SingleCopy::SetByUser);
+    EXPECT_EQ(count(args.argv, "btl_vader_single_copy_mechanism"), 1);
+    EXPECT_EQ(after(args.argv, "btl_vader_single_copy_mechanism"), "cma");
+    EXPECT_THAT(format_dry_run(args), HasSubstr("# shared memory: single-copy mechanism as set in --mpirun_args\n"));
+    auto with_env =
+        plan_for({"--world_size", "2", "--env", "OMPI_MCA_btl_vader_single_copy_mechanism=none", "p"}, probed(ok));
+    EXPECT_EQ(with_env.single_copy, SingleCopy::SetByUser);
+    EXPECT_EQ(count(with_env.argv, "btl_vader_single_copy_mechanism"), 0);
+    EXPECT_THAT(exported(with_env.argv), Contains("OMPI_MCA_btl_vader_single_copy_mechanism=none"));
+    Environment env = probed(ok);
+    env.vars["OMPI_MCA_btl_vader_single_copy_mechanism"] = "cma";
+    auto from_vars = plan_for({"--world_size", "2", "p"}, env);
+    EXPECT_EQ(from_vars.single_copy, SingleCopy::SetByUser);
+    EXPECT_EQ(count(from_vars.argv, "btl_vader_single_copy_mechanism"), 0);
+    EXPECT_THAT(format_dry_run(from_vars), HasSubstr("as set by OMPI_MCA_btl_vader_single_copy_mechanism in the "
+                                                     "environment\n"));
+  }
+}
+
+TEST(LaunchPlan, SeveralHostsLeaveSharedMemoryToOpenMpiWhateverTheProbe) {
+  for (bool ok : {true, false}) {
+    Environment env = probed(ok);
+    env.hostfile_text = "node0 slots=2\nb slots=2\n";
+    auto plan = plan_for({"--world_size", "4", "--hostfile", "hosts.txt", "p"}, env);
+    EXPECT_EQ(plan.single_copy, SingleCopy::OpenMpiDefault);
+    EXPECT_EQ(count(plan.argv, "btl_vader_single_copy_mechanism"), 0);
+    EXPECT_THAT(format_dry_run(plan), Not(HasSubstr("# shared memory")));
+  }
+}
+
+TEST(LaunchPlan, RanksOnOneOtherHostCopyInAndOutSinceThatHostWasNotProbed) {
+  auto plan = plan_for({"--hosts", "a:2", "p"}, probed(true));
+  EXPECT_EQ(plan.single_copy, SingleCopy::OtherHost);
+  EXPECT_EQ(after(plan.argv, "btl_vader_single_copy_mechanism"), "none");
+  EXPECT_THAT(format_dry_run(plan), HasSubstr("# shared memory: copy-in/copy-out: the ranks run on a, where "
+                                              "cross-memory attach cannot be probed from here\n"));
+  // The launch host named in --hosts is this host: the probe counts.
+  EXPECT_EQ(plan_for({"--hosts", "node0:2", "p"}, probed(true)).single_copy, SingleCopy::ProbedOk);
+  EXPECT_EQ(plan_for({"--hosts", "localhost:2", "p"}, probed(false)).single_copy, SingleCopy::ProbeFailed);
+}
+
+TEST(LaunchPlan, TheProbeIsWantedOnlyWhenThePlanWouldUseIt) {
+  auto wanted = [](const Argv& args, const Environment& env = fake_env()) {
+    return cma_probe_wanted(parse_launch_options(args), env);
+  };
+  EXPECT_TRUE(wanted({"--world_size", "2", "p"}));
+  EXPECT_TRUE(wanted({"--hosts", "node0:4", "p"}));
+  EXPECT_FALSE(wanted({"--world_size", "2", "p"}, probed(false)));  // answered already
+  EXPECT_FALSE(wanted({"p"}));                                      // one rank: no mpirun
+  EXPECT_FALSE(wanted({"--hosts", "a:2", "p"}));                    // not this host
+  EXPECT_FALSE(wanted({"--hosts", "node0:1,b:1", "p"}));            // several hosts
+  EXPECT_FALSE(wanted({"--world_size", "2", "--mpirun_args", "--mca btl_vader_single_copy_mechanism cma", "p"}));
+  EXPECT_FALSE(wanted({"--world_size", "2", "--env", "OMPI_MCA_btl_vader_single_copy_mechanism=cma", "p"}));
+  Environment no_mpirun = fake_env();
+  no_mpirun.open_mpi_major = 0;
+  EXPECT_FALSE(wanted({"--world_size", "2", "p"}, no_mpirun));  // the plan fails: nothing to probe for
+}
+
 TEST(LaunchPlan, OpenMpi5SpellsMappingAndSharedMemoryParameterItsWay) {
   Environment v5 = fake_env();
   v5.open_mpi_major = 5;
