@@ -121,7 +121,37 @@ std::vector<std::string> list_network_interfaces() {
   return names;
 }
 
-Environment probe_environment(const LaunchOptions& options) {
+namespace {
+
+// Runs `blas_probe --fit` next to gaudi_spawn: its first line is what it found ("blas_probe: ..."), then
+// KEY=VALUE per variable to export. nullopt when it is missing or fails: the ranks then decide themselves.
+std::optional<Environment::BlasFit> probe_blas_fit(const Environment& env) {
+  const std::string probe = join_path(dir_of(env.self_exe), "blas_probe");
+  if (probe_file(probe) != FileKind::Executable) return std::nullopt;
+  int status = 0;
+  std::string text;
+  try {
+    text = run_and_capture({probe, "--fit"}, 60, &status);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (status != 0) return std::nullopt;
+  Environment::BlasFit fit;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const auto eq = line.find('=');
+    if (line.rfind("blas_probe: ", 0) == 0)
+      fit.note = line.substr(12);
+    else if (eq != std::string::npos && eq > 0 && line.find(' ') > eq)
+      fit.vars.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+  }
+  return fit;
+}
+
+}  // namespace
+
+// Everything but the BLAS core: the process, this host, the hostfile, mpirun, cross-memory attach.
+Environment probe_process_environment(const LaunchOptions& options) {
   Environment env;
   env.uid = static_cast<int>(geteuid());
   char host[256] = {0};
@@ -192,6 +222,13 @@ Environment probe_environment(const LaunchOptions& options) {
   }
   // Last, as it needs the plan: whether ranks on this host may use cross-memory attach (a few ms).
   if (cma_probe_wanted(options, env)) env.cross_memory_attach = probe_cross_memory_attach();
+  return env;
+}
+
+Environment probe_environment(const LaunchOptions& options) {
+  Environment env = probe_process_environment(options);
+  // Last, as it needs the plan: OpenBLAS's core, decided once for every rank on this host (~0.1 s).
+  if (blas_fit_wanted(options, env)) env.blas_fit = probe_blas_fit(env);
   return env;
 }
 

@@ -30,6 +30,14 @@ struct Environment {
   // Whether ranks on this host may use cross-memory attach (cma_probe.h). Probed only when the plan puts
   // every rank on this host and nobody set Open MPI's single-copy mechanism (cma_probe_wanted); else nullopt.
   std::optional<CmaProbeResult> cross_memory_attach;
+  // `blas_probe --fit` (next to gaudi_spawn) for ranks on this host alone (blas_fit_wanted): the variables
+  // that load OpenBLAS with the core fitting this CPU (none when OpenBLAS's own choice stays), and what it
+  // said; nullopt when not run or when it failed (each rank then decides for itself).
+  struct BlasFit {
+    std::string note;
+    std::vector<std::pair<std::string, std::string>> vars;
+  };
+  std::optional<BlasFit> blas_fit;
 };
 
 enum class FileKind { Missing, Directory, NotExecutable, Executable };
@@ -55,5 +63,7 @@ std::vector<std::string> list_network_interfaces();
 // resolution and hostfile reading fail here with UsageError; mpirun problems are recorded in mpirun_problem
 // and raised by the planner only when mpirun is needed.
 Environment probe_environment(const LaunchOptions& options);
+// probe_environment without the BLAS core (blas_fit), which needs the plan it helps to build.
+Environment probe_process_environment(const LaunchOptions& options);
 
 }  // namespace mpibert::launcher

@@ -369,7 +369,33 @@ std::string binding_text(const LaunchPlan& plan) {
   return "";
 }
 
+// Every rank runs here, and the user left OpenBLAS's core to us (no --env OPENBLAS_CORETYPE or
+// MPIBERT_BLAS_FIT; one in gaudi_spawn's own environment reaches blas_probe --fit, which keeps it).
+bool blas_fit_applies(const LaunchOptions& o, const LaunchPlan& plan) {
+  for (const auto& item : o.env)
+    if (item.key == "OPENBLAS_CORETYPE" || item.key == "MPIBERT_BLAS_FIT") return false;
+  return plan.placement.size() == 1 && is_launch_host(plan.placement[0].name, plan.launch_host);
+}
+
+// OpenBLAS picks its kernels when it loads: a rank that finds a fallback core re-executes itself with a
+// better one (common/platform/blas_fit.h). Deciding once here, for ranks on this host, spares each rank
+// the probe and the second start.
+void export_blas_fit(const LaunchOptions& o, const Environment& env, LaunchPlan& plan) {
+  if (!env.blas_fit || !blas_fit_applies(o, plan)) return;
+  plan.blas_fit_note = env.blas_fit->note + (env.blas_fit->vars.empty() ? "" : "; exported to the ranks");
+  for (const auto& kv : env.blas_fit->vars) plan.env.push_back(kv);
+}
+
 }  // namespace
+
+bool blas_fit_wanted(const LaunchOptions& options, const Environment& env) {
+  if (env.blas_fit) return false;
+  try {
+    return blas_fit_applies(options, build_launch_plan(options, env));
+  } catch (const std::exception&) {
+    return false;  // the real plan says what is wrong
+  }
+}
 
 bool cma_probe_wanted(const LaunchOptions& options, const Environment& env) {
   if (env.cross_memory_attach) return false;
@@ -415,6 +441,7 @@ LaunchPlan build_launch_plan(const LaunchOptions& o, const Environment& env) {
   if (!o.threads_per_rank) warn_about_guessed_cpus(src, plan.placement, plan.warnings);
   const RankEnvironment rank_env = rank_environment(o, env, plan.threads_per_rank);
   plan.env = rank_env.vars;
+  export_blas_fit(o, env, plan);
 
   if (plan.direct) {
     plan.binding = BindTo::None;
@@ -457,6 +484,7 @@ std::string format_dry_run(const LaunchPlan& plan) {
         << "its slots); --cores_per_host overrides\n";
   s << "# threads per rank: " << plan.threads_per_rank << " (" << plan.threads_reason << ")\n";
   if (!plan.single_copy_note.empty()) s << "# shared memory: " << plan.single_copy_note << "\n";
+  if (!plan.blas_fit_note.empty()) s << "# BLAS core: " << plan.blas_fit_note << "\n";
   s << "# environment added for every rank:\n";
   for (const auto& [k, v] : plan.env) s << k << "=" << shell_quote(v) << "\n";
   if (plan.direct) {

@@ -53,6 +53,7 @@ struct LaunchPlan {
   int open_mpi_major = 0;
   SingleCopy single_copy = SingleCopy::OpenMpiDefault;
   std::string single_copy_note;       // --dry_run's "# shared memory: ..." line, without the prefix; "" = none
+  std::string blas_fit_note;          // --dry_run's "# BLAS core: ..." line (env.blas_fit used); "" = none
   std::vector<std::string> warnings;  // said on stderr before starting
 };
 
@@ -63,6 +64,9 @@ LaunchPlan build_launch_plan(const LaunchOptions& options, const Environment& en
 // Whether build_launch_plan would ask env.cross_memory_attach: more than one rank, all on this host, and no
 // single-copy setting of the user's, and the Environment has no answer yet. False when the plan fails.
 bool cma_probe_wanted(const LaunchOptions& options, const Environment& env);
+// Whether build_launch_plan would use env.blas_fit: every rank on this host, and no --env OPENBLAS_CORETYPE
+// or MPIBERT_BLAS_FIT of the user's; the Environment has no answer yet. False when the plan fails.
+bool blas_fit_wanted(const LaunchOptions& options, const Environment& env);
 
 // Whether a host name (a hostfile's, --hosts', Slurm's) is this machine, `hostname`.
 bool is_launch_host(const std::string& name, const std::string& hostname);

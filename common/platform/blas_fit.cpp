@@ -22,9 +22,13 @@ extern char** environ;
 namespace mpibert::platform {
 namespace {
 
-const char* env_or_null(const char* name) { return std::getenv(name); }
+const char* env_or_null(const char* name) {
+  return std::getenv(name);
+}
 
-bool same_core(const std::string& a, const std::string& b) { return strcasecmp(a.c_str(), b.c_str()) == 0; }
+bool same_core(const std::string& a, const std::string& b) {
+  return strcasecmp(a.c_str(), b.c_str()) == 0;
+}
 
 // A reproducible value in [-1, 1) (a 64-bit LCG), so a failing case can be rerun.
 float next_value(uint64_t& state) {
@@ -50,8 +54,12 @@ std::string check_case(SgemmFn sgemm, const GemmCase& c, uint64_t seed) {
   const std::vector<float> before = out;
   const float alpha = 1.0f;
   sgemm(&c.ta, &c.tb, &c.m, &c.n, &c.k, &alpha, a.data(), &lda, b.data(), &ldb, &c.beta, out.data(), &c.m);
-  auto at = [&](int i, int l) { return c.ta == 'N' ? a[i + static_cast<size_t>(l) * lda] : a[l + static_cast<size_t>(i) * lda]; };
-  auto bt = [&](int l, int j) { return c.tb == 'N' ? b[l + static_cast<size_t>(j) * ldb] : b[j + static_cast<size_t>(l) * ldb]; };
+  auto at = [&](int i, int l) {
+    return c.ta == 'N' ? a[i + static_cast<size_t>(l) * lda] : a[l + static_cast<size_t>(i) * lda];
+  };
+  auto bt = [&](int l, int j) {
+    return c.tb == 'N' ? b[l + static_cast<size_t>(j) * ldb] : b[j + static_cast<size_t>(l) * ldb];
+  };
   for (int j = 0; j < c.n; ++j)
     for (int i = 0; i < c.m; ++i) {
       const size_t idx = i + static_cast<size_t>(j) * c.m;
@@ -79,8 +87,9 @@ std::string sibling_program(const std::string& name) {
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
-                                  strsignal(WTERMSIG(status)) + ")";
+  if (WIFSIGNALED(status))
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) +
+           ")";
   return "status " + std::to_string(status);
 }
 
@@ -114,7 +123,8 @@ bool run_probe(const std::string& core, std::string& said) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (;;) {
     pollfd p{fds[0], POLLIN, 0};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
     char buf[512];
     const ssize_t got = read(fds[0], buf, sizeof buf);
@@ -170,11 +180,10 @@ std::string fitting_openblas_core(const CpuFeatures& cpu) {
 }
 
 bool is_fallback_openblas_core(const std::string& core) {
-  static const char* const kFallbacks[] = {"Katmai",  "Coppermine", "Northwood",    "Prescott",  "Banias",
-                                           "Atom",    "Core2",      "Penryn",       "Dunnington", "Nehalem",
-                                           "Athlon",  "Opteron",    "Opteron_SSE3", "Barcelona", "Bobcat",
-                                           "Nano",    "Sandybridge", "Bulldozer",   "Piledriver", "Steamroller",
-                                           "Excavator"};
+  static const char* const kFallbacks[] = {
+      "Katmai", "Coppermine", "Northwood",   "Prescott",  "Banias",     "Atom",         "Core2",
+      "Penryn", "Dunnington", "Nehalem",     "Athlon",    "Opteron",    "Opteron_SSE3", "Barcelona",
+      "Bobcat", "Nano",       "Sandybridge", "Bulldozer", "Piledriver", "Steamroller",  "Excavator"};
   return std::any_of(std::begin(kFallbacks), std::end(kFallbacks), [&](const char* f) { return same_core(core, f); });
 }
 
@@ -184,8 +193,8 @@ BlasCoreDecision decide_blas_core(const std::optional<std::string>& coretype_env
   if (coretype_env && chosen_by_us)
     return {"", "OpenBLAS core " + loaded_core + ", chosen for this CPU (" + cpu.describe() + ")"};
   if (coretype_env)
-    return {"", "OPENBLAS_CORETYPE=" + *coretype_env + " from the environment, kept (OpenBLAS runs its " +
-                    loaded_core + " kernels)"};
+    return {"", "OPENBLAS_CORETYPE=" + *coretype_env + " from the environment, kept (OpenBLAS runs its " + loaded_core +
+                    " kernels)"};
   const std::string fitting = fitting_openblas_core(cpu);
   if (fitting.empty() || !is_fallback_openblas_core(loaded_core) || same_core(fitting, loaded_core))
     return {"", "OpenBLAS core " + loaded_core + ", its own choice for this CPU (" + cpu.describe() + ")"};
@@ -218,13 +227,15 @@ BlasFit plan_blas_fit(const std::string& loaded_core) {
   if (decision.try_core.empty()) return {"", {decision.note, false}};
   std::string said;
   if (!run_probe(decision.try_core, said)) return {"", {decision.note + "; kept it: " + said, true}};
-  return {decision.try_core,
-          {"OpenBLAS core " + decision.try_core + ", chosen for this CPU: " + decision.note + " (" + said + ")", false}};
+  return {
+      decision.try_core,
+      {"OpenBLAS core " + decision.try_core + ", chosen for this CPU: " + decision.note + " (" + said + ")", false}};
 }
 
 std::vector<std::pair<std::string, std::string>> blas_fit_environment(const BlasFit& fit) {
   if (fit.core.empty()) return {};
-  return {{"OPENBLAS_CORETYPE", fit.core}, {"MPIBERT_BLAS_FIT_CORE", fit.core}, {"MPIBERT_BLAS_FIT_NOTE", fit.note.text}};
+  return {
+      {"OPENBLAS_CORETYPE", fit.core}, {"MPIBERT_BLAS_FIT_CORE", fit.core}, {"MPIBERT_BLAS_FIT_NOTE", fit.note.text}};
 }
 
 void fit_blas_to_cpu(char** argv) {
@@ -238,10 +249,13 @@ void fit_blas_to_cpu(char** argv) {
   ::execv("/proc/self/exe", argv);
   const int err = errno;
   for (const auto& kv : vars) ::unsetenv(kv.first.c_str());
-  note() = {fit.note.text + "; but re-executing with it failed (" + std::strerror(err) + "), so OpenBLAS's own core runs",
-            true};
+  note() = {
+      fit.note.text + "; but re-executing with it failed (" + std::strerror(err) + "), so OpenBLAS's own core runs",
+      true};
 }
 
-const BlasFitNote& blas_fit_note() { return note(); }
+const BlasFitNote& blas_fit_note() {
+  return note();
+}
 
 }  // namespace mpibert::platform

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # OpenBLAS's core fitted to the CPU: blas_probe checks a core in its own process; run_mlm logs which core
 # runs and why; a user's OPENBLAS_CORETYPE is kept; MPIBERT_BLAS_FIT=0 keeps OpenBLAS's own choice; and
-# where OpenBLAS fell back on this CPU, run_mlm re-executes itself with the fitting core, or keeps the
-# fallback with a warning when the probe fails. Usage: blas_fit.sh BIN_DIR SOURCE_DIR
+# where OpenBLAS fell back on this CPU, run_mlm re-executes itself with the fitting core (or keeps the
+# fallback with a warning when the probe fails), and gaudi_spawn exports the core to its ranks. Usage: blas_fit.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
 bin=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
 source "$src/tests/e2e/helpers/launcher_lib.sh"
-for p in prepare_data run_mlm blas_probe; do
+for p in prepare_data run_mlm blas_probe gaudi_spawn; do
   [ -x "$bin/$p" ] || { echo "FAIL: $bin/$p is not built" >&2; exit 1; }
 done
 make_work_dir
@@ -64,6 +64,17 @@ if grep -q 'BLAS core: OpenBLAS core .*, chosen for this CPU: OpenBLAS picked it
   [ "$(core_of_run)" = "$chosen" ] && pass "OpenBLAS runs $chosen after the re-execution" ||
     fail "OpenBLAS runs '$(core_of_run)', not the chosen $chosen"
   expect_grep "blas_probe: core $chosen: sgemm matches" run.out "the log carries the probe's result"
+
+  # gaudi_spawn decides once for ranks on this host and exports the core: they start with it.
+  "$bin/gaudi_spawn" --world_size 2 --dry_run "$bin/run_mlm" >dry.out 2>&1
+  expect_grep "^# BLAS core: OpenBLAS core $chosen, chosen for this CPU: .*; exported to the ranks$" dry.out \
+    "gaudi_spawn --dry_run says which core it exports"
+  expect_grep "^OPENBLAS_CORETYPE=$chosen$" dry.out "every rank gets OPENBLAS_CORETYPE=$chosen"
+  "$bin/gaudi_spawn" --world_size 2 --env OPENBLAS_CORETYPE=Prescott --dry_run "$bin/run_mlm" >dry.out 2>&1
+  expect_no_grep "OPENBLAS_CORETYPE=$chosen" dry.out "gaudi_spawn --env OPENBLAS_CORETYPE=Prescott wins"
+  "$bin/gaudi_spawn" --world_size 2 "$bin/run_mlm" --config tiny.yaml >spawn.out 2>&1
+  expect_code 0 $? "2 ranks under gaudi_spawn"
+  expect_grep "BLAS core: OpenBLAS core $chosen, chosen for this CPU" spawn.out "rank 0 runs $chosen"
 
   # A probe that fails (a kernel the CPU cannot run, say): the fallback is kept, with a warning.
   mkdir -p badbin

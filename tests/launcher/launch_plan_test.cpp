@@ -233,6 +233,61 @@ TEST(LaunchPlan, TheProbeIsWantedOnlyWhenThePlanWouldUseIt) {
   EXPECT_FALSE(wanted({"--world_size", "2", "p"}, no_mpirun));  // the plan fails: nothing to probe for
 }
 
+// blas_probe --fit's answer, as probe_environment records it.
+Environment blas_fitted() {
+  Environment e = fake_env();
+  e.blas_fit = Environment::BlasFit{"OpenBLAS core Cooperlake, chosen for this CPU: ...",
+                                    {{"OPENBLAS_CORETYPE", "Cooperlake"}, {"MPIBERT_BLAS_FIT_CORE", "Cooperlake"}}};
+  return e;
+}
+
+TEST(LaunchPlan, RanksOnThisHostGetTheBlasCoreDecidedOnce) {
+  for (const Argv& args : {Argv{"--world_size", "2", "p"}, Argv{"p"}, Argv{"--hosts", "localhost:3", "p"}}) {
+    auto plan = plan_for(args, blas_fitted());
+    EXPECT_THAT(plan.env, Contains(std::pair<std::string, std::string>("OPENBLAS_CORETYPE", "Cooperlake")));
+    EXPECT_THAT(plan.env, Contains(std::pair<std::string, std::string>("MPIBERT_BLAS_FIT_CORE", "Cooperlake")));
+    EXPECT_THAT(format_dry_run(plan), HasSubstr("\n# BLAS core: OpenBLAS core Cooperlake, chosen for this CPU: ...; "
+                                                "exported to the ranks\n"));
+  }
+  EXPECT_THAT(exported(plan_for({"--world_size", "2", "p"}, blas_fitted()).argv),
+              Contains("OPENBLAS_CORETYPE=Cooperlake"));
+  // OpenBLAS's own choice kept: nothing exported, the note still said.
+  Environment kept = fake_env();
+  kept.blas_fit = Environment::BlasFit{"OpenBLAS core Haswell, its own choice for this CPU (AVX2)", {}};
+  auto plan = plan_for({"--world_size", "2", "p"}, kept);
+  for (const auto& kv : plan.env) EXPECT_NE(kv.first, "OPENBLAS_CORETYPE");
+  EXPECT_THAT(format_dry_run(plan),
+              HasSubstr("# BLAS core: OpenBLAS core Haswell, its own choice for this CPU (AVX2)\n"));
+}
+
+TEST(LaunchPlan, TheUsersBlasSettingAndOtherHostsAreLeftAlone) {
+  auto users = plan_for({"--world_size", "2", "--env", "OPENBLAS_CORETYPE=Haswell", "p"}, blas_fitted());
+  EXPECT_THAT(exported(users.argv), Contains("OPENBLAS_CORETYPE=Haswell"));
+  EXPECT_THAT(exported(users.argv), Not(Contains("OPENBLAS_CORETYPE=Cooperlake")));
+  EXPECT_THAT(format_dry_run(users), Not(HasSubstr("# BLAS core:")));
+  auto off = plan_for({"--world_size", "2", "--env", "MPIBERT_BLAS_FIT=0", "p"}, blas_fitted());
+  EXPECT_THAT(exported(off.argv), Not(Contains("OPENBLAS_CORETYPE=Cooperlake")));
+  // Other hosts may have other CPUs: each of their ranks decides for itself.
+  for (const char* hosts : {"node0:1,b:1", "b:2"}) {
+    auto plan = plan_for({"--hosts", hosts, "p"}, blas_fitted());
+    EXPECT_THAT(exported(plan.argv), Not(Contains("OPENBLAS_CORETYPE=Cooperlake"))) << hosts;
+  }
+}
+
+TEST(LaunchPlan, TheBlasProbeIsWantedOnlyWhenThePlanWouldUseIt) {
+  auto wanted = [](const Argv& args, const Environment& env = fake_env()) {
+    return blas_fit_wanted(parse_launch_options(args), env);
+  };
+  EXPECT_TRUE(wanted({"--world_size", "2", "p"}));
+  EXPECT_TRUE(wanted({"p"}));  // one rank, no mpirun: it would re-execute itself otherwise
+  EXPECT_FALSE(wanted({"--world_size", "2", "p"}, blas_fitted()));  // answered already
+  EXPECT_FALSE(wanted({"--hosts", "node0:1,b:1", "p"}));
+  EXPECT_FALSE(wanted({"--world_size", "2", "--env", "OPENBLAS_CORETYPE=Haswell", "p"}));
+  Environment no_mpirun = fake_env();
+  no_mpirun.open_mpi_major = 0;
+  EXPECT_FALSE(wanted({"--world_size", "2", "p"}, no_mpirun));
+}
+
 TEST(LaunchPlan, OpenMpi5SpellsMappingAndSharedMemoryParameterItsWay) {
   Environment v5 = fake_env();
   v5.open_mpi_major = 5;
