@@ -38,7 +38,8 @@ TEST(BlasFit, FittingCoreFollowsTheFeatures) {
 TEST(BlasFit, FallbackCoresAreTheOldOnes) {
   for (const char* core : {"Prescott", "PRESCOTT", "Nehalem", "Core2", "Sandybridge", "Opteron_SSE3"})
     EXPECT_TRUE(is_fallback_openblas_core(core)) << core;
-  for (const char* core : {"Haswell", "SkylakeX", "Cooperlake", "Zen", ""}) EXPECT_FALSE(is_fallback_openblas_core(core)) << core;
+  for (const char* core : {"Haswell", "SkylakeX", "Cooperlake", "Zen", ""})
+    EXPECT_FALSE(is_fallback_openblas_core(core)) << core;
 }
 
 TEST(BlasFit, TriesTheFittingCoreOnlyWhenOpenBlasFellBack) {
