@@ -27,6 +27,7 @@ function(mpibert_add_mpi_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  math(EXPR T_TIMEOUT "${T_TIMEOUT} * ${MPIBERT_TEST_TIMEOUT_SCALE}")
   add_test(NAME ${name}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIBERT_MPIRUN_FLAGS} -np ${T_NP} $<TARGET_FILE:${T_TARGET}> ${T_ARGS})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} PROCESSORS ${T_NP}

@@ -39,8 +39,10 @@ build=build-asan
 # frame pointers and line tables still give whole, symbolized stacks. Debug keeps assert() on; its own
 # -g is dropped so that -g1 holds.
 flags="-O0 -g1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-if [ ! -f "$build/build.ninja" ] || ! grep -qxF "CMAKE_CXX_FLAGS:STRING=$flags" "$build/CMakeCache.txt"; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMPIBERT_BUILD_BENCH=OFF \
+# The -O0 ASan build runs the torch tests several times slower: every CTest time limit x 4 (they catch hangs).
+if [ ! -f "$build/build.ninja" ] || ! grep -qxF "CMAKE_CXX_FLAGS:STRING=$flags" "$build/CMakeCache.txt" ||
+  ! grep -qxF "MPIBERT_TEST_TIMEOUT_SCALE:STRING=4" "$build/CMakeCache.txt"; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMPIBERT_BUILD_BENCH=OFF -DMPIBERT_TEST_TIMEOUT_SCALE=4 \
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS_DEBUG= -DCMAKE_CXX_FLAGS_DEBUG= \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
     >"/tmp/mpibert-asan-cmake.$$.log" 2>&1 || { cat "/tmp/mpibert-asan-cmake.$$.log" >&2; exit 1; }
