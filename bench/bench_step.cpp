@@ -10,6 +10,7 @@
 //
 // One JSON object per line: {"bench":"gemm",...} per precision, then {"bench":"step",...} per
 // (model, precision) with tokens/s of both, the ratio, both losses, MFU and the phase split.
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -154,12 +155,16 @@ OursResult run_ours(const Args& a, const model::BertConfig& cfg, const Batch& ba
     model::MlmOutput out;
     torch::Tensor loss;
     {
-      model::AutocastGuard guard(bf16);
+      RECORD_USER_SCOPE("mpibert::forward");  // the phases, as named ranges in --profile's trace
+      model::AutocastGuard autocast(bf16);
       out = m->forward_mlm(batch.ids, torch::Tensor(), batch.labels, a.sparse);
       loss = out.loss_sum / out.num_masked.to(torch::kFloat);
     }
     const auto t1 = Clock::now();
-    loss.backward();
+    {
+      RECORD_USER_SCOPE("mpibert::backward");
+      loss.backward();
+    }
     const auto t2 = Clock::now();
     opt.clip_and_step(a.lr, a.max_grad_norm);
     const double value = loss.item<double>();

@@ -1,6 +1,7 @@
 #include "worker/model/attention.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <dlfcn.h>
 #include <torch/torch.h>
 
@@ -103,6 +104,7 @@ class FusedAttentionFn : public torch::autograd::Function<FusedAttentionFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv_in,
                                const torch::Tensor& key_mask, int64_t B, int64_t L, int64_t heads, double scale,
                                double p, int64_t key) {
+    RECORD_FUNCTION("mpibert::attention", std::vector<c10::IValue>());
     const torch::Tensor qkv = qkv_in.contiguous();
     const int64_t H = qkv.size(1) / 3, d = H / heads, BH = B * heads;
     torch::Tensor out = torch::empty({B * L, H}, qkv.options());
@@ -144,6 +146,7 @@ class FusedAttentionFn : public torch::autograd::Function<FusedAttentionFn> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    RECORD_FUNCTION("mpibert::attention_backward", std::vector<c10::IValue>());
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& qkv = saved[0];
     const torch::Tensor& probs = saved[1];

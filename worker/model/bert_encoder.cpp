@@ -1,6 +1,7 @@
 #include "worker/model/bert_encoder.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -49,6 +50,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
 }
 
 torch::Tensor apply_dropout_mask(const torch::Tensor& x_in, double p, uint64_t key) {
+  RECORD_FUNCTION("mpibert::dropout", std::vector<c10::IValue>());  // forward and backward: a named profile range
   torch::Tensor x = x_in.contiguous();
   torch::Tensor out = torch::empty_like(x, at::MemoryFormat::Contiguous);
   const int64_t n = x.numel();

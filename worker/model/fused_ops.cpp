@@ -1,6 +1,7 @@
 #include "worker/model/fused_ops.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -63,6 +64,7 @@ class CrossEntropySumFn : public torch::autograd::Function<CrossEntropySumFn> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits_in,
                                                 const torch::Tensor& targets_in) {
+    RECORD_FUNCTION("mpibert::cross_entropy", std::vector<c10::IValue>());
     const torch::Tensor logits = logits_in.contiguous();
     const torch::Tensor targets = targets_in.to(at::kLong).contiguous();
     const int64_t rows = logits.size(0), V = logits.size(1);
@@ -100,6 +102,7 @@ class CrossEntropySumFn : public torch::autograd::Function<CrossEntropySumFn> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    RECORD_FUNCTION("mpibert::cross_entropy_backward", std::vector<c10::IValue>());
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& logits = saved[0];
     const int64_t* t = saved[1].data_ptr<int64_t>();
