@@ -4,6 +4,7 @@
 // load time, so the bench re-executes itself; thread counts), the BLAS really loaded, the GEMM peak of
 // a precision (for MFU), the Python baseline as a child process, and medians.
 #include <dlfcn.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -77,6 +78,13 @@ inline BenchEnvironment prepare_environment(const StepBenchOptions& o, char** ar
   };
   return {env_or("OMP_WAIT_POLICY", "default"), env_or("OPENBLAS_CORETYPE", "auto"),
           env_or("MALLOC_MMAP_MAX_", "") == "0"};
+}
+
+// The process's peak resident memory so far (MB): measure one configuration per process to compare.
+inline double max_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
 // Which BLAS is really loaded, asked at run time (torch's build string says "generic").

@@ -43,7 +43,7 @@ using bench::median;
 using bench::split_list;
 
 struct Args : bench::StepBenchOptions {
-  bool fused_qkv = true, fused_attention = true, sparse = true;
+  bool fused_qkv = true, fused_attention = true, sparse = true, gradient_checkpointing = false;
   std::string profile;  // chrome trace of one timed step of ours ("" = none)
 };
 
@@ -62,6 +62,10 @@ config::Schema<Args> build_schema() {
   s.add<bool>(
        "model.sparse_head", [](Args& a) -> bool& { return a.sparse; }, true, "the MLM head on masked positions only")
       .alias("sparse");
+  s.add<bool>(
+       "model.gradient_checkpointing", [](Args& a) -> bool& { return a.gradient_checkpointing; }, false,
+       "recompute each layer in backward instead of keeping its activations (less memory, more time)")
+      .alias("gradient_checkpointing");
   s.add<std::string>(
        "bench.profile", [](Args& a) -> std::string& { return a.profile; }, "",
        "chrome trace of one timed step of ours: PREFIX-<layers>x<hidden>-<precision>.trace.json "
@@ -136,6 +140,7 @@ OursResult run_ours(const Args& a, const model::BertConfig& cfg, const Batch& ba
   model::BertForMaskedLM m(cfg, 0);
   m->train();
   m->set_fused_qkv(a.fused_qkv);
+  m->set_gradient_checkpointing(a.gradient_checkpointing);
   m->set_fused_attention(a.fused_attention);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
@@ -273,6 +278,8 @@ int run(int argc, char** argv) {
                           {"masked_fraction", mask_fraction},
                           {"sparse_head", a.sparse},
                           {"fused_qkv", a.fused_qkv},
+                          {"gradient_checkpointing", a.gradient_checkpointing},
+                          {"max_rss_mb", bench::max_rss_mb()},
                           {"fused_attention", a.fused_attention},
                           {"ours_tokens_per_s", ours_t},
                           {"ours_tokens_per_s_runs", ours_tps},

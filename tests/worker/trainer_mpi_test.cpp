@@ -190,6 +190,27 @@ TEST(Trainer, Bf16AutocastLossCurveAgreesWithFp32) {
   testing::world_barrier();
 }
 
+// train.gradient_checkpointing recomputes layers in backward: with dropout on, the same losses, across ranks.
+TEST(Trainer, GradientCheckpointingGivesTheSameLossCurve) {
+  const std::string a = shared_dir("plain"), b = shared_dir("ckpt");
+  RunConfig c = tiny_config(a);
+  c.model.hidden_dropout_prob = 0.1;
+  c.model.attention_probs_dropout_prob = 0.1;
+  c.train.max_steps = 8;
+  ASSERT_EQ(train_world(c), 0);
+  c.train.output_dir = b;
+  c.train.gradient_checkpointing = true;
+  ASSERT_EQ(train_world(c), 0);
+  if (world_rank() == 0) {
+    auto la = losses(a), lb = losses(b);
+    ASSERT_EQ(la.size(), 8u);
+    ASSERT_EQ(lb.size(), 8u);
+    for (auto [step, loss] : la)
+      EXPECT_LT(std::fabs(loss - lb[step]) / loss, 1e-5) << "step " << step << ": " << loss << " vs " << lb[step];
+  }
+  testing::world_barrier();
+}
+
 TEST(Trainer, StopSignalFinishesTheStepWritesACheckpointAndExits75) {
   std::string out = shared_dir("preempt");
   RunConfig c = tiny_config(out);

@@ -72,6 +72,7 @@ class BertForMaskedLMImpl : public torch::nn::Module {
   // off = ATen batched matmuls + softmax, as Hugging Face computes it. bf16 always uses the latter.
   void set_fused_attention(bool on) { bert_->set_fused_attention(on); }
   bool fused_attention() const { return bert_->fused_attention(); }
+  void set_gradient_checkpointing(bool on) { bert_->set_gradient_checkpointing(on); }
 
  private:
   torch::Tensor head_transform(const torch::Tensor& hidden_rows);

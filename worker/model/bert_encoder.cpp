@@ -1,16 +1,19 @@
 #include "worker/model/bert_encoder.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 
 #include "worker/model/attention.h"
 #include "worker/model/counter_rng.h"
+#include "worker/model/precision.h"
 
 namespace mpibert::model {
 
@@ -84,6 +87,44 @@ class SeededDropoutFn : public torch::autograd::Function<SeededDropoutFn> {
     const double p = ctx->saved_data["p"].toDouble();
     const auto key = static_cast<uint64_t>(ctx->saved_data["key"].toInt());
     return {apply_dropout_mask(grads[0], p, key), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// What a checkpointed layer needs to run again in backward (kept in the autograd node as a capsule).
+struct LayerRecompute : torch::CustomClassHolder {
+  std::function<torch::Tensor(const torch::Tensor&)> run;
+  std::vector<torch::Tensor> params;
+};
+
+// Activation checkpointing (HF's gradient_checkpointing): the forward pass keeps a layer's input only;
+// backward runs the layer again, under the same autocast, and backpropagates through that run. The layer's
+// parameters are inputs of this node, so their gradients reach AccumulateGrad (and the reducer's hooks).
+class CheckpointedLayerFn : public torch::autograd::Function<CheckpointedLayerFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, at::TensorList,
+                               const c10::IValue& recompute) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["recompute"] = recompute;
+    ctx->saved_data["bf16"] = at::autocast::is_cpu_enabled();
+    return static_cast<LayerRecompute&>(*recompute.toCapsule()).run(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    RECORD_FUNCTION("mpibert::checkpoint_recompute", std::vector<c10::IValue>());
+    const auto capsule = ctx->saved_data["recompute"].toCapsule();
+    auto& recompute = static_cast<LayerRecompute&>(*capsule);
+    const torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    torch::Tensor out;
+    {
+      at::AutoGradMode grad_on(true);
+      AutocastGuard autocast(ctx->saved_data["bf16"].toBool());
+      out = recompute.run(x);
+    }
+    std::vector<torch::Tensor> wrt{x};
+    wrt.insert(wrt.end(), recompute.params.begin(), recompute.params.end());
+    torch::autograd::variable_list g = torch::autograd::grad({out}, wrt, {grads[0]}, false, false, true);
+    g.emplace_back();  // for the recompute capsule
+    return g;
   }
 };
 
@@ -313,18 +354,41 @@ torch::Tensor BertEncoderImpl::forward_flat(const torch::Tensor& input_ids_in, c
   if (L > cfg_.max_position_embeddings)
     throw std::invalid_argument("BERT: sequence length " + std::to_string(L) + " exceeds max_position_embeddings " +
                                 std::to_string(cfg_.max_position_embeddings));
-  const double p_hidden = cfg_.hidden_dropout_prob;
   torch::Tensor x = embed(ids, token_type_ids);
   const torch::Tensor key_mask = additive_key_mask(attention_mask);
   torch::Tensor key_mask_bh;
-  for (const Layer& l : w_->layers) {
-    torch::Tensor attn = dropout(linear(attention(x, l, key_mask, key_mask_bh, B, L), l.attn_out), p_hidden);
-    x = layer_norm(attn + x, l.attn_norm, cfg_.layer_norm_eps);
-    torch::Tensor inner = activation(linear(x, l.intermediate), cfg_.hidden_act);
-    torch::Tensor out = dropout(linear(inner, l.output), p_hidden);
-    x = layer_norm(out + x, l.out_norm, cfg_.layer_norm_eps);
-  }
+  const bool checkpoint = gradient_checkpointing_ && is_training() && torch::GradMode::is_enabled();
+  for (const Layer& l : w_->layers)
+    x = checkpoint ? checkpointed_layer(x, l, key_mask, B, L) : layer(x, l, key_mask, key_mask_bh, B, L);
   return x;  // [N, H] fp32
+}
+
+torch::Tensor BertEncoderImpl::layer(const torch::Tensor& x_in, const Layer& l, const torch::Tensor& key_mask,
+                                     torch::Tensor& key_mask_bh, int64_t B, int64_t L) {
+  const double p_hidden = cfg_.hidden_dropout_prob;
+  torch::Tensor attn = dropout(linear(attention(x_in, l, key_mask, key_mask_bh, B, L), l.attn_out), p_hidden);
+  const torch::Tensor x = layer_norm(attn + x_in, l.attn_norm, cfg_.layer_norm_eps);
+  torch::Tensor inner = activation(linear(x, l.intermediate), cfg_.hidden_act);
+  torch::Tensor out = dropout(linear(inner, l.output), p_hidden);
+  return layer_norm(out + x, l.out_norm, cfg_.layer_norm_eps);
+}
+
+torch::Tensor BertEncoderImpl::checkpointed_layer(const torch::Tensor& x, const Layer& l, const torch::Tensor& key_mask,
+                                                  int64_t B, int64_t L) {
+  auto recompute = c10::make_intrusive<LayerRecompute>();
+  const uint64_t first_dropout = dropout_counter_;
+  // The same dropout keys in the forward pass and in backward's second run of it.
+  recompute->run = [this, &l, key_mask, B, L, first_dropout](const torch::Tensor& input) {
+    dropout_counter_ = first_dropout;
+    torch::Tensor key_mask_bh;
+    return layer(input, l, key_mask, key_mask_bh, B, L);
+  };
+  recompute->params = {l.query.weight,     l.query.bias,     l.key.weight,          l.key.bias,
+                       l.value.weight,     l.value.bias,     l.attn_out.weight,     l.attn_out.bias,
+                       l.attn_norm.weight, l.attn_norm.bias, l.intermediate.weight, l.intermediate.bias,
+                       l.output.weight,    l.output.bias,    l.out_norm.weight,     l.out_norm.bias};
+  const auto params = recompute->params;
+  return CheckpointedLayerFn::apply(x, at::TensorList(params), c10::IValue::make_capsule(std::move(recompute)));
 }
 
 torch::Tensor BertEncoderImpl::pool(const torch::Tensor& flat, int64_t batch, int64_t seq_len) {

@@ -72,6 +72,10 @@ class BertEncoderImpl : public torch::nn::Module {
   bool fused_qkv() const { return fused_qkv_; }
   void set_fused_attention(bool on) { fused_attention_ = on; }
   bool fused_attention() const { return fused_attention_; }
+  // While training: keep each layer's input only and recompute the layer in backward (HF's
+  // gradient_checkpointing): activation memory of one layer instead of all, for about a third more time.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
 
   struct Layer;    // one transformer layer's parameters (bert_encoder.cpp)
   struct Weights;  // grouped parameter tensors (bert_encoder.cpp)
@@ -80,11 +84,16 @@ class BertEncoderImpl : public torch::nn::Module {
   torch::Tensor embed(const torch::Tensor& ids, const torch::Tensor& token_type_ids);
   torch::Tensor attention(const torch::Tensor& x, const Layer& l, const torch::Tensor& key_mask,
                           torch::Tensor& key_mask_bh, int64_t batch, int64_t seq_len);
+  torch::Tensor layer(const torch::Tensor& x, const Layer& l, const torch::Tensor& key_mask, torch::Tensor& key_mask_bh,
+                      int64_t batch, int64_t seq_len);
+  torch::Tensor checkpointed_layer(const torch::Tensor& x, const Layer& l, const torch::Tensor& key_mask, int64_t batch,
+                                   int64_t seq_len);
 
   BertConfig cfg_;
   std::shared_ptr<Weights> w_;
   bool fused_qkv_ = true;
   bool fused_attention_ = true;
+  bool gradient_checkpointing_ = false;
   uint64_t dropout_seed_ = 0;
   uint64_t dropout_counter_ = 0;
 };

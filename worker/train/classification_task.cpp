@@ -69,6 +69,7 @@ void ClassificationTask::build_model(const Pretrained* pretrained) {
   mcfg_.id2label = data_.labels.labels;
   mcfg_.problem_type = problem_type_;
   model_ = model::BertForSequenceClassification(mcfg_, static_cast<uint64_t>(cfg_.train.seed));
+  model_->encoder().set_gradient_checkpointing(cfg_.train.gradient_checkpointing);
   if (pretrained && pretrained->files) {
     io::LoadOptions options;
     options.ignore_mismatched_sizes = cfg_.model.ignore_mismatched_sizes;
