@@ -49,7 +49,7 @@ run() {
   local name=$1 fault=$2 start
   shift 2
   start=$(now)
-  MPIBERT_FAULT=$fault timeout -k 5 150 "$G" --world_size 2 run_mlm --config tiny.yaml --output_dir "out-$name" "$@" \
+  MPIBERT_FAULT=$fault timeout -k 5 "$(scaled 150)" "$G" --world_size 2 run_mlm --config tiny.yaml --output_dir "out-$name" "$@" \
     >"$name.out" 2>"$name.err"
   code=$?
   seconds=$(seconds_since "$start")
@@ -69,9 +69,10 @@ PY
 
 # after_fault NAME: the common checks of a failed job (non-zero, bounded, latest kept, nothing exported).
 after_fault() {
-  local name=$1 bound=$2
+  local name=$1 bound
+  bound=$(scaled "$2")
   [ "$code" -ne 0 ] && pass "$name: the job failed (exit $code)" || fail "$name: exit 0"
-  [ "$seconds" -lt 150 ] || fail "$name: the job hung until the test's timeout"
+  [ "$seconds" -lt "$(scaled 150)" ] || fail "$name: the job hung until the test's timeout"
   [ "$seconds" -le "$bound" ] && pass "$name: ended in ${seconds}s (bound ${bound}s)" \
     || fail "$name: took ${seconds}s (bound ${bound}s)"
   [ "$(cat "out-$name/latest" 2>/dev/null)" = checkpoint-2 ] && pass "$name: latest is still checkpoint-2" \
@@ -112,7 +113,7 @@ expect_grep 'rank 1.*(signal 9|SIGKILL|killed)' kill.err "kill: gaudi_spawn name
 
 echo "== kill@3:1 with gaudi_spawn --max_restarts 1: restarted on the same host, finishes with the clean losses"
 # The launch host is never dropped; the fault fires in the first attempt only.
-MPIBERT_FAULT=kill@3:1 timeout -k 5 150 "$G" --world_size 2 --max_restarts 1 --log_dir "$work/elastic-logs" \
+MPIBERT_FAULT=kill@3:1 timeout -k 5 "$(scaled 150)" "$G" --world_size 2 --max_restarts 1 --log_dir "$work/elastic-logs" \
   run_mlm --config tiny.yaml --output_dir out-elastic >elastic.out 2>elastic.err
 expect_code 0 $? "elastic: the job finished"
 expect_grep '^gaudi_spawn: error: rank 1 on host .* was killed by signal 9' elastic.err "elastic: the failure is named"

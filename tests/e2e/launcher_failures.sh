@@ -31,7 +31,7 @@ code=$?
 took=$(seconds_since "$start")
 [ "$code" -ne 0 ] && pass "non-zero exit ($code)" || fail "a SIGKILLed rank gave exit 0"
 expect_code 137 "$code" "128 + SIGKILL"
-[ "$took" -le 10 ] && pass "the job ended within 10 s ($took s)" || fail "the job took $took s to end"
+[ "$took" -le "$(scaled 10)" ] && pass "the job ended within $(scaled 10) s ($took s)" || fail "the job took $took s to end"
 expect_grep "^gaudi_spawn: error: rank 1 on host [^ ]+ was killed by signal 9 \(SIGKILL\); last 1 line of its output \($work/logs/rank-1.log\):" \
   "$work/kill.err" "the killed rank, its host and its log are named"
 no_leftovers "$tag-kill"

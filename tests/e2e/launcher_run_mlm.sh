@@ -43,14 +43,14 @@ train:
 YAML
 
 echo "== gaudi_spawn --world_size 2 prepare_data all"
-"$G" --world_size 2 --timeout 300 prepare_data all --config tiny.yaml >prep.out 2>prep.err
+"$G" --world_size 2 --timeout "$(scaled 300)" prepare_data all --config tiny.yaml >prep.out 2>prep.err
 code=$?
 expect_code 0 "$code" "prepare_data on 2 ranks"
 [ "$code" -eq 0 ] || { sed 's/^/    /' prep.out prep.err >&2; finish; }
 [ -f shards/manifest.json ] && pass "shards/manifest.json written" || fail "no shards/manifest.json"
 
 echo "== gaudi_spawn --world_size 2 run_mlm (3 steps)"
-"$G" --world_size 2 --use_mpi --log_dir logs --timeout 500 run_mlm --config tiny.yaml >train.out 2>train.err
+"$G" --world_size 2 --use_mpi --log_dir logs --timeout "$(scaled 500)" run_mlm --config tiny.yaml >train.out 2>train.err
 code=$?
 expect_code 0 "$code" "run_mlm on 2 ranks"
 [ "$code" -eq 0 ] || sed 's/^/    /' train.out train.err >&2

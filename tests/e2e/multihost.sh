@@ -86,7 +86,7 @@ mh_spawn_args=(--launch_agent "$agent $work/hosts.map" --network_interface 198.1
 spawn() {
   local out=$1
   shift
-  timeout -s KILL 240 ip netns exec "$(mh_ns h1)" unshare --uts sh -c 'hostname h1 && exec "$@"' h1 "$G" \
+  timeout -s KILL "$(scaled 240)" ip netns exec "$(mh_ns h1)" unshare --uts sh -c 'hostname h1 && exec "$@"' h1 "$G" \
     "${mh_spawn_args[@]}" "$@" >"$out.out" 2>"$out.err"
 }
 # The same in the background; sets $pid (gaudi_spawn's, once it has started).
@@ -100,7 +100,7 @@ spawn_bg() {
 # wait_for_step N FILE: run_mlm's rank 0 has logged step N.
 wait_for_step() {
   local i
-  for i in $(seq 1 1200); do
+  for i in $(seq 1 "$(scaled 1200)"); do
     grep -Eq "\[rank 0\] \[info\] step $1/" "$2" 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1
@@ -118,7 +118,7 @@ one_line() {
 }
 no_leftovers_on_h2() {
   local i
-  for i in $(seq 1 600); do
+  for i in $(seq 1 "$(scaled 600)"); do
     [ -z "$(mh_pids h2)" ] && break
     sleep 0.2
   done

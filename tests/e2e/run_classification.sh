@@ -80,7 +80,7 @@ cls_args=(--model_name_or_path "$work/mlm/final" --train_file train.csv --valida
           --per_device_train_batch_size 8 --learning_rate 1e-3 --warmup_ratio 0.1 --logging_steps 5
           --eval_strategy steps --eval_steps 10 --save_steps 10 --save_total_limit 1 --load_best_model_at_end
           --metric_for_best_model f1 --do_eval --do_predict --precision fp32 --seed 3)
-"$bin/gaudi_spawn" --world_size 2 --timeout 600 run_classification "${cls_args[@]}" --max_steps 30 \
+"$bin/gaudi_spawn" --world_size 2 --timeout "$(scaled 600)" run_classification "${cls_args[@]}" --max_steps 30 \
   --output_dir "$work/cls" >cls.out 2>cls.err
 expect_code 0 $? "run_classification on 2 ranks"
 grep -q "newly initialised (not in it): .*bert.pooler.dense.weight.*classifier.weight" cls.out cls.err &&
@@ -132,7 +132,7 @@ expect_code 2 $? "classify on a masked-LM model"
 grep -q "not a sequence-classification model" mlm_classify.err && pass "classify names why" || fail "$(cat mlm_classify.err)"
 
 # --- a rerun with more steps resumes from the latest checkpoint ------------------------------------
-"$bin/gaudi_spawn" --world_size 2 --timeout 600 run_classification "${cls_args[@]}" --max_steps 40 \
+"$bin/gaudi_spawn" --world_size 2 --timeout "$(scaled 600)" run_classification "${cls_args[@]}" --max_steps 40 \
   --output_dir "$work/cls" >resume.out 2>resume.err
 expect_code 0 $? "rerun resumes"
 grep -q "resuming from .*checkpoint-30 at step 30" resume.out resume.err && pass "resumed at step 30" || fail "no resume line"
@@ -166,7 +166,7 @@ bad malformed-csv "malformed.csv:2" --train_file malformed.csv
 bad not-bert "roberta" --model_name_or_path "$work/notbert"
 bad empty-texts "empty in every row" --train_file blank.csv
 bad no-vocab "vocab" --model_name_or_path "" --model.preset tiny
-"$bin/gaudi_spawn" --world_size 2 --timeout 300 run_classification --model_name_or_path "$work/mlm/final" \
+"$bin/gaudi_spawn" --world_size 2 --timeout "$(scaled 300)" run_classification --model_name_or_path "$work/mlm/final" \
   --train_file train.csv --text_column_names body --output_dir "$work/bad-2ranks" >bad2.out 2>bad2.err
 expect_code 2 $? "a usage error on 2 ranks ends the job with exit 2"
 [ ! -e "$work/bad-2ranks" ] && pass "nothing written on 2 ranks either" || fail "bad-2ranks exists"

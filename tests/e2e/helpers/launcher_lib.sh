@@ -1,6 +1,11 @@
 # Shared checks for tests/e2e/launcher_*.sh (sourced). Each check prints what it saw when it fails.
 failures=0
 
+# Time bounds and waits of the checks are for a normal build; CTest passes MPIBERT_TEST_TIME_SCALE (the
+# build's MPIBERT_TEST_TIMEOUT_SCALE, 4 in scripts/sanitize.sh's ASan build) to stretch them all.
+time_scale=${MPIBERT_TEST_TIME_SCALE:-1}
+scaled() { echo $(($1 * time_scale)); }
+
 # make_work_dir: sets $work to a fresh directory that is removed when the script exits. Only the main
 # shell removes it: a forked child of this script (a background job between fork and exec) that gets
 # SIGINT or SIGTERM runs the EXIT trap as well, and must not delete the directory under the checks.
@@ -49,7 +54,7 @@ expect_lines() {
 # no_leftovers TAG: no fake rank tagged TAG may outlive its job (a few seconds are allowed for teardown).
 no_leftovers() {
   local i pids
-  for i in $(seq 1 50); do
+  for i in $(seq 1 "$(scaled 50)"); do
     pids=$(pgrep -f -- "$1" || true)
     [ -z "$pids" ] && { pass "no processes left behind ($1)"; return; }
     sleep 0.2
@@ -58,11 +63,11 @@ no_leftovers() {
   for p in $pids; do kill -KILL "$p" 2>/dev/null; done
 }
 
-# wait_for_grep PATTERN FILE: waits up to 30 s for the pattern to appear. FILE must be new to this check
+# wait_for_grep PATTERN FILE: waits up to 30 s (scaled) for the pattern to appear. FILE must be new to this check
 # (a file an earlier run wrote would match at once).
 wait_for_grep() {
   local i
-  for i in $(seq 1 300); do
+  for i in $(seq 1 "$(scaled 300)"); do
     grep -Eq -- "$1" "$2" 2>/dev/null && return 0
     sleep 0.1
   done
