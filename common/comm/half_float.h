@@ -1,6 +1,6 @@
 #pragma once
-// f16 / bf16 <-> f32 conversions for the collectives (MPI has no 16-bit float types, so these are
-// reduced in f32). Round to nearest even, NaN stays NaN.
+// f16 / bf16 <-> f32 conversions for the collectives (MPI has no 16-bit float types: the 16-bit ops
+// widen each pair of operands to f32, combine, and round back). Round to nearest even, NaN stays NaN.
 #include <cstdint>
 #include <cstring>
 
@@ -13,12 +13,14 @@ inline float bf16_to_f32(uint16_t h) {
   return f;
 }
 
+// Branch-free (a select, not an early return) so that loops over it vectorise: the bf16 reduction op
+// runs it on every element MPI combines. A NaN keeps its payload's top bits and is made quiet.
 inline uint16_t f32_to_bf16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
-  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu)) return static_cast<uint16_t>((bits >> 16) | 0x40);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (bits >> 16) | 0x40u;
+  return static_cast<uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 inline float f16_to_f32(uint16_t h) {

@@ -11,7 +11,8 @@
 #include <sstream>
 #include <vector>
 
-#include "common/comm/half_float.h"
+#include "common/comm/finalize_hooks.h"
+#include "common/comm/half_reduce_ops.h"
 #include "common/comm/mpi_mapping.h"
 #include "common/comm/progress_engine.h"
 #include "common/error.h"
@@ -23,24 +24,10 @@ bool is_half(DataType d) {
   return d == DataType::F16 || d == DataType::BF16;
 }
 
-void half_to_f32(const void* src, float* dst, size_t n, DataType d) {
-  auto* s = static_cast<const uint16_t*>(src);
-  if (d == DataType::BF16)
-    for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
-  else
-    for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
-}
-
-void f32_to_half(const float* src, void* dst, size_t n, DataType d) {
-  auto* o = static_cast<uint16_t*>(dst);
-  if (d == DataType::BF16)
-    for (size_t i = 0; i < n; ++i) o[i] = f32_to_bf16(src[i]);
-  else
-    for (size_t i = 0; i < n; ++i) o[i] = f32_to_f16(src[i]);
-}
-
 void divide(void* buf, size_t n, DataType d, int size) {
-  if (d == DataType::F32) {
+  if (is_half(d)) {
+    divide_half(buf, n, d, size);
+  } else if (d == DataType::F32) {
     auto* p = static_cast<float*>(buf);
     for (size_t i = 0; i < n; ++i) p[i] /= static_cast<float>(size);
   } else if (d == DataType::F64) {
@@ -56,7 +43,9 @@ const char* at(const void* base, size_t elements, size_t element_size) {
   return static_cast<const char*>(base) + elements * element_size;
 }
 
-class MpiBackend : public HcclLike {
+// A StopsBeforeFinalize besides its engine: the 16-bit reduction ops must be freed before MPI_Finalize,
+// and only once the engine has stopped using them.
+class MpiBackend : public HcclLike, private StopsBeforeFinalize {
  public:
   MpiBackend(MPI_Comm parent, const MpiBackendOptions& options)
       : max_chunk_(std::clamp<size_t>(options.max_elements_per_call, 1, static_cast<size_t>(1) << 30)),
@@ -64,6 +53,12 @@ class MpiBackend : public HcclLike {
     rank_ = engine_.rank();
     size_ = engine_.size();
     engine_.liveness().setStallWarning(options.stall_warning);
+    register_before_finalize(this);
+  }
+
+  ~MpiBackend() override {
+    unregister_before_finalize(this);
+    stopBeforeFinalize();
   }
 
   void setStallWarning(std::chrono::milliseconds after) override { engine_.liveness().setStallWarning(after); }
@@ -78,23 +73,13 @@ class MpiBackend : public HcclLike {
     check_reduction(what, d, op);
     check_buffers(what, count, send, recv);
     return submit(what, [=] {
-      if (is_half(d)) {
-        std::vector<float> tmp(count);
-        half_to_f32(send, tmp.data(), count, d);
-        chunked(count, [&](size_t off, int n) {
-          engine_.run(what, size_t(n) * 4, [&](MPI_Request* r) {
-            return MPI_Iallreduce(MPI_IN_PLACE, tmp.data() + off, n, MPI_FLOAT, mpi_op(op), comm(), r);
-          });
-        });
-        if (op == ReduceOp::Avg) divide(tmp.data(), count, DataType::F32, size_);
-        f32_to_half(tmp.data(), recv, count, d);
-        return;
-      }
+      // f16/bf16 go as they are (2 bytes per element) through the 16-bit ops: no f32 copy.
       const size_t es = dtype_size(d);
+      const MPI_Op mop = reduce_op(d, op);
       chunked(count, [&](size_t off, int n) {
         const void* s = send == recv ? MPI_IN_PLACE : at(send, off, es);
         engine_.run(what, size_t(n) * es, [&](MPI_Request* r) {
-          return MPI_Iallreduce(s, at(recv, off, es), n, mpi_type(d), mpi_op(op), comm(), r);
+          return MPI_Iallreduce(s, at(recv, off, es), n, mpi_type(d), mop, comm(), r);
         });
       });
       if (op == ReduceOp::Avg) divide(recv, count, d, size_);
@@ -165,6 +150,15 @@ class MpiBackend : public HcclLike {
  private:
   MPI_Comm comm() const { return engine_.comm(); }
 
+  // MPI's own op, or for f16/bf16 this backend's user op (MPI has no 16-bit float reductions).
+  MPI_Op reduce_op(DataType d, ReduceOp op) const { return is_half(d) ? half_ops_.get(d, op) : mpi_op(op); }
+
+  // Before MPI_Finalize, or when the backend goes: the engine stops first (its ops may use half_ops_).
+  void stopBeforeFinalize() override {
+    engine_.stopBeforeFinalize();
+    half_ops_.release();
+  }
+
   // Every op goes through here; with debug checks each first compares its description across ranks.
   WorkPtr submit(std::string what, ProgressEngine::Op op) {
     if (debug_checks_.load())
@@ -206,21 +200,11 @@ class MpiBackend : public HcclLike {
                           ReduceOp op) {
     const size_t total = count * static_cast<size_t>(size_);
     const int n = static_cast<int>(count);
-    if (is_half(d)) {
-      std::vector<float> in(total), out(count);
-      half_to_f32(send, in.data(), total, d);
-      engine_.run(what, total * 4, [&](MPI_Request* r) {
-        return MPI_Ireduce_scatter_block(in.data(), out.data(), n, MPI_FLOAT, mpi_op(op), comm(), r);
-      });
-      if (op == ReduceOp::Avg) divide(out.data(), count, DataType::F32, size_);
-      f32_to_half(out.data(), recv, count, d);
-      return;
-    }
     // In place (recv == send): the result lands in the first count elements of the buffer.
     const void* s = send == recv ? MPI_IN_PLACE : send;
-    engine_.run(what, total * dtype_size(d), [&](MPI_Request* r) {
-      return MPI_Ireduce_scatter_block(s, recv, n, mpi_type(d), mpi_op(op), comm(), r);
-    });
+    const MPI_Op mop = reduce_op(d, op);
+    engine_.run(what, total * dtype_size(d),
+                [&](MPI_Request* r) { return MPI_Ireduce_scatter_block(s, recv, n, mpi_type(d), mop, comm(), r); });
     if (op == ReduceOp::Avg) divide(recv, count, d, size_);
   }
 
@@ -325,6 +309,7 @@ class MpiBackend : public HcclLike {
   int rank_ = 0, size_ = 1;
   std::atomic<uint64_t> seq_{0};
   std::atomic<bool> debug_checks_{false};
+  HalfReduceOps half_ops_;  // one MPI_Op per 16-bit dtype and reduce op, for the backend's lifetime
   // Last: its destructor runs the queued ops to the end, which still use the members above.
   ProgressEngine engine_;
 };

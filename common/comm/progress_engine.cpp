@@ -4,6 +4,7 @@
 
 #include "common/comm/backoff.h"
 #include "common/comm/mpi_mapping.h"
+#include "common/report/timeline.h"
 
 namespace mpibert {
 
@@ -42,7 +43,7 @@ WorkPtr ProgressEngine::enqueue(std::string description, Op op) {
       throw CollectiveError(description + " on rank " + std::to_string(rank_) +
                             ": the backend has been shut down (MPI is finalizing)");
     work = std::make_shared<MpiWork>(std::move(description), issued_.load() + 1, rank_, liveness_, gave_up_);
-    queue_.push_back({std::move(op), work});
+    queue_.push_back({std::move(op), work, SteadyClock::now()});
     ++issued_;
   }
   cv_.notify_all();
@@ -146,6 +147,7 @@ void ProgressEngine::loop() {
 }
 
 void ProgressEngine::run_task(Task& task) {
+  const auto started = SteadyClock::now();
   std::exception_ptr error;
   try {
     if (abandoned_)
@@ -157,6 +159,11 @@ void ProgressEngine::run_task(Task& task) {
     error = std::current_exception();
   }
   current_.reset();
+  if (report::timeline_active()) {
+    const double queued_us = std::chrono::duration<double, std::micro>(started - task.enqueued).count();
+    report::timeline_event(report::Track::Collectives, task.work->description(), started, SteadyClock::now(),
+                           "{\"queued_us\": " + std::to_string(queued_us) + (error ? ", \"failed\": true}" : "}"));
+  }
   ++completed_;
   task.work->complete(error);
 }

@@ -56,6 +56,7 @@ class ProgressEngine : public StopsBeforeFinalize {
   struct Task {
     Op op;
     std::shared_ptr<MpiWork> work;
+    SteadyClock::time_point enqueued;  // for --profile's timeline: how long it queued
   };
   void loop();
   void run_task(Task& task);

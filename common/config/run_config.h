@@ -72,11 +72,13 @@ struct TrainConfig {
   double num_train_epochs{};
   double max_time{};  // seconds; 0 = no limit
   int64_t logging_steps{};
-  int64_t save_steps{};         // 0 = only at the end
-  int64_t save_total_limit{};   // 0 = keep all
-  bool save_on_each_node{};     // every host's first rank writes the checkpoints too (HF's name)
-  int64_t eval_steps{};         // 0 = only at the end
-  std::string eval_strategy{};  // no | steps | epoch
+  int64_t save_steps{};           // 0 = only at the end
+  int64_t save_total_limit{};     // 0 = keep all
+  bool save_on_each_node{};       // every host's first rank writes the checkpoints too (HF's name)
+  bool gradient_checkpointing{};  // recompute each layer in backward instead of keeping activations (HF's name)
+  std::string profile_dir;        // --profile: a timeline per rank (Chrome trace) written there; "" = none
+  int64_t eval_steps{};           // 0 = only at the end
+  std::string eval_strategy{};    // no | steps | epoch
   bool load_best_model_at_end{};
   std::string metric_for_best_model{};  // "" = loss when load_best_model_at_end
   std::string greater_is_better{};      // auto | true | false
@@ -102,6 +104,8 @@ struct DistConfig {
   double bucket_cap_mb{};    // gradient bucket size after the first
   double first_bucket_mb{};  // first (smallest) bucket, so communication starts early
   bool overlap{};            // all-reduce buckets during backward (false: after backward)
+  // f32 | bf16: the dtype gradient buckets travel in
+  std::string grad_comm_dtype;
   double timeout_s{};        // a collective not done by then aborts the job
   double stall_warning_s{};  // a collective waiting this long warns, naming the missing ranks (0: never)
   std::string debug;         // "detail": compare every collective's fingerprint across ranks

@@ -1,6 +1,7 @@
 // HcclLike over MPI, run under mpirun with 1, 2, 3 and 4 ranks: every op x dtype x size against
-// values computed locally, in-place and out-of-place, variable-size gathers, ops split into several MPI
-// calls, several outstanding Works, timeouts, argument errors.
+// values computed locally, in-place and out-of-place, 16-bit reductions against an f32 reference within
+// the bound of their per-step rounding, variable-size gathers, ops split into several MPI calls, several
+// outstanding Works, timeouts, argument errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -213,13 +214,191 @@ TEST(Collectives, ReduceScatterGivesEachRankItsReducedBlock) {
         for (size_t i = 0; i < n; ++i) {
           double e = expected(rank * n + i, d, op, size);
           bad += load(recv.data(), i, d) != e;
-          if (!(d == DataType::F16 || d == DataType::BF16)) {
-            bad += load(inplace.data(), i, d) != e;
-          }
+          bad += load(inplace.data(), i, d) != e;
         }
         EXPECT_EQ(bad, 0u) << label(d, op, n) << " on rank " << rank;
       }
     }
+}
+
+// f16/bf16 travel as 16-bit data and are combined in f32 by the backend's own MPI ops, which round back
+// to 16 bits after every combine. Reducing W values takes W - 1 combines, so a result carries up to
+// W - 1 roundings, each off by at most u (the unit roundoff: 2^-8 for bf16, 2^-11 for f16) of the
+// partial result: |sum16 - sum| <= gamma(W - 1) * sum|x_r| with gamma(k) = k u / (1 - k u) (Higham), and
+// avg rounds once more after the division. Min and max pick an input: exact.
+double unit_roundoff(DataType d) {
+  return std::ldexp(1.0, d == DataType::BF16 ? -8 : -11);
+}
+
+double gamma_bound(int k, double u) {
+  return k * u / (1 - k * u);
+}
+
+// The tolerance of one element against the f32 reference of the same 16-bit inputs (itself off by up to
+// gamma(W, 2^-24) of sum|x_r|).
+double tolerance16(DataType d, ReduceOp op, int world, double reference, double abs_sum) {
+  const double u = unit_roundoff(d), f32 = gamma_bound(world, std::ldexp(1.0, -24));
+  switch (op) {
+    case ReduceOp::Sum:
+      return (gamma_bound(world - 1, u) + f32) * abs_sum;
+    case ReduceOp::Avg:
+      return (gamma_bound(world, u) + f32) * abs_sum / world;
+    case ReduceOp::Prod:
+      return (gamma_bound(world - 1, u) + f32) * std::fabs(reference);
+    case ReduceOp::Min:
+    case ReduceOp::Max:
+      return 0;
+  }
+  return 0;
+}
+
+// Inputs that use every bit of the 16-bit mantissa, so that every combine rounds: magnitudes in
+// [0.5, 2), mixed signs (positive for prod), different on every rank and element, and deterministic.
+double value16(int rank, size_t i, DataType d, ReduceOp op) {
+  uint64_t h = (static_cast<uint64_t>(rank) + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 31;
+  h *= 0x94D049BB133111EBull;
+  h ^= h >> 29;
+  const double magnitude = 0.5 + 1.5 * static_cast<double>(h >> 11) / std::ldexp(1.0, 53);
+  const double v = (op != ReduceOp::Prod && (h & 1)) ? -magnitude : magnitude;
+  uint16_t stored;
+  store(&stored, 0, d, v);
+  return load(&stored, 0, d);  // the value exactly as the 16-bit dtype holds it
+}
+
+// What one combine of two ranks' values gives: the f32 op of the two, rounded to 16 bits (avg: the sum,
+// then divided by 2 and rounded again, as the backend does).
+double one_combine(DataType d, ReduceOp op, double a, double b) {
+  const float x = static_cast<float>(a), y = static_cast<float>(b);
+  float r = x + y;
+  if (op == ReduceOp::Min) r = std::min(x, y);
+  if (op == ReduceOp::Max) r = std::max(x, y);
+  if (op == ReduceOp::Prod) r = x * y;
+  uint16_t h;
+  store(&h, 0, d, r);
+  if (op == ReduceOp::Avg) store(&h, 0, d, static_cast<float>(load(&h, 0, d)) / 2.0f);
+  return load(&h, 0, d);
+}
+
+uint64_t fnv1a(const std::vector<uint16_t>& v, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ v[i]) * 1099511628211ull;
+  return h;
+}
+
+// Gradients must come out bit for bit the same on every rank, or the replicas drift apart.
+void expect_same_bits_on_every_rank(const std::vector<uint16_t>& v, size_t n, const std::string& what) {
+  const int64_t mine = static_cast<int64_t>(fnv1a(v, n));
+  std::vector<int64_t> all(static_cast<size_t>(comm().size()));
+  comm().allGather(&mine, all.data(), 1, DataType::I64)->wait();
+  for (size_t r = 0; r < all.size(); ++r) EXPECT_EQ(all[r], mine) << what << ": rank " << r << " differs";
+}
+
+// Counts the 16-bit results that stray from the f32 reference by more than tolerance16, and keeps the
+// largest error.
+struct Check16 {
+  DataType d;
+  ReduceOp op;
+  const std::vector<float>& reference;  // the same inputs reduced in f32
+  const std::vector<float>& abs_sum;    // sum over ranks of |input|
+  size_t bad = 0;
+  double max_error = 0;
+  void element(const std::vector<uint16_t>& got, size_t i) {
+    const double error = std::fabs(load(got.data(), i, d) - reference[i]);
+    max_error = std::max(max_error, error);
+    bad += !(error <= tolerance16(d, op, comm().size(), reference[i], abs_sum[i]));
+  }
+};
+
+void check_16bit_all_reduce(DataType d, ReduceOp op, size_t n) {
+  const int rank = comm().rank(), world = comm().size();
+  const std::string what = label(d, op, n) + " on rank " + std::to_string(rank);
+  std::vector<uint16_t> send(n), out(n);
+  std::vector<float> send32(n), abs32(n), reference(n), abs_sum(n);
+  for (size_t i = 0; i < n; ++i) {
+    store(send.data(), i, d, value16(rank, i, d, op));
+    send32[i] = static_cast<float>(load(send.data(), i, d));
+    abs32[i] = std::fabs(send32[i]);
+  }
+  std::vector<uint16_t> in_place = send;
+  auto w1 = comm().allReduce(send.data(), out.data(), n, d, op);
+  auto w2 = comm().allReduce(in_place.data(), in_place.data(), n, d, op);
+  auto w3 = comm().allReduce(send32.data(), reference.data(), n, DataType::F32, op);
+  auto w4 = comm().allReduce(abs32.data(), abs_sum.data(), n, DataType::F32, ReduceOp::Sum);
+  for (const auto& w : {w1, w2, w3, w4}) w->wait();
+  Check16 check{d, op, reference, abs_sum};
+  size_t not_one_combine = 0;
+  for (size_t i = 0; i < n; ++i) {
+    check.element(out, i);
+    check.element(in_place, i);
+    // One rank: nothing to combine, the input comes back. Two: exactly one rounded combine.
+    const double exact =
+        world == 1 ? value16(0, i, d, op) : one_combine(d, op, value16(0, i, d, op), value16(1, i, d, op));
+    if (world <= 2) not_one_combine += load(out.data(), i, d) != exact || load(in_place.data(), i, d) != exact;
+  }
+  EXPECT_EQ(check.bad, 0u) << what << " exceeds the bound (largest error " << check.max_error << ")";
+  EXPECT_EQ(not_one_combine, 0u) << what;
+  // The inputs do round: a 16-bit sum of two or more ranks is not the f32 one everywhere.
+  if (world > 1 && op == ReduceOp::Sum && n > 100) {
+    EXPECT_GT(check.max_error, 0.0) << what;
+  }
+  expect_same_bits_on_every_rank(out, n, what);
+  expect_same_bits_on_every_rank(in_place, n, what + " in place");
+}
+
+TEST(Collectives16Bit, AllReduceRoundsOncePerCombineWithinTheBoundOfTheRankCount) {
+  for (DataType d : {DataType::BF16, DataType::F16})
+    for (ReduceOp op : kOps)
+      for (size_t n : {size_t(1), size_t(4099), size_t(1) << 20}) {
+        if (n == (size_t(1) << 20) && op != ReduceOp::Sum) continue;  // the large-message algorithm once per dtype
+        check_16bit_all_reduce(d, op, n);
+      }
+}
+
+void check_16bit_reduce_scatter(DataType d, ReduceOp op, size_t n) {
+  const int rank = comm().rank(), world = comm().size();
+  const std::string what = "reduceScatter " + label(d, op, n) + " on rank " + std::to_string(rank);
+  const size_t total = n * static_cast<size_t>(world);
+  std::vector<uint16_t> send(total), out(n);
+  std::vector<float> send32(total), abs32(total), reference(n), abs_sum(n);
+  for (size_t j = 0; j < total; ++j) {
+    store(send.data(), j, d, value16(rank, j, d, op));
+    send32[j] = static_cast<float>(load(send.data(), j, d));
+    abs32[j] = std::fabs(send32[j]);
+  }
+  std::vector<uint16_t> in_place = send;
+  auto w1 = comm().reduceScatter(send.data(), out.data(), n, d, op);
+  auto w2 = comm().reduceScatter(in_place.data(), in_place.data(), n, d, op);
+  auto w3 = comm().reduceScatter(send32.data(), reference.data(), n, DataType::F32, op);
+  auto w4 = comm().reduceScatter(abs32.data(), abs_sum.data(), n, DataType::F32, ReduceOp::Sum);
+  for (const auto& w : {w1, w2, w3, w4}) w->wait();
+  Check16 check{d, op, reference, abs_sum};
+  for (size_t i = 0; i < n; ++i) {
+    check.element(out, i);
+    check.element(in_place, i);  // in place: the block lands in the first n elements
+  }
+  EXPECT_EQ(check.bad, 0u) << what << " exceeds the bound (largest error " << check.max_error << ")";
+  if (world > 1 && op == ReduceOp::Sum) {
+    EXPECT_GT(check.max_error, 0.0) << what;
+  }
+}
+
+TEST(Collectives16Bit, ReduceScatterRoundsOncePerCombineWithinTheBoundOfTheRankCount) {
+  for (DataType d : {DataType::BF16, DataType::F16})
+    for (ReduceOp op : kOps) check_16bit_reduce_scatter(d, op, 4099);
+}
+
+// Each backend creates its 16-bit ops and frees them when it goes (or, for backends still alive then,
+// before MPI_Finalize: the tests' own backends end that way).
+TEST(Collectives16Bit, BackendsComeAndGoEachWithItsOwnOps) {
+  for (int round = 0; round < 10; ++round) {
+    auto backend = make_mpi_backend(round % 2 ? CommGroup::Self : CommGroup::World);
+    std::vector<uint16_t> v(257, f32_to_bf16(1.5f));
+    backend->allReduce(v.data(), v.data(), v.size(), DataType::BF16, ReduceOp::Max)->wait();
+    EXPECT_EQ(bf16_to_f32(v[256]), 1.5f);
+    backend->allReduce(v.data(), v.data(), v.size(), DataType::BF16, ReduceOp::Sum)->wait();
+    EXPECT_EQ(bf16_to_f32(v[0]), 1.5f * static_cast<float>(backend->size())) << "round " << round;
+  }
 }
 
 TEST(Collectives, ManyOutstandingWorksCompleteInIssueOrder) {

@@ -99,5 +99,30 @@ done
 /usr/bin/python3 "$src/tests/e2e/png_check.py" out/final/training_curves.png 1200 1050 >png.out 2>&1 &&
   pass "training-curve picture: $(cat png.out)" || { fail "training-curve picture"; cat png.out >&2; }
 
+# --profile DIR: the rank's timeline, a Chrome trace with the steps, their phases, checkpoints and collectives.
+"$bin/run_mlm" --config tiny.yaml --output_dir "$work/out-prof" --max_steps 4 --save_steps 2 --report_to none \
+  --profile "$work/prof" >prof.out 2>&1
+expect_code 0 $? "run_mlm --profile"
+python3 - "$work/prof/timeline-rank-0.json" <<'PY' >prof.check 2>&1 && pass "timeline: $(cat prof.check)" ||
+import json, sys
+events = json.load(open(sys.argv[1]))  # valid JSON once the run closed it
+tracks = {e["args"]["name"]: e["tid"] for e in events if e["name"] == "thread_name"}
+spans = [e for e in events if e["ph"] == "X"]
+names = lambda tid: [e["name"] for e in spans if e["tid"] == tid]
+assert names(tracks["steps"]) == [f"step {i}" for i in range(1, 5)], names(tracks["steps"])
+for phase in ("data", "forward", "gradient all-reduce: wait", "clip + optimizer"):
+    assert phase in names(tracks["phases"]), phase
+assert any(n.startswith("backward") for n in names(tracks["phases"]))
+assert names(tracks["checkpoints and evaluation"]) == ["checkpoint-2", "checkpoint-4"]
+coll = [e for e in spans if e["tid"] == tracks["collectives (progress thread)"]]
+assert any(e["name"].startswith("allReduce #") and " x f32, sum)" in e["name"] for e in coll), coll[:3]
+assert all(e["dur"] >= 0 and "queued_us" in e["args"] for e in coll)
+step1 = next(e for e in spans if e["name"] == "step 1")
+inside = [e for e in spans if e["tid"] == tracks["phases"] and step1["ts"] <= e["ts"] <= step1["ts"] + step1["dur"]]
+assert inside, "no phase inside step 1"
+print(f"{len(spans)} spans: 4 steps, phases inside them, 2 checkpoints, {len(coll)} collectives")
+PY
+  { fail "the timeline"; cat prof.check >&2; }
+
 [ "$failures" = 0 ] && echo "run_reporting e2e: all checks passed" || echo "run_reporting e2e: $failures failure(s)"
 exit $((failures > 0))

@@ -8,6 +8,8 @@ namespace mpibert {
 
 GradientReducer::GradientReducer(HcclLike& comm, std::vector<at::Tensor> params, const ReducerOptions& options)
     : comm_(comm), params_(std::move(params)), options_(options) {
+  TORCH_CHECK(options.comm_dtype == DataType::F32 || options.comm_dtype == DataType::BF16,
+              "GradientReducer: gradients travel in f32 or bf16, not ", dtype_name(options.comm_dtype));
   bucket_of_.assign(params_.size(), 0);
   ready_.assign(params_.size(), 0);
   // Reverse registration order approximates the order backward produces gradients.
@@ -31,6 +33,7 @@ GradientReducer::GradientReducer(HcclLike& comm, std::vector<at::Tensor> params,
     int64_t total = 0;
     for (size_t k : g) total += params_[k].numel();
     b.buffer = torch::zeros({total}, torch::kFloat);
+    if (options.comm_dtype == DataType::BF16) b.comm_buffer = torch::empty({total}, torch::kBFloat16);
     b.params = g;
     int64_t offset = 0;
     for (size_t k : g) {
@@ -96,7 +99,21 @@ void GradientReducer::launch_ready_buckets() {
 
 void GradientReducer::launch(size_t i) {
   auto& b = buckets_[i];
-  b.work = all_reduce(comm_, b.buffer, ReduceOp::Sum);
+  if (!b.comm_buffer.defined()) {
+    b.work = all_reduce(comm_, b.buffer, ReduceOp::Sum);
+    return;
+  }
+  b.comm_buffer.copy_(b.buffer);  // rounds to nearest even, as the all-reduce's own steps do
+  b.work = all_reduce(comm_, b.comm_buffer, ReduceOp::Sum);
+}
+
+void GradientReducer::wait_for(Bucket& b, std::chrono::milliseconds timeout) {
+  try {
+    b.work->wait(timeout);
+  } catch (const CollectiveTimeout& e) {
+    comm_.abortJob(1, std::string("gradient all-reduce: ") + e.what());
+  }
+  if (b.comm_buffer.defined()) b.buffer.copy_(b.comm_buffer);
 }
 
 void GradientReducer::finish() {
@@ -105,13 +122,7 @@ void GradientReducer::finish() {
   for (auto& b : buckets_) b.pending = 0;
   launch_ready_buckets();
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_s * 1000));
-  for (auto& b : buckets_) {
-    try {
-      b.work->wait(timeout);
-    } catch (const CollectiveTimeout& e) {
-      comm_.abortJob(1, std::string("gradient all-reduce: ") + e.what());
-    }
-  }
+  for (auto& b : buckets_) wait_for(b, timeout);
   sync_ = false;
 }
 

@@ -6,6 +6,9 @@
 // parameter's AccumulateGrad node counts the bucket down; a full bucket's all-reduce starts at once,
 // but buckets launch strictly in index order on every rank (bucket k only after k-1), whatever order
 // backward finishes them in, so all ranks issue the same collectives in the same order.
+// With comm_dtype bf16 (dist.grad_comm_dtype) a full bucket is rounded into a bf16 buffer of its own
+// (made once, reused every step), that buffer is all-reduced (half the bytes; MPI sums pairs in f32 and
+// rounds back to bf16 after every step), and finish() writes the sum back into the fp32 bucket.
 #include <torch/torch.h>
 
 #include <string>
@@ -18,14 +21,16 @@ namespace mpibert {
 struct ReducerOptions {
   double first_bucket_mb = 1.0;
   double bucket_cap_mb = 25.0;
-  bool overlap = true;     // launch during backward; false: all buckets after backward
-  double timeout_s = 600;  // a bucket not reduced by then aborts the job
+  bool overlap = true;                  // launch during backward; false: all buckets after backward
+  double timeout_s = 600;               // a bucket not reduced by then aborts the job
+  DataType comm_dtype = DataType::F32;  // what buckets travel in: F32, or BF16 (gradient compression)
 };
 
 class GradientReducer {
  public:
   struct Bucket {
     at::Tensor buffer;           // flat fp32 gradients of the bucket's parameters
+    at::Tensor comm_buffer;      // comm_dtype bf16: the bucket as bf16, reduced in its place; else undefined
     std::vector<size_t> params;  // indices into the parameter list
     size_t pending = 0;          // parameters whose gradient is not final yet in this backward
     WorkPtr work;
@@ -53,6 +58,7 @@ class GradientReducer {
   void on_grad_ready(size_t param_index);
   void launch_ready_buckets();
   void launch(size_t bucket);
+  void wait_for(Bucket& bucket, std::chrono::milliseconds timeout);
 
   HcclLike& comm_;
   std::vector<at::Tensor> params_;

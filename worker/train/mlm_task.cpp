@@ -113,8 +113,8 @@ void MlmTask::build_model(RunContext& ctx) {
   int64_t n_params = 0;
   for (auto& p : model_->parameters()) n_params += p.numel();
   spdlog::info("model: {} layers x {} hidden, {} heads, vocab {}, {:.1f}M parameters, {} head{}",
-               mcfg_.num_hidden_layers, mcfg_.hidden_size, mcfg_.num_attention_heads, mcfg_.vocab_size,
-               n_params / 1e6, cfg_.model.sparse_head ? "sparse (masked positions only)" : "dense",
+               mcfg_.num_hidden_layers, mcfg_.hidden_size, mcfg_.num_attention_heads, mcfg_.vocab_size, n_params / 1e6,
+               cfg_.model.sparse_head ? "sparse (masked positions only)" : "dense",
                cfg_.train.gradient_checkpointing ? ", gradient checkpointing (layers recomputed in backward)" : "");
   flops_per_token_ = model::flops_per_token(mcfg_, seq_len_, cfg_.train.mlm_probability, cfg_.model.sparse_head);
 }

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "common/comm/agreement.h"
+#include "common/report/timeline.h"
 #include "worker/model/precision.h"
 #include "worker/train/stop_signal.h"
 
@@ -95,11 +96,15 @@ void StepLoop::abort_non_finite(int64_t step_1based, double loss, double grad_no
 }
 
 StepResult StepLoop::run(int64_t step) {
+  using report::TimelineScope;
+  using report::Track;
+  TimelineScope step_scope(Track::Steps, "step " + std::to_string(step + 1));
   const int64_t accum = train_.gradient_accumulation_steps;
   const int64_t epoch = sampler_.epoch_of_step(step);
   std::vector<Batch> batches;
   GlobalCounts counts;
   for (int64_t m = 0; m < accum; ++m) {
+    TimelineScope data(Track::Phases, "data");
     auto indices = sampler_.slice(step, ctx_.rank, ctx_.world, static_cast<int>(m), static_cast<int>(accum));
     batches.push_back(task_.make_batch(Split::Train, indices, epoch));
     counts.loss_units += batches.back().loss_units;
@@ -120,16 +125,23 @@ StepResult StepLoop::run(int64_t step) {
     task_.set_dropout_seed(dropout_seed(static_cast<uint64_t>(train_.seed), step, ctx_.rank, m));
     at::Tensor loss_sum, loss;
     {
+      TimelineScope forward(Track::Phases, "forward");
       model::AutocastGuard autocast(ctx_.bf16);
       loss_sum = task_.loss_sum(batches[m]);
       if (fault_.kind == Fault::Kind::Nan && m == 0) inject_fault(step + 1, loss_sum);
       loss = loss_sum / global_units;
     }
     reducer_.prepare_for_backward(m == accum - 1);
-    loss.backward();
+    {
+      TimelineScope backward(Track::Phases, m == accum - 1 ? "backward (gradient all-reduce overlapped)" : "backward");
+      loss.backward();
+    }
     totals.loss_sum += loss_sum.item<double>();
   }
-  reducer_.finish();
+  {
+    TimelineScope reduce(Track::Phases, "gradient all-reduce: wait");
+    reducer_.finish();
+  }
   const bool local_loss_bad = !std::isfinite(totals.loss_sum);
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   totals.stop_votes = stop_requested() ? 1 : 0;
@@ -140,6 +152,7 @@ StepResult StepLoop::run(int64_t step) {
   r.record.step = step + 1;
   r.record.learning_rate = schedule_.lr_at(step);
   // The gradients are the same on every rank now: so are their norm and the decision below.
+  TimelineScope update(Track::Phases, "clip + optimizer");
   r.record.grad_norm = optim::clip_grad_norm(params_, train_.max_grad_norm);
   wait_or_abort(ctx_.comm, totals_work, ctx_.timeout_s);
   r.record.loss = totals.loss_sum / global_units;

@@ -13,6 +13,7 @@
 #include "common/io/atomic_file.h"
 #include "common/io/json_file.h"
 #include "common/report/logging_dir.h"
+#include "common/report/timeline.h"
 #include "common/version.h"
 #include "worker/comm/tensor_collectives.h"
 #include "worker/optim/lr_schedule.h"
@@ -63,6 +64,7 @@ struct Trainer::Impl {
         checkpointer(c, t, tr, yaml),
         evaluator(c, t, tr.per_device_eval_batch_size, tr.max_eval_samples),
         best(tr) {
+    if (train.do_train) open_timeline();  // first: a path it cannot write stops the run before a step
     for (auto& item : task.model().named_parameters(/*recurse=*/true)) {
       named_params.emplace_back(item.key(), item.value());
       params.push_back(item.value());
@@ -119,6 +121,7 @@ struct Trainer::Impl {
     ro.first_bucket_mb = dist.first_bucket_mb;
     ro.bucket_cap_mb = dist.bucket_cap_mb;
     ro.overlap = dist.overlap;
+    ro.comm_dtype = dist.grad_comm_dtype == "bf16" ? DataType::BF16 : DataType::F32;
     ro.timeout_s = ctx.timeout_s;
     reducer = std::make_unique<GradientReducer>(ctx.comm, params, ro);
     spdlog::info("gradients: {} bucket(s), all-reduce {}", reducer->buckets().size(),
@@ -190,13 +193,17 @@ struct Trainer::Impl {
   }
 
   void save(int64_t at_step) {
+    report::TimelineScope scope(report::Track::Io, "checkpoint-" + std::to_string(at_step));
     const std::string path = checkpointer.save(at_step, trainer_state(at_step), optimizer.get(), best.checkpoint());
     best.on_save(at_step, path);
   }
 
   // Evaluates during training; returns true when early stopping ends training.
   bool evaluate_in_training() {
-    last_eval = evaluator.evaluate(Split::Validation);
+    {
+      report::TimelineScope scope(report::Track::Io, "evaluate");
+      last_eval = evaluator.evaluate(Split::Validation);
+    }
     reporter->on_eval(step, last_eval, task.eval_summary(last_eval));
     return best.on_eval(step, last_eval);
   }
@@ -216,6 +223,16 @@ struct Trainer::Impl {
     return report::default_logging_dir(ctx.dir.path().string());
   }
 
+  // --profile DIR: this rank's timeline (common/report/timeline.h), DIR/timeline-rank-N.json.
+  void open_timeline() const {
+    if (train.profile_dir.empty()) return;
+    const auto path =
+        std::filesystem::path(train.profile_dir) / ("timeline-rank-" + std::to_string(ctx.rank) + ".json");
+    report::timeline_open(path.string(), ctx.rank,
+                          "rank " + std::to_string(ctx.rank) + " (" + report::host_name() + ")");
+    if (ctx.rank == 0) spdlog::info("timeline: {} (one per rank; chrome://tracing or ui.perfetto.dev)", path.string());
+  }
+
   int train_loop() {
     reporter->start_training(step, resumed_log_history);
     if (train.report_to != "none") reporter->open_tensorboard(tensorboard_dir(), run_config_yaml);
@@ -231,6 +248,7 @@ struct Trainer::Impl {
     bool preempted = false, out_of_time = false;
     while (step < total_steps) {
       const StepResult r = loop.run(step);
+      report::timeline_flush();
       step = r.record.step;
       reporter->on_step(r.record);
       preempted = r.stop_requested;
@@ -248,6 +266,7 @@ struct Trainer::Impl {
       if (last) break;
     }
     train_results = reporter->finish_training(step);
+    report::timeline_close();
     if (preempted) {
       spdlog::warn("stopped by signal {} after step {}: checkpoint written; rerun the same command to resume",
                    stop_signal_number(), step);
