@@ -120,13 +120,13 @@ std::vector<at::Tensor> abs_sum_of_rank_gradients(int world, int accumulation, d
 
 // Every rank must hold the very same gradient bits, or the replicas drift apart.
 void expect_same_bits_on_every_rank(const std::vector<at::Tensor>& grads) {
-  int64_t hash = 1469598103934665603LL;
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a, in unsigned arithmetic (it wraps by design)
   for (const auto& g : grads) {
     const auto bits = g.contiguous().view(torch::kInt32);
     const auto* p = bits.data_ptr<int32_t>();
-    for (int64_t i = 0; i < bits.numel(); ++i) hash = (hash ^ p[i]) * 1099511628211LL;
+    for (int64_t i = 0; i < bits.numel(); ++i) hash = (hash ^ static_cast<uint32_t>(p[i])) * 1099511628211ULL;
   }
-  std::vector<int64_t> all(static_cast<size_t>(comm().size()));
+  std::vector<uint64_t> all(static_cast<size_t>(comm().size()));
   comm().allGather(&hash, all.data(), 1, DataType::I64)->wait();
   for (size_t r = 0; r < all.size(); ++r) EXPECT_EQ(all[r], hash) << "rank " << r << "'s gradients differ";
 }
