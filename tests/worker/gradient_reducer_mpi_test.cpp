@@ -45,15 +45,19 @@ at::Tensor loss_sum(const TinyParams& p, int rank, int micro) {
                                               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
 }
 
-void check_reduced_gradients(bool overlap, int accumulation) {
-  const int W = comm().size(), R = comm().rank();
-  TinyParams p = make_params();
+// Several buckets (the first small, then ~64 KiB); gradients go through them in `comm_dtype`.
+ReducerOptions small_buckets(bool overlap, DataType comm_dtype) {
   ReducerOptions o;
-  o.first_bucket_mb = 0.01;  // several buckets: the first small, then ~64 KiB
+  o.first_bucket_mb = 0.01;
   o.bucket_cap_mb = 0.06;
   o.overlap = overlap;
-  GradientReducer reducer(comm(), p.list(), o);
-  ASSERT_GE(reducer.buckets().size(), 3u);
+  o.comm_dtype = comm_dtype;
+  return o;
+}
+
+// One step of `accumulation` micro-steps on this rank's data, the loss normalised over the global batch;
+// the gradients are then all-reduced.
+void backward_one_step(GradientReducer& reducer, const TinyParams& p, int W, int R, int accumulation) {
   const double total = 8.0 * 6 * W * accumulation;
   reducer.zero_grad();
   for (int m = 0; m < accumulation; ++m) {
@@ -61,6 +65,15 @@ void check_reduced_gradients(bool overlap, int accumulation) {
     (loss_sum(p, R, m) / total).backward();
   }
   reducer.finish();
+}
+
+void check_reduced_gradients(bool overlap, int accumulation) {
+  const int W = comm().size(), R = comm().rank();
+  TinyParams p = make_params();
+  GradientReducer reducer(comm(), p.list(), small_buckets(overlap, DataType::F32));
+  ASSERT_GE(reducer.buckets().size(), 3u);
+  const double total = 8.0 * 6 * W * accumulation;
+  backward_one_step(reducer, p, W, R, accumulation);
   if (overlap && W > 1) {
     EXPECT_GT(reducer.launched_in_backward(), 0u);
   }
@@ -137,19 +150,9 @@ void expect_same_bits_on_every_rank(const std::vector<at::Tensor>& grads) {
 void check_bf16_gradients(bool overlap, int accumulation) {
   const int W = comm().size(), R = comm().rank();
   TinyParams p = make_params();
-  ReducerOptions o;
-  o.first_bucket_mb = 0.01;
-  o.bucket_cap_mb = 0.06;
-  o.overlap = overlap;
-  o.comm_dtype = DataType::BF16;
-  GradientReducer reducer(comm(), p.list(), o);
+  GradientReducer reducer(comm(), p.list(), small_buckets(overlap, DataType::BF16));
   const double total = 8.0 * 6 * W * accumulation;
-  reducer.zero_grad();
-  for (int m = 0; m < accumulation; ++m) {
-    reducer.prepare_for_backward(m == accumulation - 1);
-    (loss_sum(p, R, m) / total).backward();
-  }
-  reducer.finish();
+  backward_one_step(reducer, p, W, R, accumulation);
 
   TinyParams q = make_params();
   at::Tensor ref = torch::zeros({});
