@@ -43,7 +43,7 @@ using bench::median;
 using bench::split_list;
 
 struct Args : bench::StepBenchOptions {
-  bool fused_qkv = true, fused_attention = true, sparse = true, gradient_checkpointing = false;
+  bool fused_qkv = true, fused_attention = true, fused_add_norm = true, sparse = true, gradient_checkpointing = false;
   std::string profile;  // chrome trace of one timed step of ours ("" = none)
 };
 
@@ -57,8 +57,13 @@ config::Schema<Args> build_schema() {
        "one GEMM for the query, key and value projections")
       .alias("fused_qkv");
   s.add<bool>(
-       "model.fused_attention", [](Args& a) -> bool& { return a.fused_attention; }, true, "fused fp32 attention tiles")
+       "model.fused_attention", [](Args& a) -> bool& { return a.fused_attention; }, true,
+       "fused attention tiles (fp32 and bf16)")
       .alias("fused_attention");
+  s.add<bool>(
+       "model.fused_add_norm", [](Args& a) -> bool& { return a.fused_add_norm; }, true,
+       "dropout + residual + LayerNorm in one kernel")
+      .alias("fused_add_norm");
   s.add<bool>(
        "model.sparse_head", [](Args& a) -> bool& { return a.sparse; }, true, "the MLM head on masked positions only")
       .alias("sparse");
@@ -142,6 +147,7 @@ OursResult run_ours(const Args& a, const model::BertConfig& cfg, const Batch& ba
   m->set_fused_qkv(a.fused_qkv);
   m->set_gradient_checkpointing(a.gradient_checkpointing);
   m->set_fused_attention(a.fused_attention);
+  m->set_fused_add_norm(a.fused_add_norm);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
   optim::OptimizerOptions oo;
@@ -281,6 +287,7 @@ int run(int argc, char** argv) {
                           {"gradient_checkpointing", a.gradient_checkpointing},
                           {"max_rss_mb", bench::max_rss_mb()},
                           {"fused_attention", a.fused_attention},
+                          {"fused_add_norm", a.fused_add_norm},
                           {"ours_tokens_per_s", ours_t},
                           {"ours_tokens_per_s_runs", ours_tps},
                           {"ours_loss_first", ours.loss_first},

@@ -337,6 +337,151 @@ TEST(BertModel, FusedAttentionKernelEqualsAtenAttentionWithMaskAndDropout) {
   EXPECT_EQ(one, two);
 }
 
+// bf16: the fused kernel (oneDNN bf16 products, fp32 softmax) against ATen's bf16 path under autocast,
+// with the same dropout masks; both round to bf16 in different places, hence the tolerances.
+TEST(BertModel, FusedBf16AttentionKernelTracksAtenAttentionUnderAutocast) {
+  ASSERT_TRUE(fused_attention_available(at::kBFloat16));
+  const int64_t V = 300;
+  BertConfig c = tiny(V, 0.1);
+  c.num_attention_heads = 4;
+  BertForMaskedLM m(c, 6);
+  auto b = make_batch(3, 24, V, 7);
+  b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
+  b.mask.index_put_({1}, 0);
+  auto run = [&](bool fused, int threads) {
+    m->zero_grad();
+    m->set_fused_attention(fused);
+    m->set_dropout_seed(3);
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(true);
+      loss = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum;
+    }
+    loss.backward();
+    at::set_num_threads(before);
+    return std::make_pair(loss.item<double>(), grads_of(m));
+  };
+  const auto [ref_loss, ref_grads] = run(false, 2);
+  const auto [loss, grads] = run(true, 2);
+  EXPECT_NEAR(loss / ref_loss, 1.0, 1e-2);
+  EXPECT_LT(max_grad_rel_diff(grads, ref_grads), 5e-2);
+  for (const auto& g : grads) EXPECT_TRUE(g.defined() && std::isfinite(g.sum().item<double>()));
+  EXPECT_EQ(run(true, 1).first, loss);  // the thread count does not change the result
+}
+
+// The bf16 kernel on its own: its context and gradient match the fp32 kernel run on the same
+// bf16-representable inputs to bf16 rounding (the products accumulate in fp32 in both).
+TEST(FusedAttention, Bf16KernelMatchesTheFp32KernelOnTheSameInputs) {
+  ASSERT_TRUE(fused_attention_available(at::kBFloat16));
+  torch::manual_seed(5);
+  const int64_t B = 2, L = 20, heads = 2, H = 16;
+  const torch::Tensor base = torch::randn({B * L, 3 * H}).to(at::kBFloat16);
+  torch::Tensor mask = torch::zeros({B, L});
+  mask.index_put_({1, torch::indexing::Slice(12, torch::indexing::None)}, -1e30);
+  const torch::Tensor upstream = torch::randn({B * L, H}).to(at::kBFloat16);
+  auto run = [&](at::ScalarType dtype) {
+    torch::Tensor qkv = base.to(dtype).requires_grad_(true);
+    torch::Tensor out = fused_attention(qkv, mask, B, L, heads, 0.25, 0.2, 99);
+    EXPECT_EQ(out.scalar_type(), dtype);
+    out.backward(upstream.to(dtype));
+    return std::make_pair(out.detach().to(at::kFloat), qkv.grad().to(at::kFloat));
+  };
+  const auto [out32, grad32] = run(at::kFloat);
+  const auto [out16, grad16] = run(at::kBFloat16);
+  EXPECT_LT((out16 - out32).abs().max().item<double>(), 2e-2 * out32.abs().max().item<double>());
+  EXPECT_LT((grad16 - grad32).norm().item<double>(), 2e-2 * grad32.norm().item<double>());
+}
+
+// dropout + residual + LayerNorm in one kernel: the same values and gradients (a, residual, gamma, beta)
+// as the ATen composite with seeded_dropout's mask, through both outputs, and the same bits whatever
+// the thread count (gamma/beta are summed over fixed row blocks).
+TEST(FusedOps, DropoutAddLayerNormEqualsTheAtenComposite) {
+  torch::manual_seed(3);
+  const int64_t N = 150, H = 48;  // N spans three row blocks
+  const double p = 0.1, eps = 1e-12;
+  const uint64_t key = 1234;
+  const torch::Tensor a0 = torch::randn({N, H}), r0 = torch::randn({N, H});
+  const torch::Tensor g0 = 1 + 0.1 * torch::randn({H}), b0 = 0.1 * torch::randn({H});
+  const torch::Tensor up = torch::randn({N, H}), up16 = torch::randn({N, H});
+  auto leaves = [&] {
+    return std::vector<torch::Tensor>{a0.clone().requires_grad_(true), r0.clone().requires_grad_(true),
+                                      g0.clone().requires_grad_(true), b0.clone().requires_grad_(true)};
+  };
+  auto grads = [](const std::vector<torch::Tensor>& v) {
+    std::vector<torch::Tensor> g;
+    for (const auto& t : v) g.push_back(t.grad().clone());
+    return g;
+  };
+  auto ref = leaves();
+  const torch::Tensor y_ref = at::layer_norm(seeded_dropout(ref[0], p, key) + ref[1], {H}, ref[2], ref[3], eps);
+  (y_ref * up).sum().backward();
+  auto fused = leaves();
+  const auto [y, y16] = fused_dropout_add_layer_norm(fused[0], fused[1], fused[2], fused[3], eps, p, key, false);
+  EXPECT_FALSE(y16.defined());
+  (y * up).sum().backward();
+  EXPECT_LT((y - y_ref).abs().max().item<double>(), 1e-5);
+  EXPECT_LT(max_grad_rel_diff(grads(fused), grads(ref)), 1e-5);
+
+  // Both outputs used (the bf16 copy feeds a GEMM): the gradients add up. bf16 input a: its gradient is bf16.
+  auto both = leaves();
+  const torch::Tensor a16 = both[0].to(at::kBFloat16);
+  const auto [y2, y2_16] = fused_dropout_add_layer_norm(a16, both[1], both[2], both[3], eps, p, key, true);
+  ASSERT_TRUE(y2_16.defined());
+  EXPECT_EQ(y2_16.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(y2_16.to(at::kFloat).equal(y2.to(at::kBFloat16).to(at::kFloat)));
+  ((y2 * up).sum() + (y2_16.to(at::kFloat) * up16).sum()).backward();
+  auto ref2 = leaves();
+  const torch::Tensor y_ref2 = at::layer_norm(
+      seeded_dropout(ref2[0].to(at::kBFloat16), p, key).to(at::kFloat) + ref2[1], {H}, ref2[2], ref2[3], eps);
+  ((y_ref2 * (up + up16))).sum().backward();
+  EXPECT_LT((y2 - y_ref2).abs().max().item<double>(), 5e-2);
+  EXPECT_LT(max_grad_rel_diff(grads(both), grads(ref2)), 2e-2);
+
+  // The thread count does not change a bit.
+  auto run = [&](int threads) {
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    auto v = leaves();
+    const auto out = fused_dropout_add_layer_norm(v[0], v[1], v[2], v[3], eps, p, key, false).first;
+    (out * up).sum().backward();
+    at::set_num_threads(before);
+    auto g = grads(v);
+    g.push_back(out.detach());
+    return g;
+  };
+  const auto one = run(1), two = run(2);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(one[i].equal(two[i])) << i;
+}
+
+// In the model: the fused residual blocks give the ATen path's loss and gradients (fp32 with dropout, to
+// summation order), and under autocast track it to bf16 rounding.
+TEST(BertModel, FusedAddNormEqualsAtenOpsInTheModel) {
+  const int64_t V = 300;
+  for (bool bf16 : {false, true}) {
+    BertForMaskedLM m(tiny(V, 0.1), 6);
+    auto b = make_batch(3, 24, V, 7);
+    b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
+    auto run = [&](bool fused) {
+      m->zero_grad();
+      m->set_fused_add_norm(fused);
+      m->set_dropout_seed(3);
+      torch::Tensor loss;
+      {
+        AutocastGuard autocast(bf16);
+        loss = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum;
+      }
+      loss.backward();
+      return std::make_pair(loss.item<double>(), grads_of(m));
+    };
+    const auto [ref_loss, ref_grads] = run(false);
+    const auto [loss, grads] = run(true);
+    EXPECT_NEAR(loss / ref_loss, 1.0, bf16 ? 1e-2 : 1e-6) << "bf16 " << bf16;
+    EXPECT_LT(max_grad_rel_diff(grads, ref_grads), bf16 ? 5e-2 : 1e-5) << "bf16 " << bf16;
+  }
+}
+
 // Activation checkpointing recomputes each layer in backward with the same dropout masks and autocast:
 // the loss and every gradient equal the plain pass (fp32 exactly up to summation order; bf16 too).
 TEST(BertModel, GradientCheckpointingGivesTheSameLossAndGradients) {

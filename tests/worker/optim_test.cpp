@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "worker/model/bf16_weights.h"
+#include "worker/model/precision.h"
 #include "worker/optim/optimizer.h"
 
 namespace mpibert::optim {
@@ -231,6 +233,52 @@ TEST(Optimizer, RejectsDuplicateTensorsAndUnknownType) {
   o.type = "sgd";
   EXPECT_THROW(Optimizer({{"a", a}}, o), UsageError);
   EXPECT_THROW(Optimizer({{"h", torch::zeros({2}, torch::kBFloat16)}}, OptimizerOptions{}), std::invalid_argument);
+}
+
+// The bf16 copies of weights under autocast (model/bf16_weights.h): made once, reused while the weight is
+// unchanged, rewritten by the optimizer in its update pass (AdamW and LAMB) to exactly the cast autocast
+// would make, and refreshed after any other in-place change; the gradient reaches the fp32 weight.
+TEST(Optimizer, KeepsTheBf16CopiesOfWeightsCurrent) {
+  for (const std::string type : {"adamw", "lamb"}) {
+    torch::manual_seed(2);
+    torch::Tensor w = torch::randn({40, 1000}).requires_grad_(true);  // over one parallel chunk
+    const torch::Tensor x = torch::randn({3, 1000});
+    auto forward = [&] {
+      model::AutocastGuard autocast(true);
+      return at::mm(x, model::bf16_weight(w).t());
+    };
+    EXPECT_EQ(model::kept_bf16_copy(w), nullptr);
+    torch::Tensor y = forward();
+    const auto kept = model::kept_bf16_copy(w);
+    ASSERT_NE(kept, nullptr);
+    EXPECT_TRUE(kept->copy.equal(w.detach().to(at::kBFloat16)));
+    const void* storage = kept->copy.data_ptr();
+    y.sum().backward();
+    ASSERT_TRUE(w.grad().defined());
+    EXPECT_EQ(w.grad().scalar_type(), at::kFloat);
+    const torch::Tensor expected_grad = x.to(at::kBFloat16).sum(0).to(at::kFloat).expand({40, 1000});
+    EXPECT_TRUE(w.grad().equal(expected_grad));
+
+    OptimizerOptions o;
+    o.type = type;
+    o.weight_decay = 0.01;
+    Optimizer opt({{"w", w}}, o);
+    opt.step(1e-2);
+    EXPECT_EQ(kept->version, w._version());
+    EXPECT_TRUE(kept->copy.equal(w.detach().to(at::kBFloat16)));
+    const torch::Tensor after_step = forward();  // uses the optimizer's copy: no new cast
+    EXPECT_EQ(model::kept_bf16_copy(w)->copy.data_ptr(), storage);
+    EXPECT_TRUE(after_step.equal(at::mm(x.to(at::kBFloat16), w.detach().to(at::kBFloat16).t())));
+
+    {
+      torch::NoGradGuard no_grad;
+      w.mul_(2);  // any other in-place change: the next forward casts again
+    }
+    EXPECT_NE(kept->version, w._version());
+    forward();
+    EXPECT_EQ(kept->version, w._version());
+    EXPECT_TRUE(kept->copy.equal(w.detach().to(at::kBFloat16)));
+  }
 }
 
 TEST(GradClip, ReturnsNormBeforeClippingAndScalesToMaxNorm) {

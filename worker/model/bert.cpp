@@ -27,7 +27,7 @@ torch::Tensor BertForMaskedLMImpl::head_transform(const torch::Tensor& rows) {
   // Logits in the matmul's dtype (bf16 under autocast): the fused cross-entropy reads them as they are.
   torch::Tensor t = activation(linear(rows, transform_), cfg_.hidden_act);
   t = layer_norm(t, transform_norm_, cfg_.layer_norm_eps);
-  return at::addmm(decoder_bias_, t, bert_->word_embeddings().t());
+  return at::addmm(decoder_bias_, t, gemm_weight(bert_->word_embeddings()).t());
 }
 
 torch::Tensor BertForMaskedLMImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {

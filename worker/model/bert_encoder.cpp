@@ -12,7 +12,9 @@
 #include <stdexcept>
 
 #include "worker/model/attention.h"
+#include "worker/model/bf16_weights.h"
 #include "worker/model/counter_rng.h"
+#include "worker/model/fused_ops.h"
 #include "worker/model/precision.h"
 
 namespace mpibert::model {
@@ -182,7 +184,12 @@ Norm make_norm(torch::nn::Module& parent, const std::string& name, int64_t size)
 }
 
 torch::Tensor linear(const torch::Tensor& x, const Dense& d) {
-  return at::addmm(d.bias, x, d.weight.t());
+  return at::addmm(d.bias, x, gemm_weight(d.weight).t());
+}
+
+torch::Tensor gemm_weight(const torch::Tensor& weight) {
+  // Under autocast the GEMM runs in bf16: the kept copy instead of a fresh cast in every forward.
+  return at::autocast::is_cpu_enabled() && weight.scalar_type() == at::kFloat ? bf16_weight(weight) : weight;
 }
 
 torch::Tensor layer_norm(const torch::Tensor& x, const Norm& n, double eps) {
@@ -317,18 +324,19 @@ torch::Tensor BertEncoderImpl::attention(const torch::Tensor& x, const Layer& l,
   // Q | K | V as [N, 3H]: one GEMM on weights concatenated at forward time, or three (as HF).
   torch::Tensor qkv;
   if (fused_qkv_) {
-    const torch::Tensor wqkv = at::cat({l.query.weight, l.key.weight, l.value.weight}, 0);
+    const torch::Tensor wqkv =
+        at::cat({gemm_weight(l.query.weight), gemm_weight(l.key.weight), gemm_weight(l.value.weight)}, 0);
     const torch::Tensor bqkv = at::cat({l.query.bias, l.key.bias, l.value.bias}, 0);
     qkv = at::addmm(bqkv, x, wqkv.t());
   } else {
     qkv = at::cat({linear(x, l.query), linear(x, l.key), linear(x, l.value)}, 1);
   }
-  if (fused_attention_ && qkv.scalar_type() == at::kFloat && fused_attention_available()) {
-    // fp32: (batch, head) tiles in parallel on strided views (attention.h).
+  if (fused_attention_ && fused_attention_available(qkv.scalar_type())) {
+    // (batch, head) tiles in parallel on strided views (attention.h).
     return ::mpibert::model::fused_attention(qkv, key_mask, B, L, heads, scale, p_attn,
                                              p_attn > 0 ? next_dropout_key() : 0);
   }
-  // bf16 (oneDNN's batched matmul is fast there) or no sgemm: ATen ops on [B*heads, L, d] copies.
+  // No GEMM for the fused kernel (or turned off): ATen ops on [B*heads, L, d] copies.
   const torch::Tensor qkv5 = qkv.view({B, L, 3, heads, d});
   const torch::Tensor q = qkv5.select(2, 0).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
   const torch::Tensor k = qkv5.select(2, 1).permute({0, 2, 1, 3}).reshape({B * heads, L, d});
@@ -365,12 +373,21 @@ torch::Tensor BertEncoderImpl::forward_flat(const torch::Tensor& input_ids_in, c
 
 torch::Tensor BertEncoderImpl::layer(const torch::Tensor& x_in, const Layer& l, const torch::Tensor& key_mask,
                                      torch::Tensor& key_mask_bh, int64_t B, int64_t L) {
-  const double p_hidden = cfg_.hidden_dropout_prob;
-  torch::Tensor attn = dropout(linear(attention(x_in, l, key_mask, key_mask_bh, B, L), l.attn_out), p_hidden);
-  const torch::Tensor x = layer_norm(attn + x_in, l.attn_norm, cfg_.layer_norm_eps);
-  torch::Tensor inner = activation(linear(x, l.intermediate), cfg_.hidden_act);
-  torch::Tensor out = dropout(linear(inner, l.output), p_hidden);
-  return layer_norm(out + x, l.out_norm, cfg_.layer_norm_eps);
+  const torch::Tensor attn = linear(attention(x_in, l, key_mask, key_mask_bh, B, L), l.attn_out);
+  const auto [x, x_bf16] = add_norm(attn, x_in, l.attn_norm, /*bf16_copy=*/true);
+  const torch::Tensor inner = activation(linear(x_bf16.defined() ? x_bf16 : x, l.intermediate), cfg_.hidden_act);
+  return add_norm(linear(inner, l.output), x, l.out_norm, /*bf16_copy=*/false).first;
+}
+
+std::pair<torch::Tensor, torch::Tensor> BertEncoderImpl::add_norm(const torch::Tensor& a, const torch::Tensor& residual,
+                                                                  const Norm& n, bool bf16_copy) {
+  if (fused_add_norm_ && residual.scalar_type() == at::kFloat) {
+    const double p = is_training() ? cfg_.hidden_dropout_prob : 0.0;
+    // The same dropout key as the ATen path below draws (one per dropout while training).
+    return fused_dropout_add_layer_norm(a, residual, n.weight, n.bias, cfg_.layer_norm_eps, p,
+                                        p > 0 ? next_dropout_key() : 0, bf16_copy && a.scalar_type() == at::kBFloat16);
+  }
+  return {layer_norm(dropout(a, cfg_.hidden_dropout_prob) + residual, n, cfg_.layer_norm_eps), torch::Tensor()};
 }
 
 torch::Tensor BertEncoderImpl::checkpointed_layer(const torch::Tensor& x, const Layer& l, const torch::Tensor& key_mask,

@@ -1,8 +1,8 @@
 #pragma once
 // The BERT encoder shared by every head: Hugging Face's BertModel (embeddings, post-LayerNorm
 // transformer layers with GELU, optional pooler) in libtorch with HF parameter names, fused Q/K/V
-// GEMM, fused fp32 attention tiles, and a counter-based dropout whose masks derive from an explicit
-// seed. Heads (bert.h: masked LM, bert_classifier.h: sequence classification) register it as their
+// GEMM, fused attention tiles, fused dropout + residual + LayerNorm, and a counter-based dropout whose masks derive
+// from an explicit seed. Heads (bert.h: masked LM, bert_classifier.h: sequence classification) register it as their
 // child "bert", so parameter names read "bert.embeddings...", as in transformers.
 #include <torch/torch.h>
 
@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "worker/model/bert_config.h"
 
@@ -42,6 +43,8 @@ std::shared_ptr<torch::nn::Module> child_module(torch::nn::Module& parent, const
 Dense make_dense(torch::nn::Module& parent, const std::string& name, int64_t in, int64_t out, const ParamInit& init);
 Norm make_norm(torch::nn::Module& parent, const std::string& name, int64_t size);
 torch::Tensor linear(const torch::Tensor& x, const Dense& d);
+// A GEMM's weight: under autocast its kept bf16 copy (bf16_weights.h), else the weight itself.
+torch::Tensor gemm_weight(const torch::Tensor& weight);
 // LayerNorm in fp32 whatever the input dtype (bf16 under autocast).
 torch::Tensor layer_norm(const torch::Tensor& x, const Norm& n, double eps);
 torch::Tensor activation(const torch::Tensor& x, const std::string& hidden_act);
@@ -72,6 +75,9 @@ class BertEncoderImpl : public torch::nn::Module {
   bool fused_qkv() const { return fused_qkv_; }
   void set_fused_attention(bool on) { fused_attention_ = on; }
   bool fused_attention() const { return fused_attention_; }
+  // dropout + residual + LayerNorm in one kernel (fused_ops.h), or as ATen ops.
+  void set_fused_add_norm(bool on) { fused_add_norm_ = on; }
+  bool fused_add_norm() const { return fused_add_norm_; }
   // While training: keep each layer's input only and recompute the layer in backward (HF's
   // gradient_checkpointing): activation memory of one layer instead of all, for about a third more time.
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
@@ -86,6 +92,10 @@ class BertEncoderImpl : public torch::nn::Module {
                           torch::Tensor& key_mask_bh, int64_t batch, int64_t seq_len);
   torch::Tensor layer(const torch::Tensor& x, const Layer& l, const torch::Tensor& key_mask, torch::Tensor& key_mask_bh,
                       int64_t batch, int64_t seq_len);
+  // LayerNorm(dropout(a) + residual); .second: a bf16 copy of it for the next GEMM when bf16_copy and a is bf16
+  // (fused path only), else undefined.
+  std::pair<torch::Tensor, torch::Tensor> add_norm(const torch::Tensor& a, const torch::Tensor& residual, const Norm& n,
+                                                   bool bf16_copy);
   torch::Tensor checkpointed_layer(const torch::Tensor& x, const Layer& l, const torch::Tensor& key_mask, int64_t batch,
                                    int64_t seq_len);
 
@@ -93,6 +103,7 @@ class BertEncoderImpl : public torch::nn::Module {
   std::shared_ptr<Weights> w_;
   bool fused_qkv_ = true;
   bool fused_attention_ = true;
+  bool fused_add_norm_ = true;
   bool gradient_checkpointing_ = false;
   uint64_t dropout_seed_ = 0;
   uint64_t dropout_counter_ = 0;

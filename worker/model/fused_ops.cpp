@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "worker/model/counter_rng.h"
 #include "worker/model/fast_math.h"
 
 namespace mpibert::model {
@@ -128,6 +129,164 @@ class CrossEntropySumFn : public torch::autograd::Function<CrossEntropySumFn> {
   }
 };
 
+// ----- dropout + residual + LayerNorm rows -------------------------------------------------------
+
+// s = dropout(a) + r; returns nothing, the caller normalises s. Element j of row `row` is element
+// row*H + j of the dropout stream, as seeded_dropout numbers a contiguous [N, H] tensor.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void dropout_add_row(
+    const float* __restrict a, const float* __restrict r, float* __restrict s, int64_t H, uint64_t key, int64_t base,
+    uint32_t threshold, float keep_scale, bool dropout) {
+  if (dropout) {
+    for (int64_t j = 0; j < H; ++j) s[j] = (rng::bits32(key, base + j) >= threshold ? a[j] * keep_scale : 0.0f) + r[j];
+  } else {
+    for (int64_t j = 0; j < H; ++j) s[j] = a[j] + r[j];
+  }
+}
+
+// y = (s - mean) * rstd * g + b, two-pass mean and variance (fp32); returns {mean, rstd}.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) std::pair<float, float> normalize_row(
+    const float* __restrict s, const float* __restrict g, const float* __restrict b, float* __restrict y,
+    float* __restrict centered, int64_t H, float eps) {
+  const float mean = fast_math::sum_lanes(s, H) / static_cast<float>(H);
+  for (int64_t j = 0; j < H; ++j) centered[j] = s[j] - mean;
+  const float var = fast_math::dot_lanes(centered, centered, H) / static_cast<float>(H);
+  const float rstd = 1.0f / std::sqrt(var + eps);
+  for (int64_t j = 0; j < H; ++j) y[j] = centered[j] * rstd * g[j] + b[j];
+  return {mean, rstd};
+}
+
+// Given g = dL/dy of one row: ds = rstd * (g*gamma - mean(g*gamma) - xhat * mean(g*gamma*xhat)), and
+// the row's terms of dgamma (g * xhat) and dbeta (g) added to the block's partial sums.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void norm_backward_row(
+    const float* __restrict s, const float* __restrict g, const float* __restrict gamma, float mean, float rstd,
+    float* __restrict ds, float* __restrict xhat, float* __restrict dgamma, float* __restrict dbeta, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    xhat[j] = (s[j] - mean) * rstd;
+    ds[j] = g[j] * gamma[j];
+    dgamma[j] += g[j] * xhat[j];
+    dbeta[j] += g[j];
+  }
+  const float c1 = fast_math::sum_lanes(ds, H) / static_cast<float>(H);
+  const float c2 = fast_math::dot_lanes(ds, xhat, H) / static_cast<float>(H);
+  for (int64_t j = 0; j < H; ++j) ds[j] = rstd * (ds[j] - c1 - xhat[j] * c2);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void add_rows(float* __restrict acc,
+                                                                                            const float* __restrict x,
+                                                                                            int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] += x[j];
+}
+
+// The dropout of the backward pass: da = mask * keep_scale * ds.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void dropout_back_row(
+    const float* __restrict ds, float* __restrict da, int64_t H, uint64_t key, int64_t base, uint32_t threshold,
+    float keep_scale) {
+  for (int64_t j = 0; j < H; ++j) da[j] = rng::bits32(key, base + j) >= threshold ? ds[j] * keep_scale : 0.0f;
+}
+
+// A row of a float32 or bfloat16 [N, H] tensor written from float (row_as_float reads one).
+void write_row(torch::Tensor& t, int64_t row, int64_t H, const float* x) {
+  if (t.scalar_type() == at::kFloat) {
+    std::copy(x, x + H, t.data_ptr<float>() + row * H);
+  } else {
+    float_row_to_bf16(x, reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()) + row * H, H);
+  }
+}
+
+// Row blocks whose dgamma/dbeta partial sums are added in block order: the same sums whatever the
+// thread count.
+constexpr int64_t kNormRowsPerBlock = 64;
+
+class DropoutAddLayerNormFn : public torch::autograd::Function<DropoutAddLayerNormFn> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a_in,
+                                                const torch::Tensor& residual_in, const torch::Tensor& gamma,
+                                                const torch::Tensor& beta, double eps, double p, int64_t key,
+                                                bool bf16_copy) {
+    RECORD_FUNCTION("mpibert::add_layer_norm", std::vector<c10::IValue>());
+    const torch::Tensor a = a_in.contiguous(), residual = residual_in.contiguous();
+    const int64_t N = a.size(0), H = a.size(1);
+    torch::Tensor sum = torch::empty({N, H}, torch::kFloat);  // dropout(a) + residual, kept for backward
+    torch::Tensor y = torch::empty({N, H}, torch::kFloat);
+    torch::Tensor y16 = bf16_copy ? torch::empty({N, H}, torch::kBFloat16) : torch::empty({0}, torch::kBFloat16);
+    torch::Tensor stats = torch::empty({N, 2}, torch::kFloat);  // mean, rstd
+    const float* r = residual.data_ptr<float>();
+    const float *g = gamma.data_ptr<float>(), *b = beta.data_ptr<float>();
+    float *sp = sum.data_ptr<float>(), *yp = y.data_ptr<float>(), *st = stats.data_ptr<float>();
+    const uint32_t threshold = rng::drop_threshold(p);
+    const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
+    at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
+      std::vector<float> buf, centered(static_cast<size_t>(H));
+      for (int64_t row = begin; row < end; ++row) {
+        dropout_add_row(row_as_float(a, row, H, buf), r + row * H, sp + row * H, H, static_cast<uint64_t>(key), row * H,
+                        threshold, keep_scale, p > 0);
+        const auto [mean, rstd] =
+            normalize_row(sp + row * H, g, b, yp + row * H, centered.data(), H, static_cast<float>(eps));
+        st[2 * row] = mean;
+        st[2 * row + 1] = rstd;
+        if (bf16_copy) write_row(y16, row, H, yp + row * H);
+      }
+    });
+    ctx->save_for_backward({sum, stats, gamma});
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["key"] = key;
+    ctx->saved_data["a_dtype"] = static_cast<int64_t>(a.scalar_type());
+    if (!bf16_copy) ctx->mark_non_differentiable({y16});
+    return {y, y16};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    RECORD_FUNCTION("mpibert::add_layer_norm_backward", std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &sum = saved[0], &stats = saved[1], &gamma = saved[2];
+    const double p = ctx->saved_data["p"].toDouble();
+    const auto key = static_cast<uint64_t>(ctx->saved_data["key"].toInt());
+    const auto a_dtype = static_cast<at::ScalarType>(ctx->saved_data["a_dtype"].toInt());
+    const int64_t N = sum.size(0), H = sum.size(1);
+    const torch::Tensor dy = grads[0].defined() ? grads[0].to(at::kFloat).contiguous() : torch::zeros({N, H});
+    const torch::Tensor dy16 = grads[1].defined() && grads[1].numel() > 0 ? grads[1].contiguous() : torch::Tensor();
+    torch::Tensor dresidual = torch::empty({N, H}, torch::kFloat);
+    torch::Tensor da = torch::empty({N, H}, torch::TensorOptions().dtype(a_dtype));
+    const int64_t blocks = (N + kNormRowsPerBlock - 1) / kNormRowsPerBlock;
+    torch::Tensor partial = torch::zeros({blocks, 2, H}, torch::kFloat);  // dgamma, dbeta per row block
+    const float *sp = sum.data_ptr<float>(), *st = stats.data_ptr<float>(), *gm = gamma.data_ptr<float>();
+    const float* dyp = dy.data_ptr<float>();
+    float *dr = dresidual.data_ptr<float>(), *pp = partial.data_ptr<float>();
+    const uint32_t threshold = rng::drop_threshold(p);
+    const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
+    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> buf, g(static_cast<size_t>(H)), xhat(static_cast<size_t>(H)), tmp(static_cast<size_t>(H));
+      for (int64_t blk = begin; blk < end; ++blk) {
+        float* dgamma = pp + blk * 2 * H;
+        for (int64_t row = blk * kNormRowsPerBlock; row < std::min(N, (blk + 1) * kNormRowsPerBlock); ++row) {
+          std::copy(dyp + row * H, dyp + (row + 1) * H, g.begin());
+          if (dy16.defined()) add_rows(g.data(), row_as_float(dy16, row, H, buf), H);
+          float* ds = dr + row * H;
+          norm_backward_row(sp + row * H, g.data(), gm, st[2 * row], st[2 * row + 1], ds, xhat.data(), dgamma,
+                            dgamma + H, H);
+          if (p > 0) {
+            dropout_back_row(ds, tmp.data(), H, key, row * H, threshold, keep_scale);
+            write_row(da, row, H, tmp.data());
+          } else {
+            write_row(da, row, H, ds);
+          }
+        }
+      }
+    });
+    torch::Tensor reduced = torch::zeros({2, H});
+    for (int64_t blk = 0; blk < blocks; ++blk) add_rows(reduced.data_ptr<float>(), pp + blk * 2 * H, 2 * H);
+    return {da,
+            dresidual,
+            reduced[0].clone(),
+            reduced[1].clone(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Tensor& logits,
@@ -140,6 +299,29 @@ std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Ten
   TORCH_CHECK(logits.size(1) > 0, "fused_cross_entropy_sum: empty vocabulary");
   auto out = CrossEntropySumFn::apply(logits, targets);
   return {out[0], out[1]};
+}
+
+}  // namespace mpibert::model
+
+namespace mpibert::model {
+
+std::pair<torch::Tensor, torch::Tensor> fused_dropout_add_layer_norm(const torch::Tensor& a,
+                                                                     const torch::Tensor& residual,
+                                                                     const torch::Tensor& gamma,
+                                                                     const torch::Tensor& beta, double eps, double p,
+                                                                     uint64_t dropout_key, bool bf16_copy) {
+  TORCH_CHECK(a.dim() == 2 && (a.scalar_type() == at::kFloat || a.scalar_type() == at::kBFloat16),
+              "fused_dropout_add_layer_norm: a must be float32 or bfloat16 [N, H], got ", a.sizes(), " ",
+              a.scalar_type());
+  TORCH_CHECK(residual.scalar_type() == at::kFloat && residual.sizes() == a.sizes(),
+              "fused_dropout_add_layer_norm: residual must be float32 with a's shape");
+  TORCH_CHECK(gamma.scalar_type() == at::kFloat && beta.scalar_type() == at::kFloat && gamma.is_contiguous() &&
+                  beta.is_contiguous() && gamma.numel() == a.size(1) && beta.numel() == a.size(1),
+              "fused_dropout_add_layer_norm: gamma and beta must be contiguous float32 [H]");
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "fused_dropout_add_layer_norm: dropout must be in [0, 1)");
+  auto out =
+      DropoutAddLayerNormFn::apply(a, residual, gamma, beta, eps, p, static_cast<int64_t>(dropout_key), bf16_copy);
+  return {out[0], bf16_copy ? out[1] : torch::Tensor()};
 }
 
 }  // namespace mpibert::model

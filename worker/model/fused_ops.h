@@ -1,8 +1,8 @@
 #pragma once
-// Cross-entropy over the vocabulary in one kernel: ATen 1.13 runs log_softmax + nll_loss + argmax
-// as separate passes and its backward through a zero-filled [rows, V] buffer (each a fresh 75 MB
-// allocation, i.e. page faults, for bert-mini's 617 masked rows x 30522). (A hand-written GELU
-// backward was tried and removed: ATen's vectorised one is faster.)
+// Kernels that replace chains of ATen passes. Cross-entropy over the vocabulary in one kernel: ATen 1.13 runs
+// log_softmax + nll_loss + argmax as separate passes and its backward through a zero-filled [rows, V] buffer (each a
+// fresh 75 MB allocation, i.e. page faults, for bert-mini's 617 masked rows x 30522). (A hand-written GELU backward was
+// tried and removed: ATen's vectorised one is faster.)
 #include <torch/torch.h>
 
 #include <utility>
@@ -16,5 +16,19 @@ namespace mpibert::model {
 // index) throw std::out_of_range.
 std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Tensor& logits,
                                                                 const torch::Tensor& targets);
+
+// Post-LayerNorm residual block in one pass per row: y = LayerNorm(dropout(a) + residual) * gamma + beta,
+// all in fp32. a: [N, H] float32 or bfloat16 (a dense layer's output, bf16 under autocast); residual:
+// float32 [N, H]; gamma, beta: float32 [H]. Dropout on a as seeded_dropout(a, p, dropout_key) numbers a
+// contiguous [N, H] tensor (the same mask), but without rounding the dropped-out a to bf16. Returns
+// {y float32, a bfloat16 copy of y when bf16_copy (the next GEMM's operand under autocast, which would
+// otherwise cast y again), else undefined}. Differentiable with respect to a, residual, gamma and beta
+// through both outputs; the gradient of a has a's dtype. gamma/beta gradients are summed over fixed
+// row blocks in order: the same whatever the thread count.
+std::pair<torch::Tensor, torch::Tensor> fused_dropout_add_layer_norm(const torch::Tensor& a,
+                                                                     const torch::Tensor& residual,
+                                                                     const torch::Tensor& gamma,
+                                                                     const torch::Tensor& beta, double eps, double p,
+                                                                     uint64_t dropout_key, bool bf16_copy);
 
 }  // namespace mpibert::model

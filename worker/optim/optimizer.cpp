@@ -10,6 +10,8 @@
 #include <stdexcept>
 
 #include "common/error.h"
+#include "worker/model/bf16_weights.h"
+#include "worker/model/fast_math.h"
 
 namespace mpibert::optim {
 namespace {
@@ -19,6 +21,24 @@ namespace {
 // (mul, add; addcmul = v + (c*g)*g; addcdiv = p + (c*m)/denom) with separate multiplies and adds
 // (no FMA), so the AVX-512, AVX2 and scalar versions give identical bits.
 // ---------------------------------------------------------------------------------------------
+// The bf16 copy of updated weights (bf16_weights.h), written while the chunk is still in cache.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void write_bf16(const float* __restrict p,
+                                                                                              uint16_t* __restrict out,
+                                                                                              int64_t begin,
+                                                                                              int64_t end) {
+  for (int64_t i = begin; i < end; ++i) out[i] = model::fast_math::float_to_bf16(p[i]);
+}
+
+// After an update through raw pointers: the weight's version moves on (as an in-place ATen op's would),
+// and its kept bf16 copy, written in the same pass, is current for that version.
+uint16_t* kept_copy_data(const std::shared_ptr<model::Bf16Copy>& kept) {
+  return kept ? reinterpret_cast<uint16_t*>(kept->copy.data_ptr<at::BFloat16>()) : nullptr;
+}
+void mark_updated(const torch::Tensor& param, const std::shared_ptr<model::Bf16Copy>& kept) {
+  param.unsafeGetTensorImpl()->bump_version();
+  if (kept) kept->version = param._version();
+}
+
 struct AdamCoeffs {
   float gscale, b1, one_minus_b1, b2, one_minus_b2, decay, neg_step_size, bc2_sqrt, eps;
 };
@@ -206,7 +226,13 @@ void Optimizer::adamw_step(Entry& e, double lr, double grad_scale) {
   const float* g = e.param.grad().data_ptr<float>();
   float* m = e.exp_avg.data_ptr<float>();
   float* v = e.exp_avg_sq.data_ptr<float>();
-  at::parallel_for(0, e.param.numel(), 1 << 15, [&](int64_t b, int64_t end) { kernel(p, g, m, v, b, end, c); });
+  const auto kept = model::kept_bf16_copy(e.param);
+  uint16_t* copy = kept_copy_data(kept);
+  at::parallel_for(0, e.param.numel(), 1 << 15, [&](int64_t b, int64_t end) {
+    kernel(p, g, m, v, b, end, c);
+    if (copy) write_bf16(p, copy, b, end);
+  });
+  mark_updated(e.param, kept);
 }
 
 void Optimizer::lamb_step(Entry& e, double lr, double grad_scale) {
@@ -254,9 +280,13 @@ void Optimizer::lamb_step(Entry& e, double lr, double grad_scale) {
   if ((wd != 0.0 || options_.lamb_trust_ratio_without_decay) && p_norm > 0 && u_norm > 0) ratio = p_norm / u_norm;
   // Pass 2: p -= lr * ratio * u, with u recomputed from the updated moments.
   const float scale = static_cast<float>(lr * ratio);
+  const auto kept = model::kept_bf16_copy(e.param);
+  uint16_t* copy = kept_copy_data(kept);
   at::parallel_for(0, n, 1 << 15, [&](int64_t b, int64_t end) {
     for (int64_t i = b; i < end; ++i) p[i] = p[i] - scale * update(i);
+    if (copy) write_bf16(p, copy, b, end);
   });
+  mark_updated(e.param, kept);
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
