@@ -8,7 +8,6 @@
 #include <cstring>
 #include <functional>
 #include <numeric>
-#include <sstream>
 #include <vector>
 
 #include "common/comm/finalize_hooks.h"
@@ -72,6 +71,13 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     std::string what = describe("allReduce", count, d, reduce_op_name(op));
     check_reduction(what, d, op);
     check_buffers(what, count, send, recv);
+    if (count <= max_chunk_) {
+      const void* s = send == recv ? MPI_IN_PLACE : send;
+      const MPI_Op mop = reduce_op(d, op);
+      return submit_call(
+          std::move(what), count * dtype_size(d), divide_if_avg(op, recv, count, d),
+          [=](MPI_Request* r) { return MPI_Iallreduce(s, recv, int(count), mpi_type(d), mop, comm(), r); });
+    }
     return submit(what, [=] {
       // f16/bf16 go as they are (2 bytes per element) through the 16-bit ops: no f32 copy.
       const size_t es = dtype_size(d);
@@ -90,6 +96,10 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     std::string what = describe("broadcast", count, d, nullptr) + " from root " + std::to_string(root);
     check_root(what, root);
     check_buffers(what, count, buffer, buffer);
+    if (count <= max_chunk_)
+      return submit_call(std::move(what), count * dtype_size(d), nullptr, [=](MPI_Request* r) {
+        return MPI_Ibcast(buffer, static_cast<int>(count), mpi_type(d), root, comm(), r);
+      });
     return submit(what, [=] {
       const size_t es = dtype_size(d);
       chunked(count, [&](size_t off, int n) {
@@ -103,14 +113,12 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     std::string what = describe("allGather", count, d, nullptr);
     check_int_count(what, count);
     check_buffers(what, count, send, recv);
-    return submit(what, [=] {
-      const size_t bytes = count * dtype_size(d);
-      // In place when send already sits at this rank's slot of recv.
-      const bool in_place = send == at(recv, static_cast<size_t>(rank_), bytes);
-      engine_.run(what, bytes * static_cast<size_t>(size_), [&](MPI_Request* r) {
-        return MPI_Iallgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(count), mpi_type(d), recv,
-                              static_cast<int>(count), mpi_type(d), comm(), r);
-      });
+    const size_t bytes = count * dtype_size(d);
+    // In place when send already sits at this rank's slot of recv.
+    const void* s = send == at(recv, static_cast<size_t>(rank_), bytes) ? MPI_IN_PLACE : send;
+    return submit_call(std::move(what), bytes * static_cast<size_t>(size_), nullptr, [=](MPI_Request* r) {
+      const int n = static_cast<int>(count);
+      return MPI_Iallgather(s, n, mpi_type(d), recv, n, mpi_type(d), comm(), r);
     });
   }
 
@@ -119,24 +127,35 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     check_reduction(what, d, op);
     check_int_count(what, count * static_cast<size_t>(size_));
     check_buffers(what, count, send, recv);
-    return submit(what, [=] { run_reduce_scatter(what, send, recv, count, d, op); });
+    // In place (recv == send): the result lands in the first count elements of the buffer.
+    const void* s = send == recv ? MPI_IN_PLACE : send;
+    const MPI_Op mop = reduce_op(d, op);
+    return submit_call(
+        std::move(what), count * static_cast<size_t>(size_) * dtype_size(d), divide_if_avg(op, recv, count, d),
+        [=](MPI_Request* r) { return MPI_Ireduce_scatter_block(s, recv, int(count), mpi_type(d), mop, comm(), r); });
   }
 
   WorkPtr barrier() override {
-    std::string what = "barrier #" + std::to_string(++seq_);
-    return submit(what, [=] { engine_.run(what, 0, [&](MPI_Request* r) { return MPI_Ibarrier(comm(), r); }); });
+    return submit_call("barrier #" + std::to_string(++seq_), 0, nullptr,
+                       [this](MPI_Request* r) { return MPI_Ibarrier(comm(), r); });
   }
 
   WorkPtr gatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType d, int root) override {
     std::string what = describe_v("gatherv", counts, d) + " to root " + std::to_string(root);
     check_root(what, root);
     check_counts(what, counts, d, send, recv, rank_ == root);
+    if (total_of(counts) <= max_chunk_)
+      return submit_call(std::move(what), total_of(counts) * dtype_size(d), nullptr,
+                         gatherv_start(send, recv, counts, d, root));
     return submit(what, [=] { run_gatherv(what, send, recv, counts, d, root); });
   }
 
   WorkPtr allGatherv(const void* send, void* recv, const std::vector<size_t>& counts, DataType d) override {
     std::string what = describe_v("allGatherv", counts, d);
     check_counts(what, counts, d, send, recv, true);
+    if (total_of(counts) <= max_chunk_)
+      return submit_call(std::move(what), total_of(counts) * dtype_size(d), nullptr,
+                         gatherv_start(send, recv, counts, d, -1));
     return submit(what, [=] { run_gatherv(what, send, recv, counts, d, -1); });
   }
 
@@ -169,6 +188,23 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     return engine_.enqueue(std::move(what), std::move(op));
   }
 
+  // An op of one MPI call: the engine may start it at once on this thread (its fast path). With debug
+  // checks, the fingerprint is a call of its own before it, so the op queues as any other.
+  WorkPtr submit_call(std::string what, size_t bytes, std::function<void()> finish,
+                      std::function<int(MPI_Request*)> start) {
+    if (debug_checks_.load())
+      return submit(what, [this, what, bytes, finish, start] {
+        engine_.run(what, bytes, start);
+        if (finish) finish();
+      });
+    return engine_.enqueue(std::move(what), ProgressEngine::Call{bytes, std::move(start), std::move(finish)});
+  }
+
+  std::function<void()> divide_if_avg(ReduceOp op, void* recv, size_t count, DataType d) const {
+    if (op != ReduceOp::Avg) return nullptr;
+    return [=] { divide(recv, count, d, size_); };
+  }
+
   // dist.debug detail: the op's description ("allReduce #57 (4 x f64, sum)": number, op, count, type,
   // root) gathered from every rank before the op runs, so that a mismatch fails on every rank at once,
   // naming both sides, instead of corrupting memory or waiting for the timeout.
@@ -196,21 +232,14 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     for (size_t off = 0; off < count; off += max_chunk_) fn(off, static_cast<int>(std::min(max_chunk_, count - off)));
   }
 
-  void run_reduce_scatter(const std::string& what, const void* send, void* recv, size_t count, DataType d,
-                          ReduceOp op) {
-    const size_t total = count * static_cast<size_t>(size_);
-    const int n = static_cast<int>(count);
-    // In place (recv == send): the result lands in the first count elements of the buffer.
-    const void* s = send == recv ? MPI_IN_PLACE : send;
-    const MPI_Op mop = reduce_op(d, op);
-    engine_.run(what, total * dtype_size(d),
-                [&](MPI_Request* r) { return MPI_Ireduce_scatter_block(s, recv, n, mpi_type(d), mop, comm(), r); });
-    if (op == ReduceOp::Avg) divide(recv, count, d, size_);
+  static size_t total_of(const std::vector<size_t>& counts) {
+    return std::accumulate(counts.begin(), counts.end(), size_t(0));
   }
 
-  // One gatherv (root >= 0) or allgatherv (root < 0) call of int counts, blocks back to back in recv.
-  void gatherv_call(const std::string& what, const void* send, void* recv, const std::vector<size_t>& counts,
-                    DataType d, int root) {
+  // Starts one gatherv (root >= 0) or allgatherv (root < 0) call of int counts (the sum within one call),
+  // blocks back to back in recv.
+  std::function<int(MPI_Request*)> gatherv_start(const void* send, void* recv, const std::vector<size_t>& counts,
+                                                 DataType d, int root) {
     std::vector<int> n(counts.size()), displs(counts.size());
     int offset = 0;
     for (size_t r = 0; r < counts.size(); ++r) {
@@ -219,12 +248,16 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
       offset += n[r];
     }
     const MPI_Datatype t = mpi_type(d);
-    const size_t bytes = static_cast<size_t>(offset) * dtype_size(d);
-    engine_.run(what, bytes, [&](MPI_Request* r) {
+    return [this, send, recv, n = std::move(n), displs = std::move(displs), t, root](MPI_Request* r) {
       const int mine = n[static_cast<size_t>(rank_)];
       if (root < 0) return MPI_Iallgatherv(send, mine, t, recv, n.data(), displs.data(), t, comm(), r);
       return MPI_Igatherv(send, mine, t, recv, n.data(), displs.data(), t, root, comm(), r);
-    });
+    };
+  }
+
+  void gatherv_call(const std::string& what, const void* send, void* recv, const std::vector<size_t>& counts,
+                    DataType d, int root) {
+    engine_.run(what, total_of(counts) * dtype_size(d), gatherv_start(send, recv, counts, d, root));
   }
 
   // Larger than one call: round k moves elements [k*per, (k+1)*per) of every rank's block through a
@@ -252,12 +285,12 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     }
   }
 
+  // Without an ostringstream, whose construction alone (locale facets) costs as much as a small op.
   std::string describe(const char* op, size_t count, DataType d, const char* reduce) {
-    std::ostringstream os;
-    os << op << " #" << ++seq_ << " (" << count << " x " << dtype_name(d);
-    if (reduce) os << ", " << reduce;
-    os << ")";
-    return os.str();
+    std::string text =
+        std::string(op) + " #" + std::to_string(++seq_) + " (" + std::to_string(count) + " x " + dtype_name(d);
+    if (reduce) (text += ", ") += reduce;
+    return text += ")";
   }
 
   std::string describe_v(const char* op, const std::vector<size_t>& counts, DataType d) {
@@ -340,6 +373,10 @@ void pause_progress_for_testing(HcclLike& backend, bool paused) {
 
 void send_heartbeat_now_for_testing(HcclLike& backend) {
   engine_of(backend, "send_heartbeat_now_for_testing").sendHeartbeatNow();
+}
+
+uint64_t fast_path_starts_for_testing(HcclLike& backend) {
+  return engine_of(backend, "fast_path_starts_for_testing").fastPathStarts();
 }
 
 }  // namespace mpibert

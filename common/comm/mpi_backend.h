@@ -46,4 +46,8 @@ void send_heartbeat_now_for_testing(HcclLike& backend);
 // `backend` must come from make_mpi_backend.
 void pause_progress_for_testing(HcclLike& backend, bool paused);
 
+// Test hook: how many ops of `backend` its callers started themselves, on the engine's fast path (see
+// docs/collectives.md#the-fast-path). `backend` must come from make_mpi_backend.
+uint64_t fast_path_starts_for_testing(HcclLike& backend);
+
 }  // namespace mpibert

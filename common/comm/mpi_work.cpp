@@ -4,15 +4,18 @@
 #include <cstdio>
 #include <sstream>
 
+#include "common/comm/progress_engine.h"
+
 namespace mpibert {
 
 MpiWork::MpiWork(std::string description, uint64_t seq, int rank, std::shared_ptr<const PeerLiveness> liveness,
-                 std::shared_ptr<std::atomic<bool>> gave_up)
+                 std::shared_ptr<std::atomic<bool>> gave_up, std::shared_ptr<CallerPolling> caller_polling)
     : description_(std::move(description)),
       seq_(seq),
       rank_(rank),
       liveness_(std::move(liveness)),
-      gave_up_(std::move(gave_up)) {}
+      gave_up_(std::move(gave_up)),
+      caller_polling_(std::move(caller_polling)) {}
 
 bool MpiWork::isCompleted() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -35,14 +38,26 @@ void MpiWork::warn_stalled(std::chrono::milliseconds waited) const {
                liveness_->missingFor(seq_).c_str());
 }
 
+// The fast path: a small op usually completes within the few microseconds this thread polls it, without
+// the two thread switches of a hand-off to the progress thread and back. The engine gives the op back to
+// its thread before `until` (the deadline), so the wait below still times out when it should.
+void MpiWork::poll_here(SteadyClock::time_point until) {
+  if (!caller_polling_ || isCompleted()) return;
+  std::lock_guard<std::mutex> lock(caller_polling_->mutex);
+  if (caller_polling_->engine) caller_polling_->engine->pollFromCaller(*this, until);
+}
+
 void MpiWork::wait(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mutex_);
   if (timeout.count() < 0) {
+    poll_here(SteadyClock::time_point::max());
+    std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [&] { return done_; });
     rethrow_error_locked();
     return;
   }
   const auto start = SteadyClock::now();
+  poll_here(start + timeout);
+  std::unique_lock<std::mutex> lock(mutex_);
   const auto stall = liveness_->stallWarning();
   bool warn = stall.count() > 0 && stall < timeout;
   while (!cv_.wait_until(lock, start + (warn ? stall : timeout), [&] { return done_; })) {

@@ -1,12 +1,14 @@
 // HcclLike over MPI, run under mpirun with 1, 2, 3 and 4 ranks: every op x dtype x size against
 // values computed locally, in-place and out-of-place, 16-bit reductions against an f32 reference within
 // the bound of their per-step rounding, variable-size gathers, ops split into several MPI calls, several
-// outstanding Works, timeouts, argument errors.
+// outstanding Works, timeouts, argument errors; the fast path (an op started on the calling thread when
+// the backend is idle): when it is taken, issue order across it and the queue, its failures.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "common/comm/half_float.h"
@@ -521,6 +523,7 @@ TEST(CollectivesWithPeers, DestroyingABackendAfterATimeoutDoesNotWaitForTheAband
   auto doomed = make_mpi_backend();
   if (comm().rank() != 1) {
     auto work = doomed->barrier();  // rank 1 joins only after this rank has given up and destroyed the backend
+    EXPECT_EQ(fast_path_starts_for_testing(*doomed), 1u);  // the idle backend started it on this thread
     EXPECT_THROW(work->wait(std::chrono::milliseconds(10)), CollectiveTimeout);
     doomed.reset();  // returns although the barrier is still in flight
     try {
@@ -585,6 +588,206 @@ TEST(Collectives, ArgumentErrorsAreCaughtLocallyBeforeMpi) {
   buf.assign(4, 1);
   comm().allReduce(buf.data(), buf.data(), 4, DataType::I32, ReduceOp::Sum)->wait();
   EXPECT_EQ(buf[3], comm().size());
+}
+
+// The fast path (docs/collectives.md#the-fast-path). Each test makes its own backend (debug checks off, as
+// make_mpi_backend leaves them), so that its count of fast-path starts begins at 0. After a wait returns
+// the backend is idle (the engine frees itself before it completes a Work), so the next op takes the
+// fast path: the counts below are exact, not timing-dependent, except where a comment says "at least".
+
+// Every op of one MPI call, waited on at once, on an idle backend.
+TEST(CollectivesFastPath, AnIdleBackendStartsEveryOneCallOpOnTheCallingThread) {
+  auto b = make_mpi_backend();
+  const int rank = b->rank(), size = b->size();
+  std::vector<float> v(5, static_cast<float>(rank + 1)), out(5), all(5 * size_t(size));
+  b->allReduce(v.data(), out.data(), v.size(), DataType::F32, ReduceOp::Sum)->wait();
+  EXPECT_EQ(out[4], static_cast<float>(size * (size + 1) / 2));
+  b->allReduce(v.data(), out.data(), v.size(), DataType::F32, ReduceOp::Avg)->wait();  // divides after the call
+  EXPECT_EQ(out[0], static_cast<float>(size + 1) / 2);
+  b->broadcast(v.data(), v.size(), DataType::F32, size - 1)->wait();
+  EXPECT_EQ(v[2], static_cast<float>(size));
+  b->allGather(v.data(), all.data(), v.size(), DataType::F32)->wait();
+  b->reduceScatter(all.data(), out.data(), v.size(), DataType::F32, ReduceOp::Avg)->wait();
+  EXPECT_EQ(out[1], static_cast<float>(size));
+  b->barrier()->wait();
+  const std::vector<size_t> counts(size_t(size), 2);
+  b->gatherv(v.data(), all.data(), counts, DataType::F32, 0)->wait();
+  b->allGatherv(v.data(), all.data(), counts, DataType::F32)->wait();
+  EXPECT_EQ(all[2 * size_t(size) - 1], static_cast<float>(size));
+  EXPECT_EQ(fast_path_starts_for_testing(*b), 8u);
+}
+
+TEST(CollectivesFastPath, OpsOfSeveralCallsAndOpsWithDebugChecksQueue) {
+  MpiBackendOptions o;
+  o.max_elements_per_call = 5;
+  auto b = make_mpi_backend(CommGroup::World, o);
+  std::vector<int64_t> v(23, b->rank());
+  b->allReduce(v.data(), v.data(), v.size(), DataType::I64, ReduceOp::Max)->wait();  // 5 calls
+  EXPECT_EQ(v[22], b->size() - 1);
+  b->allReduce(v.data(), v.data(), 5, DataType::I64, ReduceOp::Max)->wait();  // 1 call
+  EXPECT_EQ(fast_path_starts_for_testing(*b), 1u);
+  b->setDebugChecks(true);  // the fingerprint is a call of its own
+  b->barrier()->wait();
+  b->setDebugChecks(false);
+  b->barrier()->wait();
+  EXPECT_EQ(fast_path_starts_for_testing(*b), 2u);
+}
+
+TEST(CollectivesFastPath, APausedBackendQueuesItsOps) {
+  auto b = make_mpi_backend();
+  pause_progress_for_testing(*b, true);
+  int32_t value = b->rank();
+  auto work = b->allReduce(&value, &value, 1, DataType::I32, ReduceOp::Max);
+  EXPECT_EQ(fast_path_starts_for_testing(*b), 0u);
+  EXPECT_FALSE(work->isCompleted());  // queued behind the paused thread: not even started
+  pause_progress_for_testing(*b, false);
+  work->wait();
+  EXPECT_EQ(value, b->size() - 1);
+}
+
+// Nobody waits: the progress thread must take the op over (it may need this rank's polls to move on
+// every rank).
+TEST(CollectivesFastPath, AnOpNobodyWaitsOnCompletesOnTheProgressThread) {
+  auto b = make_mpi_backend();
+  std::vector<float> v(1000, 1.0f);
+  auto work = b->allReduce(v.data(), v.data(), v.size(), DataType::F32, ReduceOp::Sum);
+  EXPECT_EQ(fast_path_starts_for_testing(*b), 1u);
+  while (!work->isCompleted()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  EXPECT_EQ(v[999], static_cast<float>(b->size()));
+}
+
+// Bursts of 1-4 ops: the first finds the backend idle and starts on this thread; the others queue behind
+// it, or take the fast path too when it already completed. Every op has its own count and values, so an
+// op matched with another on some rank would fail (a truncated message, a wrong sum) or hang.
+void expect_bursts_keep_issue_order(HcclLike& b, int rounds) {
+  const int rank = b.rank(), size = b.size();
+  uint64_t at_least = 0;
+  for (int round = 0; round < rounds; ++round) {
+    const int burst = round % 4 + 1, how = round % 3;  // how: 0 wait at once, 1 in reverse, 2 watch only
+    std::vector<std::vector<int64_t>> bufs(static_cast<size_t>(burst));
+    std::vector<WorkPtr> works;
+    for (int j = 0; j < burst; ++j) {
+      const int64_t tag = round * 10 + j;
+      auto& buf = bufs[size_t(j)];
+      buf.assign(size_t(3 + j), tag * 1000 + rank);
+      if (j % 2 == 0)
+        works.push_back(b.allReduce(buf.data(), buf.data(), buf.size(), DataType::I64, ReduceOp::Sum));
+      else
+        works.push_back(b.broadcast(buf.data(), buf.size(), DataType::I64, (round + j) % size));
+      if (how == 0) works.back()->wait();
+    }
+    at_least += how == 0 ? uint64_t(burst) : 1;
+    if (how == 1)
+      for (int j = burst - 1; j >= 0; --j) works[size_t(j)]->wait();
+    while (!works.back()->isCompleted()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    for (int j = 0; j < burst; ++j) {
+      EXPECT_TRUE(works[size_t(j)]->isCompleted()) << "round " << round << ": op " << j << " after the last";
+      const int64_t tag = round * 10 + j;
+      const int64_t want = j % 2 == 0 ? tag * 1000 * size + size * (size - 1) / 2 : tag * 1000 + (round + j) % size;
+      EXPECT_EQ(bufs[size_t(j)].back(), want) << "round " << round << ", op " << j;
+    }
+  }
+  EXPECT_GE(fast_path_starts_for_testing(b), at_least);
+}
+
+TEST(CollectivesFastPath, FastPathAndQueuedOpsMixedKeepIssueOrderOnEveryRank) {
+  auto b = make_mpi_backend();
+  expect_bursts_keep_issue_order(*b, 60);
+}
+
+// A late peer (rank 1) holds the first op in flight on the others, deterministically: what they issue
+// next queues behind it.
+TEST(CollectivesFastPathWithPeers, AnOpIssuedBehindAnUnfinishedOneQueues) {
+  auto b = make_mpi_backend();
+  const int rank = b->rank(), size = b->size();
+  int64_t sum = rank, root_value = rank == 0 ? 7 : -1;
+  std::vector<WorkPtr> works;
+  if (rank != 1) {
+    works.push_back(b->barrier());
+    works.push_back(b->allReduce(&sum, &sum, 1, DataType::I64, ReduceOp::Sum));
+    works.push_back(b->broadcast(&root_value, 1, DataType::I64, 0));
+    EXPECT_EQ(fast_path_starts_for_testing(*b), 1u);  // the barrier only
+    EXPECT_FALSE(works[0]->isCompleted());            // rank 1 has not joined
+  }
+  signal_comm().barrier()->wait();
+  if (rank == 1) {
+    works.push_back(b->barrier());
+    works.push_back(b->allReduce(&sum, &sum, 1, DataType::I64, ReduceOp::Sum));
+    works.push_back(b->broadcast(&root_value, 1, DataType::I64, 0));
+  }
+  for (int k = 2; k >= 0; --k) works[size_t(k)]->wait();
+  EXPECT_EQ(sum, int64_t(size) * (size - 1) / 2);
+  EXPECT_EQ(root_value, 7);
+}
+
+// The pattern of WaitTimesOutNamingTheOpWhileAPeerIsLate, on a fast-path op and on a queued one: both
+// report the same way.
+TEST(CollectivesFastPathWithPeers, ATimeoutIsReportedAsForAQueuedOp) {
+  auto b = make_mpi_backend();
+  std::vector<WorkPtr> works;
+  if (b->rank() != 1) {
+    works.push_back(b->barrier());  // fast path; rank 1 joins only after the timeouts
+    works.push_back(b->barrier());  // queued behind it
+    EXPECT_EQ(fast_path_starts_for_testing(*b), 1u);
+    for (int k = 0; k < 2; ++k) {
+      try {
+        works[size_t(k)]->wait(std::chrono::milliseconds(50));
+        ADD_FAILURE() << "expected a timeout";
+      } catch (const CollectiveTimeout& e) {
+        const std::string text = e.what();
+        const std::string head = "barrier #" + std::to_string(k + 1) + " (collective #" + std::to_string(k + 1) +
+                                 ") did not finish within 0.05 s on rank " + std::to_string(b->rank()) + ": ";
+        EXPECT_EQ(text.rfind(head, 0), 0u) << text;  // then who has not issued it, from the heartbeats
+        EXPECT_NE(text.find("; a collective cannot be cancelled: the job must abort"), std::string::npos) << text;
+      }
+      EXPECT_FALSE(works[size_t(k)]->isCompleted());
+    }
+  }
+  signal_comm().barrier()->wait();
+  if (b->rank() == 1) {
+    works.push_back(b->barrier());
+    works.push_back(b->barrier());
+  }
+  works[1]->wait();  // both still complete once the late rank arrives
+  EXPECT_TRUE(works[0]->isCompleted());
+}
+
+// Ranks 0 and 1 broadcast with counts that differ (8 elements sent, 4 expected): rank 1's receive is
+// truncated. The same op fails with the same text whether it took the fast path or queued (its rank
+// paused while issuing it).
+std::string truncated_broadcast_error(MPI_Comm pair, bool queue) {
+  auto b = make_mpi_backend(pair);
+  std::vector<int32_t> v(8, 1);
+  if (queue) pause_progress_for_testing(*b, true);
+  auto work = b->broadcast(v.data(), b->rank() == 0 ? 8 : 4, DataType::I32, 0);
+  EXPECT_EQ(fast_path_starts_for_testing(*b), queue ? 0u : 1u);
+  if (queue) pause_progress_for_testing(*b, false);
+  try {
+    work->wait();
+  } catch (const CollectiveError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CollectivesFastPathWithPeers, AnMpiErrorReachesTheWorkAsFromTheQueue) {
+  int world_rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm pair = MPI_COMM_NULL;
+  MPI_Comm_split(MPI_COMM_WORLD, world_rank < 2 ? 0 : MPI_UNDEFINED, world_rank, &pair);
+  if (pair != MPI_COMM_NULL) {
+    const std::string fast = truncated_broadcast_error(pair, false);
+    const std::string queued = truncated_broadcast_error(pair, true);
+    if (world_rank == 1) {
+      EXPECT_EQ(fast.rfind("broadcast #1 (4 x i32) from root 0 failed on rank 1: ", 0), 0u) << fast;
+      EXPECT_NE(fast.find("issued different collectives"), std::string::npos) << fast;
+    } else {
+      EXPECT_EQ(fast, "");
+    }
+    EXPECT_EQ(fast, queued);
+    MPI_Comm_free(&pair);
+  }
+  signal_comm().barrier()->wait();
 }
 
 }  // namespace

@@ -66,7 +66,11 @@ void expect_silent_rank_is_named(int silent) {
     work->wait();
     return;
   }
+  const uint64_t fast_before = fast_path_starts_for_testing(comm());
   auto work = comm().barrier();
+  // Idle, the backend started it on this thread (the fast path); an alive wait leaves the polling to the
+  // progress thread, and fails as for a queued op.
+  EXPECT_EQ(fast_path_starts_for_testing(comm()), fast_before + 1);
   try {
     work->waitAlive(kSilence);
     ADD_FAILURE() << "rank " << comm().rank() << ": the alive wait finished while rank " << silent << " was silent";
