@@ -1,7 +1,8 @@
 #pragma once
 // HcclLike: the collective interface every rank uses (modelled on HCCL/NCCL and c10d's Backend/Work).
 // Operations work on contiguous buffers and return a Work handle at once; they run in issue order on
-// the backend's progress thread, so the caller can compute while they run.
+// the backend's progress thread, so the caller can compute while they run (an operation issued while
+// the backend is idle is started by the calling thread: docs/collectives.md#the-fast-path).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -38,9 +39,11 @@ class Work {
  public:
   virtual ~Work() = default;
   virtual bool isCompleted() const = 0;
-  // Blocks (on a condition variable, never spinning) until the op finished. Throws CollectiveError if it
-  // failed, CollectiveTimeout if it has not finished within timeout of this call (the op cannot be
-  // cancelled: the caller is expected to abort the job). A negative timeout waits forever.
+  // Blocks (on a condition variable) until the op finished; an op started on the calling thread (the
+  // fast path) is first polled by the waiting thread while it would be spun on anyway. Throws
+  // CollectiveError if it failed, CollectiveTimeout if it has not finished within timeout of this call
+  // (the op cannot be cancelled: the caller is expected to abort the job). A negative timeout waits
+  // forever.
   virtual void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) = 0;
   // Blocks until the op finished, however long that takes, as long as every peer is alive: throws
   // CollectiveTimeout naming the rank only when a peer has not been heard from (heartbeats) for

@@ -285,7 +285,7 @@ class MpiBackend : public HcclLike, private StopsBeforeFinalize {
     }
   }
 
-  // Without an ostringstream, whose construction alone (locale facets) costs as much as a small op.
+  // Plain appends: an ostringstream's construction (its locale) was the largest item of a small op's cost.
   std::string describe(const char* op, size_t count, DataType d, const char* reduce) {
     std::string text =
         std::string(op) + " #" + std::to_string(++seq_) + " (" + std::to_string(count) + " x " + dtype_name(d);

@@ -1,6 +1,7 @@
 #pragma once
-// Internal to common/comm: the Work handle of the MPI backend. The progress thread completes it; any
-// thread waits on it (condition variable, never spinning).
+// Internal to common/comm: the Work handle of the MPI backend. The progress thread completes it, or, for
+// an op of the engine's fast path, the thread that waits on it and polls it; any thread waits on it
+// (condition variable, after that polling).
 #include <atomic>
 #include <condition_variable>
 #include <exception>
