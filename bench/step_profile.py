@@ -31,6 +31,8 @@ SCOPES = {
     "mpibert::cross_entropy": "loss",
     "mpibert::cross_entropy_backward": "loss",
     "mpibert::optimizer": "optimizer",
+    "mpibert::add_layer_norm": "layernorm",
+    "mpibert::add_layer_norm_backward": "layernorm",
 }
 PHASES = {"mpibert::forward": "forward", "mpibert::backward": "backward", "mpibert::optimizer": "optimizer"}
 # ATen ops by the name of the op (or of its autograd node), first match wins.

@@ -156,14 +156,16 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) st
 }
 
 // Given g = dL/dy of one row: ds = rstd * (g*gamma - mean(g*gamma) - xhat * mean(g*gamma*xhat)), and
-// the row's terms of dgamma (g * xhat) and dbeta (g) added to the block's partial sums.
+// the row's terms of dgamma (g * xhat) and dbeta (g) added to the block's partial sums, in double: which
+// rows share a block depends on the batch, so the sums must not round differently by much (a run on N
+// ranks must follow one rank with N times the batch to 1e-5).
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void norm_backward_row(
     const float* __restrict s, const float* __restrict g, const float* __restrict gamma, float mean, float rstd,
-    float* __restrict ds, float* __restrict xhat, float* __restrict dgamma, float* __restrict dbeta, int64_t H) {
+    float* __restrict ds, float* __restrict xhat, double* __restrict dgamma, double* __restrict dbeta, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
     xhat[j] = (s[j] - mean) * rstd;
     ds[j] = g[j] * gamma[j];
-    dgamma[j] += g[j] * xhat[j];
+    dgamma[j] += static_cast<double>(g[j]) * xhat[j];
     dbeta[j] += g[j];
   }
   const float c1 = fast_math::sum_lanes(ds, H) / static_cast<float>(H);
@@ -249,16 +251,17 @@ class DropoutAddLayerNormFn : public torch::autograd::Function<DropoutAddLayerNo
     torch::Tensor dresidual = torch::empty({N, H}, torch::kFloat);
     torch::Tensor da = torch::empty({N, H}, torch::TensorOptions().dtype(a_dtype));
     const int64_t blocks = (N + kNormRowsPerBlock - 1) / kNormRowsPerBlock;
-    torch::Tensor partial = torch::zeros({blocks, 2, H}, torch::kFloat);  // dgamma, dbeta per row block
+    std::vector<double> partial(static_cast<size_t>(blocks * 2 * H), 0.0);  // dgamma, dbeta per row block
     const float *sp = sum.data_ptr<float>(), *st = stats.data_ptr<float>(), *gm = gamma.data_ptr<float>();
     const float* dyp = dy.data_ptr<float>();
-    float *dr = dresidual.data_ptr<float>(), *pp = partial.data_ptr<float>();
+    float* dr = dresidual.data_ptr<float>();
+    double* pp = partial.data();
     const uint32_t threshold = rng::drop_threshold(p);
     const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
     at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
       std::vector<float> buf, g(static_cast<size_t>(H)), xhat(static_cast<size_t>(H)), tmp(static_cast<size_t>(H));
       for (int64_t blk = begin; blk < end; ++blk) {
-        float* dgamma = pp + blk * 2 * H;
+        double* dgamma = pp + blk * 2 * H;
         for (int64_t row = blk * kNormRowsPerBlock; row < std::min(N, (blk + 1) * kNormRowsPerBlock); ++row) {
           std::copy(dyp + row * H, dyp + (row + 1) * H, g.begin());
           if (dy16.defined()) add_rows(g.data(), row_as_float(dy16, row, H, buf), H);
@@ -274,8 +277,11 @@ class DropoutAddLayerNormFn : public torch::autograd::Function<DropoutAddLayerNo
         }
       }
     });
-    torch::Tensor reduced = torch::zeros({2, H});
-    for (int64_t blk = 0; blk < blocks; ++blk) add_rows(reduced.data_ptr<float>(), pp + blk * 2 * H, 2 * H);
+    std::vector<double> total(static_cast<size_t>(2 * H), 0.0);
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      for (int64_t j = 0; j < 2 * H; ++j) total[static_cast<size_t>(j)] += pp[blk * 2 * H + j];
+    torch::Tensor reduced = torch::empty({2, H});
+    std::copy(total.begin(), total.end(), reduced.data_ptr<float>());
     return {da,
             dresidual,
             reduced[0].clone(),

@@ -23,7 +23,7 @@ std::pair<torch::Tensor, torch::Tensor> fused_cross_entropy_sum(const torch::Ten
 // contiguous [N, H] tensor (the same mask), but without rounding the dropped-out a to bf16. Returns
 // {y float32, a bfloat16 copy of y when bf16_copy (the next GEMM's operand under autocast, which would
 // otherwise cast y again), else undefined}. Differentiable with respect to a, residual, gamma and beta
-// through both outputs; the gradient of a has a's dtype. gamma/beta gradients are summed over fixed
+// through both outputs; the gradient of a has a's dtype. gamma/beta gradients are summed in double over fixed
 // row blocks in order: the same whatever the thread count.
 std::pair<torch::Tensor, torch::Tensor> fused_dropout_add_layer_norm(const torch::Tensor& a,
                                                                      const torch::Tensor& residual,
