@@ -43,7 +43,8 @@ using bench::median;
 using bench::split_list;
 
 struct Args : bench::StepBenchOptions {
-  bool fused_qkv = true, fused_attention = true, fused_add_norm = true, sparse = true, gradient_checkpointing = false;
+  bool fused_qkv = true, fused_attention = true, fused_bf16_attention = false, fused_add_norm = true, sparse = true,
+       gradient_checkpointing = false;
   std::string profile;  // chrome trace of one timed step of ours ("" = none)
 };
 
@@ -57,9 +58,12 @@ config::Schema<Args> build_schema() {
        "one GEMM for the query, key and value projections")
       .alias("fused_qkv");
   s.add<bool>(
-       "model.fused_attention", [](Args& a) -> bool& { return a.fused_attention; }, true,
-       "fused attention tiles (fp32 and bf16)")
+       "model.fused_attention", [](Args& a) -> bool& { return a.fused_attention; }, true, "fused fp32 attention tiles")
       .alias("fused_attention");
+  s.add<bool>(
+       "model.fused_bf16_attention", [](Args& a) -> bool& { return a.fused_bf16_attention; }, false,
+       "fused bf16 attention tiles (oneDNN's bf16 GEMM per tile)")
+      .alias("fused_bf16_attention");
   s.add<bool>(
        "model.fused_add_norm", [](Args& a) -> bool& { return a.fused_add_norm; }, true,
        "dropout + residual + LayerNorm in one kernel")
@@ -148,6 +152,7 @@ OursResult run_ours(const Args& a, const model::BertConfig& cfg, const Batch& ba
   m->set_gradient_checkpointing(a.gradient_checkpointing);
   m->set_fused_attention(a.fused_attention);
   m->set_fused_add_norm(a.fused_add_norm);
+  m->set_fused_bf16_attention(a.fused_bf16_attention);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
   optim::OptimizerOptions oo;
@@ -288,6 +293,7 @@ int run(int argc, char** argv) {
                           {"max_rss_mb", bench::max_rss_mb()},
                           {"fused_attention", a.fused_attention},
                           {"fused_add_norm", a.fused_add_norm},
+                          {"fused_bf16_attention", a.fused_bf16_attention},
                           {"ours_tokens_per_s", ours_t},
                           {"ours_tokens_per_s_runs", ours_tps},
                           {"ours_loss_first", ours.loss_first},

@@ -350,7 +350,7 @@ TEST(BertModel, FusedBf16AttentionKernelTracksAtenAttentionUnderAutocast) {
   b.mask.index_put_({1}, 0);
   auto run = [&](bool fused, int threads) {
     m->zero_grad();
-    m->set_fused_attention(fused);
+    m->set_fused_bf16_attention(fused);
     m->set_dropout_seed(3);
     const int before = at::get_num_threads();
     at::set_num_threads(threads);
@@ -492,6 +492,7 @@ TEST(BertModel, GradientCheckpointingGivesTheSameLossAndGradients) {
       c.num_attention_heads = 4;
       BertForMaskedLM m(c, 6);
       m->set_fused_attention(fused_attention);
+      m->set_fused_bf16_attention(fused_attention);
       auto b = make_batch(3, 24, V, 7);
       b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
       auto run = [&](bool checkpoint) {

@@ -68,10 +68,11 @@ class BertForMaskedLMImpl : public torch::nn::Module {
   void set_fused_qkv(bool on) { bert_->set_fused_qkv(on); }
   bool fused_qkv() const { return bert_->fused_qkv(); }
 
-  // Attention through the fused (batch, head)-parallel kernel of attention.h, fp32 or bf16 (default on);
-  // off = ATen batched matmuls + softmax, as Hugging Face computes it.
+  // fp32 attention through the fused (batch, head)-parallel kernel of attention.h (default on); off =
+  // ATen batched matmuls + softmax, as Hugging Face computes it. bf16 has its own switch (default off).
   void set_fused_attention(bool on) { bert_->set_fused_attention(on); }
   bool fused_attention() const { return bert_->fused_attention(); }
+  void set_fused_bf16_attention(bool on) { bert_->set_fused_bf16_attention(on); }
   // dropout + residual + LayerNorm in one kernel (default on); off = ATen ops, as Hugging Face.
   void set_fused_add_norm(bool on) { bert_->set_fused_add_norm(on); }
   bool fused_add_norm() const { return bert_->fused_add_norm(); }

@@ -331,7 +331,8 @@ torch::Tensor BertEncoderImpl::attention(const torch::Tensor& x, const Layer& l,
   } else {
     qkv = at::cat({linear(x, l.query), linear(x, l.key), linear(x, l.value)}, 1);
   }
-  if (fused_attention_ && fused_attention_available(qkv.scalar_type())) {
+  const bool fused = qkv.scalar_type() == at::kBFloat16 ? fused_bf16_attention_ : fused_attention_;
+  if (fused && fused_attention_available(qkv.scalar_type())) {
     // (batch, head) tiles in parallel on strided views (attention.h).
     return ::mpibert::model::fused_attention(qkv, key_mask, B, L, heads, scale, p_attn,
                                              p_attn > 0 ? next_dropout_key() : 0);

@@ -75,6 +75,10 @@ class BertEncoderImpl : public torch::nn::Module {
   bool fused_qkv() const { return fused_qkv_; }
   void set_fused_attention(bool on) { fused_attention_ = on; }
   bool fused_attention() const { return fused_attention_; }
+  // bf16 (autocast) attention through the fused tiles too; off by default: measured slower than ATen's
+  // oneDNN batched matmuls on the CPUs we have (docs/benchmarks.md).
+  void set_fused_bf16_attention(bool on) { fused_bf16_attention_ = on; }
+  bool fused_bf16_attention() const { return fused_bf16_attention_; }
   // dropout + residual + LayerNorm in one kernel (fused_ops.h), or as ATen ops.
   void set_fused_add_norm(bool on) { fused_add_norm_ = on; }
   bool fused_add_norm() const { return fused_add_norm_; }
@@ -103,6 +107,7 @@ class BertEncoderImpl : public torch::nn::Module {
   std::shared_ptr<Weights> w_;
   bool fused_qkv_ = true;
   bool fused_attention_ = true;
+  bool fused_bf16_attention_ = false;
   bool fused_add_norm_ = true;
   bool gradient_checkpointing_ = false;
   uint64_t dropout_seed_ = 0;
