@@ -43,8 +43,8 @@ using bench::median;
 using bench::split_list;
 
 struct Args : bench::StepBenchOptions {
-  bool fused_qkv = true, fused_attention = true, fused_bf16_attention = false, fused_add_norm = true, sparse = true,
-       gradient_checkpointing = false;
+  bool fused_qkv = true, fused_attention = true, fused_bf16_attention = false, fused_add_norm = true,
+       baseline_sparse = false, sparse = true, gradient_checkpointing = false;
   std::string profile;  // chrome trace of one timed step of ours ("" = none)
 };
 
@@ -68,6 +68,10 @@ config::Schema<Args> build_schema() {
        "model.fused_add_norm", [](Args& a) -> bool& { return a.fused_add_norm; }, true,
        "dropout + residual + LayerNorm in one kernel")
       .alias("fused_add_norm");
+  s.add<bool>(
+       "baseline.sparse_head", [](Args& a) -> bool& { return a.baseline_sparse; }, false,
+       "the baseline's head on masked positions only: the best eager recipe instead of Hugging Face's")
+      .alias("baseline_sparse");
   s.add<bool>(
        "model.sparse_head", [](Args& a) -> bool& { return a.sparse; }, true, "the MLM head on masked positions only")
       .alias("sparse");
@@ -209,7 +213,7 @@ nlohmann::json run_baseline(const Args& a, const std::string& preset, const std:
       << a.baseline_script << " bench --preset " << preset << " --vocab " << a.vocab << " --batch " << a.batch
       << " --seq_len " << a.seq_len << " --batch_dir " << dir.string() << " --precision " << precision << " --threads "
       << a.threads << " --steps " << a.steps << " --warmup " << a.warmup << " --lr " << a.lr << " --weight_decay "
-      << a.weight_decay << " --max_grad_norm " << a.max_grad_norm;
+      << a.weight_decay << " --max_grad_norm " << a.max_grad_norm << (a.baseline_sparse ? " --sparse_head" : "");
   return bench::run_json_child(cmd.str(), "bench_step");
 }
 
@@ -294,6 +298,7 @@ int run(int argc, char** argv) {
                           {"fused_attention", a.fused_attention},
                           {"fused_add_norm", a.fused_add_norm},
                           {"fused_bf16_attention", a.fused_bf16_attention},
+                          {"baseline_sparse_head", a.baseline_sparse},
                           {"ours_tokens_per_s", ours_t},
                           {"ours_tokens_per_s_runs", ours_tps},
                           {"ours_loss_first", ours.loss_first},
