@@ -267,6 +267,24 @@ std::vector<torch::Tensor> grads_of(BertForMaskedLM& m) {
   return g;
 }
 
+// One training forward (under bf16 autocast when asked) and backward with dropout seed 3 and `threads`
+// intra-op threads (0 = as set): the loss and every parameter's gradient.
+std::pair<double, std::vector<torch::Tensor>> loss_and_grads(BertForMaskedLM& m, const Batch& b, bool bf16,
+                                                             int threads = 0) {
+  m->zero_grad();
+  m->set_dropout_seed(3);
+  const int before = at::get_num_threads();
+  if (threads > 0) at::set_num_threads(threads);
+  torch::Tensor loss;
+  {
+    AutocastGuard autocast(bf16);
+    loss = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum;
+  }
+  loss.backward();
+  at::set_num_threads(before);
+  return {loss.item<double>(), grads_of(m)};
+}
+
 TEST(BertModel, SparseHeadGivesTheDenseHeadsLossAndGradients) {
   const int64_t V = 500;
   BertForMaskedLM m(tiny(V, 0.1), 3);  // with dropout: both passes use the same dropout seed
@@ -349,19 +367,8 @@ TEST(BertModel, FusedBf16AttentionKernelTracksAtenAttentionUnderAutocast) {
   b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
   b.mask.index_put_({1}, 0);
   auto run = [&](bool fused, int threads) {
-    m->zero_grad();
     m->set_fused_bf16_attention(fused);
-    m->set_dropout_seed(3);
-    const int before = at::get_num_threads();
-    at::set_num_threads(threads);
-    torch::Tensor loss;
-    {
-      AutocastGuard autocast(true);
-      loss = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum;
-    }
-    loss.backward();
-    at::set_num_threads(before);
-    return std::make_pair(loss.item<double>(), grads_of(m));
+    return loss_and_grads(m, b, true, threads);
   };
   const auto [ref_loss, ref_grads] = run(false, 2);
   const auto [loss, grads] = run(true, 2);
@@ -464,16 +471,8 @@ TEST(BertModel, FusedAddNormEqualsAtenOpsInTheModel) {
     auto b = make_batch(3, 24, V, 7);
     b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
     auto run = [&](bool fused) {
-      m->zero_grad();
       m->set_fused_add_norm(fused);
-      m->set_dropout_seed(3);
-      torch::Tensor loss;
-      {
-        AutocastGuard autocast(bf16);
-        loss = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum;
-      }
-      loss.backward();
-      return std::make_pair(loss.item<double>(), grads_of(m));
+      return loss_and_grads(m, b, bf16);
     };
     const auto [ref_loss, ref_grads] = run(false);
     const auto [loss, grads] = run(true);
@@ -496,16 +495,8 @@ TEST(BertModel, GradientCheckpointingGivesTheSameLossAndGradients) {
       auto b = make_batch(3, 24, V, 7);
       b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
       auto run = [&](bool checkpoint) {
-        m->zero_grad();
         m->set_gradient_checkpointing(checkpoint);
-        m->set_dropout_seed(3);
-        torch::Tensor loss;
-        {
-          AutocastGuard autocast(bf16);
-          loss = m->forward_mlm(b.ids, b.mask, b.labels, true).loss_sum;
-        }
-        loss.backward();
-        return std::make_pair(loss.item<double>(), grads_of(m));
+        return loss_and_grads(m, b, bf16);
       };
       const auto [plain_loss, plain_grads] = run(false);
       const auto [ckpt_loss, ckpt_grads] = run(true);
