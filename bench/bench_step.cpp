@@ -44,7 +44,7 @@ using bench::split_list;
 
 struct Args : bench::StepBenchOptions {
   bool fused_qkv = true, fused_attention = true, fused_bf16_attention = false, fused_add_norm = true,
-       baseline_sparse = false, sparse = true, gradient_checkpointing = false;
+       fused_bias_gelu = false, baseline_sparse = false, sparse = true, gradient_checkpointing = false;
   std::string profile;  // chrome trace of one timed step of ours ("" = none)
 };
 
@@ -68,6 +68,10 @@ config::Schema<Args> build_schema() {
        "model.fused_add_norm", [](Args& a) -> bool& { return a.fused_add_norm; }, true,
        "dropout + residual + LayerNorm in one kernel")
       .alias("fused_add_norm");
+  s.add<bool>(
+       "model.fused_bias_gelu", [](Args& a) -> bool& { return a.fused_bias_gelu; }, false,
+       "the FFN's bias + GELU in one kernel")
+      .alias("fused_bias_gelu");
   s.add<bool>(
        "baseline.sparse_head", [](Args& a) -> bool& { return a.baseline_sparse; }, false,
        "the baseline's head on masked positions only: the best eager recipe instead of Hugging Face's")
@@ -156,6 +160,7 @@ OursResult run_ours(const Args& a, const model::BertConfig& cfg, const Batch& ba
   m->set_gradient_checkpointing(a.gradient_checkpointing);
   m->set_fused_attention(a.fused_attention);
   m->set_fused_add_norm(a.fused_add_norm);
+  m->set_fused_bias_gelu(a.fused_bias_gelu);
   m->set_fused_bf16_attention(a.fused_bf16_attention);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
@@ -297,6 +302,7 @@ int run(int argc, char** argv) {
                           {"max_rss_mb", bench::max_rss_mb()},
                           {"fused_attention", a.fused_attention},
                           {"fused_add_norm", a.fused_add_norm},
+                          {"fused_bias_gelu", a.fused_bias_gelu},
                           {"fused_bf16_attention", a.fused_bf16_attention},
                           {"baseline_sparse_head", a.baseline_sparse},
                           {"ours_tokens_per_s", ours_t},

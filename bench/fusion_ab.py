@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What each of our step's fusions is worth: runs `bench_step --no_baseline` with the default settings, then
 with one fusion switched at a time (fp32 attention tiles off, bf16 attention tiles on, fused dropout + residual +
-LayerNorm off; all off), interleaved over --repeats rounds, one process per run, and reports the median
+LayerNorm off, fused bias + GELU on; the default fusions all off), interleaved over --repeats rounds, one process per run, and reports the median
 tokens/s of each variant and its ratio to the default step measured in the same rounds. (A variant that does
 not apply to a precision, such as the fp32 tiles in a bf16 run, measures the default again: run-to-run noise.)
 
@@ -27,6 +27,7 @@ VARIANTS = [
     ("aten_attention", ["--fused_attention", "0"]),
     ("fused_bf16_attention", ["--fused_bf16_attention", "1"]),
     ("aten_add_norm", ["--fused_add_norm", "0"]),
+    ("fused_bias_gelu", ["--fused_bias_gelu", "1"]),
     ("no_fusion", ["--fused_attention", "0", "--fused_add_norm", "0"]),
 ]
 

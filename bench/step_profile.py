@@ -33,6 +33,8 @@ SCOPES = {
     "mpibert::optimizer": "optimizer",
     "mpibert::add_layer_norm": "layernorm",
     "mpibert::add_layer_norm_backward": "layernorm",
+    "mpibert::bias_gelu": "gelu",
+    "mpibert::bias_gelu_backward": "gelu",
 }
 PHASES = {"mpibert::forward": "forward", "mpibert::backward": "backward", "mpibert::optimizer": "optimizer"}
 # ATen ops by the name of the op (or of its autograd node), first match wins.

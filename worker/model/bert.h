@@ -76,6 +76,8 @@ class BertForMaskedLMImpl : public torch::nn::Module {
   // dropout + residual + LayerNorm in one kernel (default on); off = ATen ops, as Hugging Face.
   void set_fused_add_norm(bool on) { bert_->set_fused_add_norm(on); }
   bool fused_add_norm() const { return bert_->fused_add_norm(); }
+  // The FFN's bias + GELU in one kernel (default off: no measured gain); off = addmm + ATen's gelu, as HF.
+  void set_fused_bias_gelu(bool on) { bert_->set_fused_bias_gelu(on); }
   void set_gradient_checkpointing(bool on) { bert_->set_gradient_checkpointing(on); }
 
  private:

@@ -376,7 +376,11 @@ torch::Tensor BertEncoderImpl::layer(const torch::Tensor& x_in, const Layer& l, 
                                      torch::Tensor& key_mask_bh, int64_t B, int64_t L) {
   const torch::Tensor attn = linear(attention(x_in, l, key_mask, key_mask_bh, B, L), l.attn_out);
   const auto [x, x_bf16] = add_norm(attn, x_in, l.attn_norm, /*bf16_copy=*/true);
-  const torch::Tensor inner = activation(linear(x_bf16.defined() ? x_bf16 : x, l.intermediate), cfg_.hidden_act);
+  const torch::Tensor ffn_in = x_bf16.defined() ? x_bf16 : x;
+  const torch::Tensor inner = fused_bias_gelu_ && cfg_.hidden_act == "gelu"
+                                  ? ::mpibert::model::fused_bias_gelu(
+                                        at::mm(ffn_in, gemm_weight(l.intermediate.weight).t()), l.intermediate.bias)
+                                  : activation(linear(ffn_in, l.intermediate), cfg_.hidden_act);
   return add_norm(linear(inner, l.output), x, l.out_norm, /*bf16_copy=*/false).first;
 }
 

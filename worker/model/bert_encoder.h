@@ -82,6 +82,10 @@ class BertEncoderImpl : public torch::nn::Module {
   // dropout + residual + LayerNorm in one kernel (fused_ops.h), or as ATen ops.
   void set_fused_add_norm(bool on) { fused_add_norm_ = on; }
   bool fused_add_norm() const { return fused_add_norm_; }
+  // The FFN's bias + GELU (hidden_act "gelu") in one kernel after a bias-free GEMM (fused_ops.h); off by
+  // default (ATen's addmm + gelu): its gain was within the noise of our measurements (docs/benchmarks.md).
+  void set_fused_bias_gelu(bool on) { fused_bias_gelu_ = on; }
+  bool fused_bias_gelu() const { return fused_bias_gelu_; }
   // While training: keep each layer's input only and recompute the layer in backward (HF's
   // gradient_checkpointing): activation memory of one layer instead of all, for about a third more time.
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
@@ -109,6 +113,7 @@ class BertEncoderImpl : public torch::nn::Module {
   bool fused_attention_ = true;
   bool fused_bf16_attention_ = false;
   bool fused_add_norm_ = true;
+  bool fused_bias_gelu_ = false;
   bool gradient_checkpointing_ = false;
   uint64_t dropout_seed_ = 0;
   uint64_t dropout_counter_ = 0;

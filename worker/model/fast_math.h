@@ -32,6 +32,17 @@ inline float exp(float x) {
   return under ? 0.0f : y * pow2;
 }
 
+// 1 + erf(x), from Abramowitz and Stegun 7.1.26 (absolute error <= 1.5e-7): the form GELU needs,
+// 0.5 * x * (1 + erf(x / sqrt 2)), where the 1 dominates; branch-free so that its loops vectorise.
+inline float one_plus_erf(float x) {
+  const float a = x < 0.0f ? -x : x;
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  const float poly =
+      t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  const float erfc_a = poly * exp(-a * a);  // erfc(|x|)
+  return x < 0.0f ? erfc_a : 2.0f - erfc_a;
+}
+
 // Reductions over 16 independent lanes (combined at the end): GCC vectorises these without
 // -ffast-math, which a single running float max/sum would need. The order is fixed by n alone.
 constexpr int kLanes = 16;

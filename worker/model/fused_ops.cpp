@@ -199,6 +199,16 @@ void write_row(torch::Tensor& t, int64_t row, int64_t H, const float* x) {
 // thread count.
 constexpr int64_t kNormRowsPerBlock = 64;
 
+// The float32 [width] sum of per-block partial sums [blocks, width], added in block order in double.
+torch::Tensor sum_blocks(const std::vector<double>& partial, int64_t blocks, int64_t width) {
+  std::vector<double> total(static_cast<size_t>(width), 0.0);
+  for (int64_t blk = 0; blk < blocks; ++blk)
+    for (int64_t j = 0; j < width; ++j) total[static_cast<size_t>(j)] += partial[static_cast<size_t>(blk * width + j)];
+  torch::Tensor out = torch::empty({width});
+  std::copy(total.begin(), total.end(), out.data_ptr<float>());
+  return out;
+}
+
 class DropoutAddLayerNormFn : public torch::autograd::Function<DropoutAddLayerNormFn> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a_in,
@@ -277,11 +287,7 @@ class DropoutAddLayerNormFn : public torch::autograd::Function<DropoutAddLayerNo
         }
       }
     });
-    std::vector<double> total(static_cast<size_t>(2 * H), 0.0);
-    for (int64_t blk = 0; blk < blocks; ++blk)
-      for (int64_t j = 0; j < 2 * H; ++j) total[static_cast<size_t>(j)] += pp[blk * 2 * H + j];
-    torch::Tensor reduced = torch::empty({2, H});
-    std::copy(total.begin(), total.end(), reduced.data_ptr<float>());
+    const torch::Tensor reduced = sum_blocks(partial, blocks, 2 * H).view({2, H});
     return {da,
             dresidual,
             reduced[0].clone(),
@@ -290,6 +296,77 @@ class DropoutAddLayerNormFn : public torch::autograd::Function<DropoutAddLayerNo
             torch::Tensor(),
             torch::Tensor(),
             torch::Tensor()};
+  }
+};
+
+// ----- bias + GELU rows ----------------------------------------------------------------------------
+
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+
+// y = gelu(h + b) = 0.5 x (1 + erf(x / sqrt 2)), x = h + b.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void bias_gelu_row(
+    const float* __restrict h, const float* __restrict b, float* __restrict y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float x = h[j] + b[j];
+    y[j] = 0.5f * x * fast_math::one_plus_erf(x * kInvSqrt2);
+  }
+}
+
+// dh = dy * gelu'(x) = dy * (Phi(x) + x phi(x)); the row's dh is added to the block's bias gradient (double).
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void bias_gelu_backward_row(
+    const float* __restrict h, const float* __restrict b, const float* __restrict dy, float* __restrict dh,
+    double* __restrict dbias, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float x = h[j] + b[j];
+    const float cdf = 0.5f * fast_math::one_plus_erf(x * kInvSqrt2);
+    const float pdf = kInvSqrt2Pi * fast_math::exp(-0.5f * x * x);
+    dh[j] = dy[j] * (cdf + x * pdf);
+    dbias[j] += dh[j];
+  }
+}
+
+class BiasGeluFn : public torch::autograd::Function<BiasGeluFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h_in,
+                               const torch::Tensor& bias) {
+    RECORD_FUNCTION("mpibert::bias_gelu", std::vector<c10::IValue>());
+    const torch::Tensor h = h_in.contiguous();
+    const int64_t N = h.size(0), I = h.size(1);
+    torch::Tensor y = torch::empty_like(h);
+    const float* b = bias.data_ptr<float>();
+    at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
+      std::vector<float> buf, out(static_cast<size_t>(I));
+      for (int64_t row = begin; row < end; ++row) {
+        bias_gelu_row(row_as_float(h, row, I, buf), b, out.data(), I);
+        write_row(y, row, I, out.data());
+      }
+    });
+    ctx->save_for_backward({h, bias});
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    RECORD_FUNCTION("mpibert::bias_gelu_backward", std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &h = saved[0], &bias = saved[1];
+    const int64_t N = h.size(0), I = h.size(1);
+    const torch::Tensor dy = grads[0].contiguous();
+    torch::Tensor dh = torch::empty_like(h);
+    const int64_t blocks = (N + kNormRowsPerBlock - 1) / kNormRowsPerBlock;
+    std::vector<double> partial(static_cast<size_t>(blocks * I), 0.0);  // the bias gradient per row block
+    const float* b = bias.data_ptr<float>();
+    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> hbuf, dybuf, out(static_cast<size_t>(I));
+      for (int64_t blk = begin; blk < end; ++blk)
+        for (int64_t row = blk * kNormRowsPerBlock; row < std::min(N, (blk + 1) * kNormRowsPerBlock); ++row) {
+          bias_gelu_backward_row(row_as_float(h, row, I, hbuf), b, row_as_float(dy, row, I, dybuf), out.data(),
+                                 partial.data() + blk * I, I);
+          write_row(dh, row, I, out.data());
+        }
+    });
+    return {dh, sum_blocks(partial, blocks, I)};
   }
 };
 
@@ -328,6 +405,18 @@ std::pair<torch::Tensor, torch::Tensor> fused_dropout_add_layer_norm(const torch
   auto out =
       DropoutAddLayerNormFn::apply(a, residual, gamma, beta, eps, p, static_cast<int64_t>(dropout_key), bf16_copy);
   return {out[0], bf16_copy ? out[1] : torch::Tensor()};
+}
+
+}  // namespace mpibert::model
+
+namespace mpibert::model {
+
+torch::Tensor fused_bias_gelu(const torch::Tensor& h, const torch::Tensor& bias) {
+  TORCH_CHECK(h.dim() == 2 && (h.scalar_type() == at::kFloat || h.scalar_type() == at::kBFloat16),
+              "fused_bias_gelu: h must be float32 or bfloat16 [N, I], got ", h.sizes(), " ", h.scalar_type());
+  TORCH_CHECK(bias.scalar_type() == at::kFloat && bias.is_contiguous() && bias.numel() == h.size(1),
+              "fused_bias_gelu: bias must be a contiguous float32 [I]");
+  return BiasGeluFn::apply(h, bias);
 }
 
 }  // namespace mpibert::model

@@ -31,4 +31,11 @@ std::pair<torch::Tensor, torch::Tensor> fused_dropout_add_layer_norm(const torch
                                                                      const torch::Tensor& beta, double eps, double p,
                                                                      uint64_t dropout_key, bool bf16_copy);
 
+// An FFN's activation with its bias: y = gelu(h + bias), the exact (erf) GELU of Hugging Face's "gelu",
+// computed in fp32 (erf to 1.5e-7 absolute, fast_math.h) from h = x W^T (a GEMM's output without the bias,
+// float32 or bfloat16) and bias float32 [I]; y has h's dtype. One pass each way: the bias is not copied
+// into the GEMM's output first, and backward writes dh and sums the bias gradient (in double, over fixed
+// row blocks: the same whatever the thread count) in the same pass.
+torch::Tensor fused_bias_gelu(const torch::Tensor& h, const torch::Tensor& bias);
+
 }  // namespace mpibert::model
