@@ -323,15 +323,25 @@ TEST(BertModel, FusedQkvEqualsSeparateProjections) {
   EXPECT_LT(max_grad_rel_diff(grads_of(m), g_ref), 1e-5);
 }
 
+// A 4-head tiny model with dropout, and a batch with a padded sequence and an all-padding one (uniform
+// attention, as HF): what the attention kernels are compared on.
+BertConfig four_head_config(int64_t V) {
+  BertConfig c = tiny(V, 0.1);
+  c.num_attention_heads = 4;
+  return c;
+}
+Batch padded_batch(int64_t V) {
+  auto b = make_batch(3, 24, V, 7);
+  b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
+  b.mask.index_put_({1}, 0);
+  return b;
+}
+
 TEST(BertModel, FusedAttentionKernelEqualsAtenAttentionWithMaskAndDropout) {
   ASSERT_TRUE(fused_attention_available());
   const int64_t V = 300;
-  BertConfig c = tiny(V, 0.1);
-  c.num_attention_heads = 4;
-  BertForMaskedLM m(c, 6);
-  auto b = make_batch(3, 24, V, 7);
-  b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
-  b.mask.index_put_({1}, 0);  // an all-padding sequence: uniform attention, as HF
+  BertForMaskedLM m(four_head_config(V), 6);
+  auto b = padded_batch(V);
   m->set_fused_attention(false);
   m->set_dropout_seed(3);
   auto ref = m->forward_mlm(b.ids, b.mask, b.labels, true);
@@ -361,12 +371,8 @@ TEST(BertModel, FusedAttentionKernelEqualsAtenAttentionWithMaskAndDropout) {
 TEST(BertModel, FusedBf16AttentionKernelTracksAtenAttentionUnderAutocast) {
   ASSERT_TRUE(fused_attention_available(at::kBFloat16));
   const int64_t V = 300;
-  BertConfig c = tiny(V, 0.1);
-  c.num_attention_heads = 4;
-  BertForMaskedLM m(c, 6);
-  auto b = make_batch(3, 24, V, 7);
-  b.mask.index_put_({2, torch::indexing::Slice(10, torch::indexing::None)}, 0);
-  b.mask.index_put_({1}, 0);
+  BertForMaskedLM m(four_head_config(V), 6);
+  auto b = padded_batch(V);
   auto run = [&](bool fused, int threads) {
     m->set_fused_bf16_attention(fused);
     return loss_and_grads(m, b, true, threads);
