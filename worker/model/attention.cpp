@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "worker/model/counter_rng.h"
@@ -147,11 +148,13 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
 // Per-thread scratch of one (batch, head) tile.
 template <typename E>
 struct Scratch {
+  // fp32 tiles are their own operands and products land in place: only bf16 needs tile and tmp.
+  static constexpr bool kConverts = !std::is_same_v<typename E::T, float>;
   Scratch(int64_t L, int64_t d)
       : pd(static_cast<size_t>(L * L)),
         dp(static_cast<size_t>(L * L)),
-        tile(static_cast<size_t>(L * L)),
-        tmp(static_cast<size_t>(L * d)) {}
+        tile(kConverts ? static_cast<size_t>(L * L) : 0),
+        tmp(kConverts ? static_cast<size_t>(L * d) : 0) {}
   std::vector<float> pd, dp;
   std::vector<typename E::T> tile;
   std::vector<float> tmp;
