@@ -33,6 +33,7 @@
 #include "worker/model/precision.h"
 #include "worker/optim/optimizer.h"
 #include "worker/train/masking.h"
+#include "worker/train/runtime_env.h"
 
 namespace {
 
@@ -238,6 +239,7 @@ int run(int argc, char** argv) {
                         {"precision", p},
                         {"n", a.gemm_n},
                         {"threads", a.threads},
+                        {"intra_op_threads_reached", intra_op_threads_reached(static_cast<int>(a.threads))},
                         {"gflops", peak[p]},
                         {"blas", blas},
                         {"cpu_avx512_bf16", features.avx512_bf16},

@@ -55,6 +55,11 @@ void log_runtime(const RunContext& ctx) {
   spdlog::info("{}: precision {} (requested {}; CPU bf16 support: {}), {} thread(s) per rank, world size {}",
                ctx.program, ctx.bf16 ? "bf16" : "fp32", ctx.requested_precision,
                model::cpu_supports_bf16_fast() ? "yes" : "no", ctx.threads, ctx.world);
+  if (const int reached = intra_op_threads_reached(ctx.threads); reached < ctx.threads)
+    spdlog::warn(
+        "intra-op threads: the fused kernels ran on {} of {} thread(s); this build of mpibert lacks "
+        "OpenMP (rebuild with scripts/build.sh)",
+        reached, ctx.threads);
   spdlog::info("libtorch {}, {}", torch_version(), mpi_library_version());
   const ElasticAttempt attempt = elastic_attempt();
   if (!attempt.run_id.empty())

@@ -1,13 +1,16 @@
 #include "worker/train/runtime_env.h"
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <sched.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 namespace mpibert {
 namespace {
@@ -48,6 +51,15 @@ void apply_threads(int threads) {
   at::set_num_threads(threads);
   if (auto set = find_symbol<void (*)(int)>("openblas_set_num_threads")) set(threads);
   if (auto set = find_symbol<void (*)(int)>("omp_set_num_threads")) set(threads);
+}
+
+int intra_op_threads_reached(int tasks) {
+  std::vector<std::atomic<bool>> seen(static_cast<size_t>(std::max(1, at::get_num_threads())));
+  at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) {
+    const auto id = static_cast<size_t>(at::get_thread_num());
+    if (id < seen.size()) seen[id] = true;  // OpenMP gives chunk k to thread k
+  });
+  return static_cast<int>(std::count(seen.begin(), seen.end(), true));
 }
 
 std::string torch_version() {

@@ -23,6 +23,11 @@ int choose_threads(long configured);
 // present, because OpenBLAS read OPENBLAS_NUM_THREADS when it was loaded, before main()).
 void apply_threads(int threads);
 
+// How many distinct intra-op threads one at::parallel_for over `tasks` one-item chunks ran on. Our fused
+// kernels split their work the same way, so this is 1 when the library was built without OpenMP
+// (at::parallel_for is inline and then serial) whatever apply_threads set.
+int intra_op_threads_reached(int tasks);
+
 // gaudi_spawn --max_restarts: which attempt of the job this is (MPIBERT_RESTART_COUNT, 0 = the first), of
 // how many restarts allowed (MPIBERT_MAX_RESTARTS), and the job's id (MPIBERT_RUN_ID); all 0/"" when the
 // job is not elastic. Like torchrun's TORCHELASTIC_RESTART_COUNT and TORCHELASTIC_RUN_ID.
