@@ -124,6 +124,16 @@ void declare_train_keys(Schema<R>& s) {
       .range(0, 10)
       .alias("weight_decay");
   s.template add<double>(
+       "train.adam_beta1", [](R& c) -> double& { return c.train.adam_beta1; }, 0.9,
+       "Adam/LAMB first-moment decay")
+      .range(0, 0.999999)
+      .alias("adam_beta1");
+  s.template add<double>(
+       "train.adam_beta2", [](R& c) -> double& { return c.train.adam_beta2; }, 0.999,
+       "Adam/LAMB second-moment decay (RoBERTa uses 0.98 at large learning rates)")
+      .range(0, 0.999999999)
+      .alias("adam_beta2");
+  s.template add<double>(
        "train.adam_epsilon", [](R& c) -> double& { return c.train.adam_epsilon; }, 1e-8, "Adam epsilon")
       .range(0, 1)
       .satisfies([](const std::string& v) { return std::stod(v) > 0; }, "a number in (0, 1]: 0 divides by zero")

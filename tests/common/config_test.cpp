@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/config/classification_config.h"
 #include "common/config/run_config.h"
 
 namespace mpibert {
@@ -46,6 +47,20 @@ TEST(Config, DefaultsComeFromTheDeclarations) {
   EXPECT_EQ(c.model.preset, "bert-mini");
   EXPECT_TRUE(c.model.sparse_head);
   EXPECT_EQ(c.train.precision, "auto");
+}
+
+// Every optimizer setting the trainer reads has a declared key, in both programs' schemas: a field left out
+// of the schema keeps its C++ zero (Adam with beta1 = beta2 = 0 is sign descent, and trains badly).
+TEST(Config, AdamSettingsHaveHuggingFaceDefaultsAndFlags) {
+  for (const auto& train : {parse({}).train, classification_schema().defaults().train}) {
+    EXPECT_EQ(train.adam_beta1, 0.9);
+    EXPECT_EQ(train.adam_beta2, 0.999);
+    EXPECT_EQ(train.adam_epsilon, 1e-8);
+  }
+  RunConfig c = parse({"--adam_beta1", "0.8", "--train.adam_beta2", "0.98"});
+  EXPECT_EQ(c.train.adam_beta1, 0.8);
+  EXPECT_EQ(c.train.adam_beta2, 0.98);
+  EXPECT_NE(error_of({"--adam_beta2", "1"}).find("--adam_beta2: '1' is out of range"), std::string::npos);
 }
 
 TEST(Config, SectionKeysFlatAliasesAndEqualsSpelling) {
