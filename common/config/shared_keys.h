@@ -124,8 +124,7 @@ void declare_train_keys(Schema<R>& s) {
       .range(0, 10)
       .alias("weight_decay");
   s.template add<double>(
-       "train.adam_beta1", [](R& c) -> double& { return c.train.adam_beta1; }, 0.9,
-       "Adam/LAMB first-moment decay")
+       "train.adam_beta1", [](R& c) -> double& { return c.train.adam_beta1; }, 0.9, "Adam/LAMB first-moment decay")
       .range(0, 0.999999)
       .alias("adam_beta1");
   s.template add<double>(
