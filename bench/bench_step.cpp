@@ -230,6 +230,7 @@ int run(int argc, char** argv) {
   const std::string& coretype = env.openblas_coretype;
   const bool malloc_keep = env.malloc_keep;
   const std::string blas = bench::blas_info(static_cast<int>(a.threads));
+  const int threads_reached = intra_op_threads_reached(static_cast<int>(a.threads));
   const auto features = model::cpu_bf16_features();
 
   std::map<std::string, double> peak;
@@ -239,7 +240,7 @@ int run(int argc, char** argv) {
                         {"precision", p},
                         {"n", a.gemm_n},
                         {"threads", a.threads},
-                        {"intra_op_threads_reached", intra_op_threads_reached(static_cast<int>(a.threads))},
+                        {"intra_op_threads_reached", threads_reached},
                         {"gflops", peak[p]},
                         {"blas", blas},
                         {"cpu_avx512_bf16", features.avx512_bf16},
